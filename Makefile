@@ -1,0 +1,51 @@
+# zoorepro — `make demo` (set up, run the mini DAG end to end, print the audit) and `make test`.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+STAMP := $(VENV)/.zoorepro-env
+SNAKEMAKE := $(VENV)/bin/snakemake --cores all
+MINI_TABLES = $(shell $(PY) -m zoorepro tables --scale mini)
+
+.PHONY: env demo test audit bench lint repro lock clean-mini dvc.yaml
+
+# The venv is (re)built when it is missing or older than the lock files.
+env: $(STAMP)
+$(STAMP): envs/requirements.lock envs/requirements-nodeps.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade "pip>=24"
+	$(PY) -m pip install --quiet -r envs/requirements.lock -c envs/constraints.txt
+	$(PY) -m pip install --quiet --no-deps -r envs/requirements-nodeps.txt
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	touch $@
+
+demo: env
+	$(SNAKEMAKE) $(MINI_TABLES)
+	$(PY) -m zoorepro audit
+
+test: env
+	$(PY) -m pytest -q
+
+audit: env
+	$(PY) -m zoorepro audit
+
+bench: env
+	$(PY) scripts/bench.py
+
+lint: env
+	$(SNAKEMAKE) --lint
+
+# `dvc repro` through the venv (stages call snakemake, which must be on PATH).
+repro: env
+	$(VENV)/bin/dvc repro
+
+dvc.yaml: env
+	$(PY) -m zoorepro dvc-yaml
+
+lock:
+	$(PY) -m pip freeze --exclude-editable | grep -v -i -E '^(allennlp|allennlp-models|zoorepro)==' \
+		| sed '1i # Frozen from envs/requirements.in by `make lock` (Python 3.11, linux x86_64). Install: make env' \
+		> envs/requirements.lock
+
+clean-mini:
+	rm -rf data/mini work/mini results/mini logs/mini

@@ -1,0 +1,20 @@
+# zoorepro: every documented step of the model-zoo documents as a rule of one DAG.
+# Parameters: params.yaml (validated against schemas/params.schema.yaml when the DAG starts).
+# Full-scale tables: results/{model}_{target}.csv; mini-scale tables: results/mini/{model}_{target}.csv.
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "params.yaml"
+
+
+include: "rules/common.smk"
+include: "rules/vilbert.smk"
+include: "rules/report.smk"
+
+
+rule all:
+    input:
+        default_tables(),

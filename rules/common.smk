@@ -1,0 +1,137 @@
+# Helpers shared by every rule file: config validation, scale/target mapping, input functions.
+import sys
+from pathlib import Path
+
+sys.path.insert(0, workflow.basedir)
+
+from zoorepro.config import results_dir, scale_of_results_dir, target_settings, validate  # noqa: E402
+
+validate(config)
+
+PYTHON = sys.executable
+SCALES = ("mini", "full")
+RESULT_DIRS = ("results", "results/mini")
+MODEL_EXT = {"ascend": "om", "onnxruntime": "onnx"}
+
+
+wildcard_constraints:
+    scale="mini|full",
+    resdir="results|results/mini",
+    target="|".join(config["targets"]),
+    bs=r"\d+",
+    ext="om|onnx",
+
+
+def default_tables():
+    """The tables `rule all` (and `dvc repro`) build: params.yaml `tables` at `scale`."""
+    scale = config["scale"]
+    return [
+        f"{results_dir(scale)}/{model}_{target}.csv"
+        for model, targets in config["tables"][scale].items()
+        for target in targets
+    ]
+
+
+def scale_of(wildcards):
+    return scale_of_results_dir(wildcards.resdir)
+
+
+def model_ext(target):
+    """om for Ascend targets (ATC output), onnx for onnxruntime targets."""
+    return MODEL_EXT[target_settings(config, target)["backend"]]
+
+
+def input_shape_args(model, bs):
+    """The documented --input-shape words for one batch size, from params.yaml."""
+    if model == "vilbert":
+        p, b, n = config["vilbert"]["pad_len"], config["vilbert"]["box_num"], int(bs)
+        return (
+            f'"box_features:{n},{b},1024" "box_coordinates:{n},{b},4" "box_mask:{n},{b}" '
+            f'"token_ids:{n},{p}" "mask:{n},{p}" "type_ids:{n},{p}"'
+        )
+    raise ValueError(f"no input shapes known for {model}")
+
+
+# ---- ViLBERT -------------------------------------------------------------------------------
+
+VILBERT_PATCHES = sorted(str(p) for p in Path(workflow.basedir, "patches").glob("allennlp*/*.patch"))
+VILBERT_ARCHIVES = {
+    "mini": "data/mini/vilbert/vilbert-vqa-mini.tar.gz",
+    "full": "data/full/vilbert/vilbert-vqa-pretrained.2021-03-15.tar.gz",
+}
+VILBERT_INPUTS = ("box_features", "box_coordinates", "box_mask", "token_ids", "mask", "type_ids")
+
+
+def vilbert_full_entries():
+    import yaml
+
+    manifest = yaml.safe_load(Path(workflow.basedir, "manifests/vilbert.yaml").read_text())
+    return [entry["name"] for entry in manifest["entries"]]
+
+
+def vilbert_data(wildcards):
+    """The data a ViLBERT step reads: generated (mini) or downloaded and verified (full)."""
+    if wildcards.scale == "mini":
+        return {"manifest": "data/mini/vilbert/MANIFEST.json"}
+    return {f"download_{name}": f"data/full/vilbert/.done/{name}" for name in vilbert_full_entries()}
+
+
+def vilbert_archive(wildcards):
+    return VILBERT_ARCHIVES[wildcards.scale]
+
+
+def vilbert_subset_arg(wildcards):
+    subset = config["vilbert"]["full"]["question_subset"]
+    return f"--question_subset {subset}" if wildcards.scale == "full" and subset else ""
+
+
+def vilbert_input_shapes(wildcards):
+    return input_shape_args("vilbert", wildcards.bs)
+
+
+def vilbert_input_dirs(wildcards):
+    return " ".join(f"work/{wildcards.scale}/vilbert/preprocessed/{name}" for name in VILBERT_INPUTS)
+
+
+def vilbert_compiled_model(wildcards):
+    ext = model_ext(wildcards.target)
+    return f"work/{wildcards.scale}/vilbert/{wildcards.target}/model_bs{wildcards.bs}.{ext}"
+
+
+def vilbert_compiled_for_accuracy(wildcards):
+    bs = config["vilbert"]["accuracy_batch_size"]
+    ext = model_ext(wildcards.target)
+    return {"model": f"work/{wildcards.scale}/vilbert/{wildcards.target}/model_bs{bs}.{ext}"}
+
+
+def vilbert_accuracy_versions(wildcards):
+    bs = config["vilbert"]["accuracy_batch_size"]
+    return f"work/{wildcards.scale}/vilbert/{wildcards.target}/toolchain_bs{bs}.json"
+
+
+def vilbert_precision(wildcards):
+    """What the target computes in: ATC's default precision_mode is force_fp16."""
+    return "fp16" if target_settings(config, wildcards.target)["backend"] == "ascend" else "fp32"
+
+
+def vilbert_table_inputs(wildcards):
+    scale, target = scale_of(wildcards), wildcards.target
+    base = f"work/{scale}/vilbert/{target}"
+    inputs = {
+        "accuracy": f"{base}/accuracy.measurements.json",
+        "parity": f"{base}/parity.measurements.json",
+        "toolchain": f"{base}/toolchain_bs{config['vilbert']['accuracy_batch_size']}.json",
+    }
+    for bs in config["vilbert"]["batch_sizes"]:
+        inputs[f"perf_bs{bs}"] = f"{base}/perf_bs{bs}.measurements.json"
+    return inputs
+
+
+def vilbert_measurement_specs(wildcards, input):
+    """Measurement files for the table, each with the raw outputs its numbers came from."""
+    scale, target = scale_of(wildcards), wildcards.target
+    pre = f"work/{scale}/vilbert/preprocessed"
+    raw = f"work/{scale}/vilbert/{target}/outputs,{pre}/labels,{pre}/label_weights"
+    specs = [f"{input.accuracy}={raw}", input.parity]
+    specs += [input[f"perf_bs{bs}"] for bs in config["vilbert"]["batch_sizes"]]
+    return " ".join(specs)

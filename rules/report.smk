@@ -1,0 +1,19 @@
+# Result tables: measurements joined with the claims registry (claims/claims.yaml), verdicts from
+# the tolerances in params.yaml, provenance and DVC metrics beside each table.
+
+
+rule vilbert_table:
+    input:
+        unpack(vilbert_table_inputs),
+        claims="claims/claims.yaml",
+    output:
+        csv="{resdir}/vilbert_{target}.csv",
+        provenance="{resdir}/vilbert_{target}.provenance.json",
+        metrics="{resdir}/vilbert_{target}.metrics.json",
+    log:
+        "logs/{resdir}/vilbert_{target}.table.log",
+    params:
+        measurements=vilbert_measurement_specs,
+    shell:
+        "{PYTHON} -m zoorepro table --model vilbert --target {wildcards.target} --measurements {params.measurements} "
+        "--toolchain {input.toolchain} --out {output.csv} > {log} 2>&1"

@@ -1,0 +1,57 @@
+#!/usr/bin/env python
+"""Pure-inference performance: the document's `ais_bench --model X --loop 20` step (one warm-up,
+`loop` timed runs on all-zero inputs, throughput = 1000*bs/mean_ms, host<->device copies excluded),
+plus the end-to-end figure that includes the copies. Writes the raw timings and measurement records."""
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import _bootstrap  # noqa: F401
+from zoorepro.backends import get_backend
+from zoorepro.config import load_params
+from zoorepro.errors import ZooreproError
+
+
+def measurements(bench, precision: str, raw: str) -> list[dict]:
+    bs = bench.batch_size
+    rows = [{"metric": "throughput", "kind": "throughput", "batch_size": bs, "value": bench.throughput,
+             "unit": "samples/s", "precision": precision,
+             "note": f"1000*bs/mean compute ms over {bench.loop} runs after {bench.warmup} warm-up; copies excluded",
+             "raw": [raw]},
+            {"metric": "latency_mean", "kind": "latency", "batch_size": bs, "value": bench.mean_ms, "unit": "ms",
+             "precision": precision, "note": "mean compute time per execute", "raw": [raw]},
+            {"metric": "latency_p99", "kind": "latency", "batch_size": bs, "value": bench.p99_ms, "unit": "ms",
+             "precision": precision, "note": "99th percentile compute time per execute", "raw": [raw]}]
+    if bench.e2e_throughput is not None:
+        rows.append({"metric": "throughput_e2e", "kind": "throughput", "batch_size": bs,
+                     "value": bench.e2e_throughput, "unit": "samples/s", "precision": precision,
+                     "note": "includes host<->device copies", "raw": [raw]})
+    return rows
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--target", required=True)
+    ap.add_argument("--model", required=True, type=Path)
+    ap.add_argument("--batch-size", required=True, type=int)
+    ap.add_argument("--loop", type=int, default=20)
+    ap.add_argument("--warmup", type=int, default=1)
+    ap.add_argument("--out", required=True, type=Path, help="raw timings JSON")
+    ap.add_argument("--measurements", required=True, type=Path)
+    args = ap.parse_args()
+    try:
+        backend = get_backend(args.target, load_params())
+        backend.check()
+        bench = backend.benchmark(args.model, args.batch_size, args.loop, args.warmup)
+    except ZooreproError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    args.out.write_text(json.dumps(bench.to_dict(), indent=2) + "\n")
+    args.measurements.write_text(json.dumps(measurements(bench, backend.precision, str(args.out)), indent=2) + "\n")
+    print(f"bs{args.batch_size}: {bench.throughput:.2f} samples/s (mean {bench.mean_ms:.3f} ms)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

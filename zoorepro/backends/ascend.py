@@ -1,0 +1,296 @@
+"""Ascend NPU backend: the document's own tools and flags (ATC to compile, ais_bench to run and time).
+
+Every command line below is the one the ViLBERT document prints, plus only what a pipeline needs
+on top: a batch size, a job-specific output folder name (so concurrent jobs never share ais_bench's
+timestamp folder) and a summary JSON to read numbers from instead of the console.
+"""
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections import deque
+from pathlib import Path
+
+from zoorepro.backends.ais_bench_io import list_input_files, read_summary, summary_path, summary_times
+from zoorepro.backends.base import Backend, BenchResult, InferResult
+from zoorepro.errors import ConfigError, ToolchainMissing, ZooreproError
+
+DEFAULT_ASCEND_HOME = "/usr/local/Ascend"
+STANDIN_MARK = "ZOOREPRO STAND-IN"
+CANN_HOWTO = (
+    "install the Ascend CANN toolkit matching the NPU driver and "
+    "`source /usr/local/Ascend/ascend-toolkit/set_env.sh`"
+)
+AIS_BENCH_HOWTO = (
+    "build the aclruntime and ais_bench wheels from Ascend/tools ais-bench_workload/tool/ais_bench "
+    "(`pip3 wheel ./backend/` and `pip3 wheel ./` there) and pip install both"
+)
+PORTABLE_HINT = (
+    "or run a portable target instead: `cpu` (e.g. `snakemake results/vilbert_cpu.csv`), "
+    "or `cuda` where onnxruntime-gpu is installed"
+)
+LOG_TAIL_LINES = 20
+
+
+def _str_list(value: object, key: str) -> list[str]:
+    """Settings that hold argv words must be a list of strings; say which key is wrong otherwise."""
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{key} must be a list of strings, got {value!r}")
+    return list(value)
+
+
+def _key_value(path: Path, key: str) -> str | None:
+    """Read `key=value` from an Ascend .info file (the format of version.info and install.info)."""
+    if not path.is_file():
+        return None
+    for line in path.read_text(errors="replace").splitlines():
+        name, sep, value = line.partition("=")
+        if sep and name.strip() == key:
+            return value.strip()
+    return None
+
+
+def _ascend_home() -> Path:
+    """Where CANN and the driver live; ASCEND_HOME moves it (tests point it at a tmp dir)."""
+    return Path(os.environ.get("ASCEND_HOME", DEFAULT_ASCEND_HOME))
+
+
+def _toolkit_version() -> str | None:
+    """CANN version from the toolkit's install.info (under `<root>/` or `<root>/<arch>-linux/`)."""
+    root_env = os.environ.get("ASCEND_TOOLKIT_HOME")
+    root = Path(root_env) if root_env else _ascend_home() / "ascend-toolkit" / "latest"
+    candidates = [root / "ascend_toolkit_install.info", *sorted(root.glob("*/ascend_toolkit_install.info"))]
+    for info in candidates:
+        version = _key_value(info, "version")
+        if version:
+            return version
+    return None
+
+
+def _dist_version(name: str) -> str | None:
+    """Installed distribution version, None when the package has no metadata (or is absent)."""
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+class AscendBackend(Backend):
+    """ATC + ais_bench on an Ascend NPU (chip named by `soc_version`, card by `device`)."""
+
+    name = "ascend"
+    precision = "fp16"  # ATC's default --precision_mode is force_fp16
+
+    def __init__(self, target: str, settings: dict):
+        super().__init__(target, settings)
+        soc = self.settings.get("soc_version")
+        if not isinstance(soc, str) or not soc:
+            raise ConfigError(f"targets.{target}.soc_version must name the chip, e.g. Ascend310P3")
+        self.soc_version = soc
+        device = self.settings.get("device", 0)
+        if not isinstance(device, int) or isinstance(device, bool) or device < 0:
+            raise ConfigError(f"targets.{target}.device must be a non-negative integer, got {device!r}")
+        self.device = device
+        self.ais_bench = _str_list(
+            self.settings.get("ais_bench", [sys.executable, "-m", "ais_bench"]), f"targets.{target}.ais_bench"
+        )
+        if not self.ais_bench:
+            raise ConfigError(f"targets.{target}.ais_bench must not be empty")
+        self.atc_extra = _str_list(self.settings.get("atc_extra", []), f"targets.{target}.atc_extra")
+
+    # -- availability ------------------------------------------------------------------------
+
+    def _ais_bench_available(self) -> bool:
+        """`python -m mod` commands are probed in that python (it sees PYTHONPATH as the real run
+        will); any other command only needs its program on PATH."""
+        argv = self.ais_bench
+        if len(argv) == 3 and argv[1] == "-m":
+            probe = [argv[0], "-c", f"import importlib.util,sys; sys.exit(importlib.util.find_spec({argv[2]!r}) is None)"]
+            try:
+                return subprocess.run(probe, capture_output=True, timeout=120).returncode == 0
+            except (OSError, subprocess.SubprocessError):
+                return False
+        return shutil.which(argv[0]) is not None
+
+    def check(self) -> None:
+        missing = []
+        if shutil.which("atc") is None:
+            missing.append(f"`atc` (CANN toolkit) is not on PATH: {CANN_HOWTO}")
+        if not self._ais_bench_available():
+            missing.append(f"ais_bench (`{' '.join(self.ais_bench)}`) is not available: {AIS_BENCH_HOWTO}")
+        if missing:
+            raise ToolchainMissing(
+                f"target {self.target!r} needs the Ascend toolchain: {'; '.join(missing)}; {PORTABLE_HINT}."
+            )
+
+    def _run(self, argv: list[str], tool: str, cwd: Path | None = None) -> str:
+        """Run a vendor tool, echoing its console to ours (the step's log) and returning the last
+        lines; a non-zero exit becomes one error carrying that tail, where both tools say why."""
+        tail: deque[str] = deque(maxlen=LOG_TAIL_LINES)
+        try:
+            with subprocess.Popen(
+                argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace"
+            ) as proc:
+                assert proc.stdout is not None
+                for line in proc.stdout:
+                    sys.stdout.write(line)
+                    tail.append(line.rstrip("\n"))
+        except OSError as exc:
+            raise ToolchainMissing(f"cannot start {tool} (`{argv[0]}`): {exc}; {PORTABLE_HINT}") from None
+        sys.stdout.flush()
+        log = "\n".join(tail)
+        if proc.returncode != 0:
+            raise ZooreproError(f"{tool} failed (exit {proc.returncode}):\n{log}")
+        return log
+
+    # -- compile -----------------------------------------------------------------------------
+
+    def _atc_argv(self, onnx_path: Path, output: Path) -> list[str]:
+        """The document's ATC command, with our output name and any configured extra flags."""
+        return [
+            "atc",
+            "--framework=5",
+            f"--model={onnx_path}",
+            f"--output={output}",
+            "--input_format=ND",
+            "--log=error",
+            f"--soc_version={self.soc_version}",
+            "--optypelist_for_implmode=Gelu",
+            "--op_select_implmode=high_performance",
+            *self.atc_extra,
+        ]
+
+    @staticmethod
+    def _om_files(out_dir: Path, stem: str) -> list[Path]:
+        """`<stem>.om` or `<stem>_<os>_<arch>.om` (some CANN versions add the suffix); an exact
+        pattern, so `model_bs1` never matches `model_bs16.om`. compile() renames to `<stem>.om`."""
+        exact = out_dir / f"{stem}.om"
+        return ([exact] if exact.is_file() else []) + sorted(out_dir.glob(f"{stem}_*.om"))
+
+    def compile(self, onnx_path: Path, out_dir: Path, batch_size: int) -> Path:
+        onnx_path, out_dir = Path(onnx_path).resolve(), Path(out_dir).resolve()
+        if not onnx_path.is_file():
+            raise ZooreproError(f"ONNX model {onnx_path} does not exist")
+        out_dir.mkdir(parents=True, exist_ok=True)
+        stem = f"model_bs{batch_size}"
+        for stale in self._om_files(out_dir, stem):
+            stale.unlink()
+        # A private working directory: ATC drops fusion_result.json and kernel_meta/ there, which
+        # concurrent compiles of other batch sizes must not share.
+        with tempfile.TemporaryDirectory(prefix=f".atc_{stem}_", dir=out_dir) as work:
+            log = self._run(self._atc_argv(onnx_path, out_dir / stem), "atc", cwd=Path(work))
+        if "ATC run failed" in log:
+            raise ZooreproError(f"atc reported a failure for {onnx_path}:\n{log}")
+        produced = self._om_files(out_dir, stem)
+        if len(produced) != 1:
+            raise ZooreproError(f"atc exited 0 but wrote {len(produced)} {stem}*.om files in {out_dir}:\n{log}")
+        # One predictable name for the pipeline, whatever suffix this CANN version added.
+        return produced[0].rename(out_dir / f"{stem}.om")
+
+    # -- infer -------------------------------------------------------------------------------
+
+    def infer(self, model: Path, input_dirs: list[Path], out_dir: Path, batch_size: int) -> InferResult:
+        model, out_dir = Path(model).resolve(), Path(out_dir).resolve()
+        dirs = [Path(d).resolve() for d in input_dirs]
+        if not dirs:
+            raise ZooreproError("infer needs one input folder per model input, got none")
+        if any("," in str(d) for d in dirs):
+            raise ZooreproError(f"ais_bench splits --input at commas; rename these folders: {dirs}")
+        samples = list_input_files(dirs[0])
+        if not samples:
+            raise ZooreproError(f"input folder {dirs[0]} holds no .npy/.bin files")
+        if out_dir.exists() and any(out_dir.iterdir()):
+            raise ZooreproError(f"output folder {out_dir} is not empty; remove it so old outputs cannot pass as new")
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        summary_file = summary_path(out_dir.parent, out_dir.name)
+        summary_file.unlink(missing_ok=True)
+        argv = [
+            *self.ais_bench,
+            "--model", str(model),
+            "--input", ",".join(str(d) for d in dirs),
+            "--output", str(out_dir.parent),
+            "--output_dirname", out_dir.name,
+            "--outfmt", "NPY",
+            "--device", str(self.device),
+            "--batchsize", str(batch_size),
+        ]
+        self._run(argv, "ais_bench")
+        summary = read_summary(summary_file)
+        missing = [p.name for p in samples if not (out_dir / f"{p.name.split('.')[0]}_0.npy").is_file()]
+        if missing:
+            raise ZooreproError(
+                f"ais_bench wrote no output 0 for {len(missing)} of {len(samples)} samples in {out_dir} "
+                f"(first: {', '.join(missing[:5])})"
+            )
+        return InferResult(out_dir=out_dir, n_samples=len(samples), summary=summary)
+
+    # -- benchmark ---------------------------------------------------------------------------
+
+    def benchmark(self, model: Path, batch_size: int, loop: int, warmup: int) -> BenchResult:
+        model = Path(model).resolve()
+        with tempfile.TemporaryDirectory(prefix="zoorepro_ais_bench_") as tmp:
+            argv = [
+                *self.ais_bench,
+                "--model", str(model),
+                "--loop", str(loop),
+                "--device", str(self.device),
+                "--batchsize", str(batch_size),
+                "--warmup_count", str(warmup),
+                "--output", tmp,
+                "--output_dirname", "perf",
+            ]
+            self._run(argv, "ais_bench")
+            summary = read_summary(summary_path(Path(tmp), "perf"))
+        times = summary_times(summary)
+        copies = [t for t in (times.h2d_mean_ms, times.d2h_mean_ms) if t is not None]
+        e2e_mean = times.mean_ms + sum(copies) if copies else None
+        return BenchResult(
+            batch_size=batch_size,
+            loop=loop,
+            warmup=warmup,
+            times_ms=times.times_ms,
+            mean_ms=times.mean_ms,
+            median_ms=times.median_ms,
+            p99_ms=times.p99_ms,
+            throughput=1000.0 * batch_size / times.mean_ms,
+            e2e_mean_ms=e2e_mean,
+            e2e_throughput=1000.0 * batch_size / e2e_mean if e2e_mean else None,
+            extra={
+                "tool_throughput": times.tool_throughput,
+                "h2d_mean_ms": times.h2d_mean_ms,
+                "d2h_mean_ms": times.d2h_mean_ms,
+            },
+        )
+
+    # -- provenance --------------------------------------------------------------------------
+
+    @staticmethod
+    def _atc_version_line() -> str | None:
+        """First line of `atc --version`, or None where atc is absent or lacks the flag."""
+        if shutil.which("atc") is None:
+            return None
+        try:
+            proc = subprocess.run(
+                ["atc", "--version"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                text=True, errors="replace", timeout=120,
+            )
+        except (OSError, subprocess.SubprocessError):
+            return None
+        lines = [line.strip() for line in proc.stdout.splitlines() if line.strip()]
+        return lines[0] if proc.returncode == 0 and lines else None
+
+    def versions(self) -> dict:
+        atc_line = self._atc_version_line()
+        return {
+            "backend": self.name,
+            "soc_version": self.soc_version,
+            "device": self.device,
+            "cann": _toolkit_version() or atc_line,
+            "driver": _key_value(_ascend_home() / "driver" / "version.info", "Version"),
+            "ais_bench": _dist_version("ais_bench"),
+            "standin": STANDIN_MARK in (atc_line or ""),
+        }

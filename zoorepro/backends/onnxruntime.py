@@ -1,0 +1,136 @@
+"""onnxruntime backend: the portable targets (cpu, and cuda where onnxruntime-gpu is present).
+
+It writes outputs in ais_bench's layout and benchmarks with ais_bench's method, so its numbers
+line up with the vendor path: warm-up runs, then `loop` timed runs on all-zero inputs,
+throughput = 1000 * batch_size / mean_ms. The compute timing binds inputs and outputs on the
+device (no host<->device copies, as ais_bench's NPU_compute_time); the end-to-end figure feeds
+numpy arrays and fetches numpy outputs, so it includes the copies.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ToolchainMissing, ZooreproError
+from .base import Backend, BenchResult, InferResult
+from .sample_io import batches, list_samples, save_outputs
+
+_DTYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(bool)": np.bool_,
+           "tensor(int64)": np.int64, "tensor(int32)": np.int32, "tensor(double)": np.float64}
+
+
+def session_options():
+    """The session options both our harness and the bare benchmark loop use."""
+    import onnxruntime as ort
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return opts
+
+
+def zero_feeds(session) -> dict[str, np.ndarray]:
+    """All-zero inputs of the model's static shapes (ais_bench's pure_data_type=zero)."""
+    feeds = {}
+    for inp in session.get_inputs():
+        if any(not isinstance(d, int) for d in inp.shape):
+            raise ZooreproError(f"input {inp.name} has a dynamic shape {inp.shape}: benchmark a static model")
+        feeds[inp.name] = np.zeros(inp.shape, dtype=_DTYPES[inp.type])
+    return feeds
+
+
+def percentile(values: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values), q))
+
+
+class OnnxRuntimeBackend(Backend):
+    name = "onnxruntime"
+    precision = "fp32"
+
+    @property
+    def provider(self) -> str:
+        return self.settings["provider"]
+
+    def check(self) -> None:
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise ToolchainMissing("onnxruntime is not installed: run `make env` (it installs envs/requirements.lock)") from None
+        if self.provider not in ort.get_available_providers():
+            raise ToolchainMissing(
+                f"target {self.target!r} needs onnxruntime's {self.provider}, which this onnxruntime "
+                f"({ort.__version__}, providers {ort.get_available_providers()}) lacks: install "
+                f"onnxruntime-gpu matching your CUDA in place of onnxruntime, or run the portable target `cpu` "
+                f"(e.g. `snakemake results/vilbert_cpu.csv`)")
+
+    def session(self, model: Path):
+        import onnxruntime as ort
+        self.check()
+        return ort.InferenceSession(str(model), session_options(), providers=[self.provider])
+
+    def compile(self, onnx_path: Path, out_dir: Path, batch_size: int) -> Path:
+        """onnxruntime runs the ONNX itself: check it loads with the requested static batch,
+        then place it as the target's model file."""
+        sess = self.session(onnx_path)
+        for inp in sess.get_inputs():
+            if inp.shape[0] != batch_size:
+                raise ZooreproError(f"{onnx_path}: input {inp.name} has batch {inp.shape[0]}, expected {batch_size}")
+        out_dir.mkdir(parents=True, exist_ok=True)
+        dest = out_dir / f"model_bs{batch_size}.onnx"
+        tmp = dest.with_suffix(".onnx.tmp")
+        shutil.copyfile(onnx_path, tmp)
+        os.replace(tmp, dest)
+        return dest
+
+    def infer(self, model: Path, input_dirs: list[Path], out_dir: Path, batch_size: int) -> InferResult:
+        sess = self.session(model)
+        names = [i.name for i in sess.get_inputs()]
+        if len(names) != len(input_dirs):
+            raise ZooreproError(f"model has {len(names)} inputs {names}, got {len(input_dirs)} input folders")
+        samples = list_samples(input_dirs)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        times = []
+        for sample_names, arrays, _ in batches(samples, batch_size):
+            start = time.perf_counter()
+            outputs = sess.run(None, dict(zip(names, arrays)))
+            times.append((time.perf_counter() - start) * 1000)
+            save_outputs(out_dir, sample_names, outputs)
+        return InferResult(out_dir, len(samples), {"batch_size": batch_size, "batches": len(times),
+                                                   "mean_ms": statistics.fmean(times)})
+
+    def benchmark(self, model: Path, batch_size: int, loop: int, warmup: int) -> BenchResult:
+        import onnxruntime as ort
+        sess = self.session(model)
+        feeds = zero_feeds(sess)
+        device = "cuda" if self.provider == "CUDAExecutionProvider" else "cpu"
+        binding = sess.io_binding()
+        for name, arr in feeds.items():
+            binding.bind_ortvalue_input(name, ort.OrtValue.ortvalue_from_numpy(arr, device, 0))
+        for out in sess.get_outputs():
+            binding.bind_output(out.name, device)
+        for _ in range(warmup):
+            sess.run_with_iobinding(binding)
+        times = []
+        for _ in range(loop):
+            start = time.perf_counter()
+            sess.run_with_iobinding(binding)
+            times.append((time.perf_counter() - start) * 1000)
+        e2e = []
+        for _ in range(loop):
+            start = time.perf_counter()
+            sess.run(None, feeds)
+            e2e.append((time.perf_counter() - start) * 1000)
+        mean_ms = statistics.fmean(times)
+        e2e_mean = statistics.fmean(e2e)
+        return BenchResult(batch_size=batch_size, loop=loop, warmup=warmup, times_ms=times, mean_ms=mean_ms,
+                           median_ms=statistics.median(times), p99_ms=percentile(times, 99),
+                           throughput=1000 * batch_size / mean_ms, e2e_mean_ms=e2e_mean,
+                           e2e_throughput=1000 * batch_size / e2e_mean)
+
+    def versions(self) -> dict:
+        import onnxruntime as ort
+        return {"onnxruntime": ort.__version__, "provider": self.provider,
+                "available_providers": ort.get_available_providers()}

@@ -1,0 +1,46 @@
+"""The per-sample file layout that ais_bench reads and writes, shared by the portable backends.
+
+Inputs: one folder per model input, in model input order, each with `0.npy, 1.npy, ...` (natural
+order, leading batch dim 1). Outputs: `{sample}_{k}.npy`, one file per sample and output.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ZooreproError
+from .ais_bench_io import natural_key
+
+
+def list_samples(input_dirs: list[Path]) -> list[list[Path]]:
+    """Files of each input folder, natural-sorted; all folders must hold the same sample names."""
+    columns = []
+    for d in input_dirs:
+        files = sorted((p for p in Path(d).iterdir() if p.suffix.lower() == ".npy"), key=lambda p: natural_key(p.name))
+        if not files:
+            raise ZooreproError(f"input folder {d} holds no .npy files")
+        columns.append(files)
+    names = [p.name for p in columns[0]]
+    for d, files in zip(input_dirs, columns):
+        if [p.name for p in files] != names:
+            raise ZooreproError(f"input folder {d} does not hold the same samples as {input_dirs[0]}")
+    return [list(row) for row in zip(*columns)]
+
+
+def batches(samples: list[list[Path]], batch_size: int):
+    """Yield (sample_names, arrays per input, n_real) with the last batch padded by copies of the
+    first sample, as ais_bench pads; outputs of padding rows are dropped by the caller."""
+    for start in range(0, len(samples), batch_size):
+        chunk = samples[start:start + batch_size]
+        n_real = len(chunk)
+        chunk = chunk + [samples[0]] * (batch_size - n_real)
+        arrays = [np.concatenate([np.load(row[i]) for row in chunk], axis=0) for i in range(len(chunk[0]))]
+        yield [row[0].name.split(".")[0] for row in chunk[:n_real]], arrays, n_real
+
+
+def save_outputs(out_dir: Path, names: list[str], outputs: list[np.ndarray]) -> None:
+    """Split each batched output along axis 0 into `{name}_{k}.npy`, one file per sample."""
+    for k, out in enumerate(outputs):
+        for j, name in enumerate(names):
+            np.save(out_dir / f"{name}_{k}.npy", out[j:j + 1])

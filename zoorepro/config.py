@@ -1,0 +1,83 @@
+"""params.yaml: load, validate against schemas/params.schema.yaml, and answer questions about it.
+
+A bad value stops the run with a message that names the key (e.g. `vilbert.batch_sizes[2]`).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from .errors import ConfigError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+PARAMS_PATH = REPO_ROOT / "params.yaml"
+SCHEMA_PATH = REPO_ROOT / "schemas" / "params.schema.yaml"
+SCALES = ("mini", "full")
+CHIP_BACKENDS = ("ascend",)
+
+
+def _key_path(path) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "<top level>"
+
+
+def validate(params: Any, schema_path: Path = SCHEMA_PATH) -> dict:
+    """Validate params against the schema and the cross-field rules; return them unchanged."""
+    schema = yaml.safe_load(schema_path.read_text())
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(params), key=lambda e: list(e.absolute_path))
+    if errors:
+        lines = [f"  {_key_path(e.absolute_path)}: {e.message}" for e in errors]
+        raise ConfigError("invalid params.yaml:\n" + "\n".join(lines))
+    _check_cross_fields(params)
+    return params
+
+
+def _check_cross_fields(params: dict) -> None:
+    problems = []
+    for scale, models in params["tables"].items():
+        for model, targets in models.items():
+            for i, target in enumerate(targets):
+                if target not in params["targets"]:
+                    problems.append(f"  tables.{scale}.{model}[{i}]: unknown target {target!r} "
+                                    f"(known: {', '.join(params['targets'])})")
+    vil = params["vilbert"]
+    if vil["accuracy_batch_size"] not in vil["batch_sizes"]:
+        problems.append(f"  vilbert.accuracy_batch_size: {vil['accuracy_batch_size']} is not one of "
+                        f"vilbert.batch_sizes {vil['batch_sizes']}")
+    if problems:
+        raise ConfigError("invalid params.yaml:\n" + "\n".join(problems))
+
+
+def load_params(path: Path = PARAMS_PATH) -> dict:
+    """Read and validate params.yaml."""
+    try:
+        params = yaml.safe_load(Path(path).read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"params.yaml is not valid YAML: {exc}") from exc
+    return validate(params)
+
+
+def target_settings(params: dict, target: str) -> dict:
+    """The targets entry for `target`, or a ConfigError listing the known targets."""
+    try:
+        return params["targets"][target]
+    except KeyError:
+        raise ConfigError(f"unknown target {target!r}: params.yaml `targets` knows "
+                          f"{', '.join(sorted(params['targets']))}") from None
+
+
+def results_dir(scale: str) -> str:
+    """Full tables live in results/, mini tables in results/mini/: never mixed."""
+    if scale not in SCALES:
+        raise ConfigError(f"unknown scale {scale!r}: expected one of {SCALES}")
+    return "results" if scale == "full" else "results/mini"
+
+
+def scale_of_results_dir(resdir: str) -> str:
+    return {"results": "full", "results/mini": "mini"}[resdir.rstrip("/")]

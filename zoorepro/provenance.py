@@ -1,0 +1,75 @@
+"""Provenance: the commit, package versions, host and hashes of the raw outputs behind a table."""
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+from .config import REPO_ROOT
+
+PACKAGES = ("zoorepro", "numpy", "torch", "torchvision", "onnx", "onnxsim", "onnxruntime", "onnxruntime-gpu",
+            "transformers", "allennlp", "allennlp-models", "paddlepaddle", "paddlenlp", "snakemake", "dvc")
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def hash_path(path: Path) -> dict:
+    """sha256 of a file, or of a folder as the hash over its sorted (relative path, file sha256)
+    lines, so one digest names a whole folder of raw outputs."""
+    path = Path(path)
+    if path.is_file():
+        return {"path": str(path), "sha256": sha256_file(path), "files": 1}
+    h = hashlib.sha256()
+    files = sorted(p for p in path.rglob("*") if p.is_file())
+    for p in files:
+        h.update(f"{p.relative_to(path).as_posix()}  {sha256_file(p)}\n".encode())
+    return {"path": str(path), "sha256": h.hexdigest(), "files": len(files)}
+
+
+def git_state(root: Path = REPO_ROOT) -> dict:
+    def git(*args: str) -> str:
+        try:
+            return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True,
+                                  check=True).stdout.strip()
+        except (OSError, subprocess.CalledProcessError):
+            return ""
+    commit = git("rev-parse", "HEAD")
+    return {"commit": commit or None, "dirty": bool(git("status", "--porcelain", "--untracked-files=no"))}
+
+
+def package_versions() -> dict:
+    out = {"python": sys.version.split()[0]}
+    for name in PACKAGES:
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def host_info() -> dict:
+    cpu = platform.processor()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"hostname": platform.node(), "system": platform.platform(), "machine": platform.machine(),
+            "cpu": cpu, "cpu_count": os.cpu_count()}
+
+
+def collect(raw_paths: list[Path]) -> dict:
+    return {"git": git_state(), "packages": package_versions(), "host": host_info(),
+            "raw": {str(p): hash_path(p) for p in raw_paths}}

@@ -1,0 +1,152 @@
+"""Per-(model, target, scale) result tables: measurements joined with claims, with verdicts.
+
+A table is written with two files beside it: `<table>.provenance.json` (commit, packages, host,
+toolchain versions, sha256 of the raw outputs every row was computed from) and `<table>.metrics.json`
+(the reproduced numbers, for `dvc metrics`).
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import provenance
+from .claims import Claim
+from .verdicts import NO_CLAIM, NOT_RUN, RunContext, judge
+
+COLUMNS = ("model", "target", "scale", "batch_size", "precision", "metric", "kind", "unit", "reproduced",
+           "reported", "claim_id", "claim_target", "source", "tolerance", "verdict", "note", "raw_sha256")
+
+
+@dataclass
+class Measurement:
+    metric: str
+    kind: str
+    value: float
+    unit: str
+    batch_size: int | None = None
+    precision: str = ""
+    note: str = ""
+    raw: tuple[str, ...] = ()
+
+    @classmethod
+    def from_dict(cls, d: dict, raw: tuple[str, ...] = ()) -> "Measurement":
+        return cls(metric=d["metric"], kind=d["kind"], value=float(d["value"]), unit=d["unit"],
+                   batch_size=d.get("batch_size"), precision=d.get("precision", ""), note=d.get("note", ""),
+                   raw=tuple(d.get("raw", ())) + raw)
+
+
+def load_measurements(spec: str) -> list[Measurement]:
+    """`file.json` or `file.json=raw1,raw2`: a JSON list of measurement records, optionally with the
+    raw files/folders they were computed from."""
+    path, _, raw = spec.partition("=")
+    raw_paths = tuple(p for p in raw.split(",") if p)
+    return [Measurement.from_dict(d, raw_paths) for d in json.loads(Path(path).read_text())]
+
+
+def _matches(claim: Claim, m: Measurement) -> bool:
+    """Same metric; for throughput also the same batch size (accuracy does not depend on it).
+    The claim's target is not part of the join: verdicts.comparability says when it matters."""
+    if claim.metric != m.metric or claim.kind != m.kind:
+        return False
+    return claim.kind != "throughput" or claim.batch_size == m.batch_size
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.6g}"
+
+
+@dataclass
+class Table:
+    ctx: RunContext
+    rows: list[dict] = field(default_factory=list)
+
+    @classmethod
+    def build(cls, ctx: RunContext, measurements: list[Measurement], claims: list[Claim], tolerances: dict,
+              raw_digests: dict[str, str]) -> "Table":
+        """One row per (measurement, matching claim); NO_CLAIM for a measurement no claim speaks
+        of; NOT_RUN for a claim of this model that no measurement answers."""
+        table = cls(ctx)
+        model_claims = [c for c in claims if c.model == ctx.model]
+        answered = set()
+        for m in measurements:
+            raw_sha = _combine([raw_digests[p] for p in m.raw])
+            matching = [c for c in model_claims if _matches(c, m)]
+            for c in matching:
+                answered.add(c.id)
+                verdict, tol, note = judge(c, m.value, ctx, tolerances)
+                table.rows.append(table._row(m, c, verdict, tol, "; ".join(x for x in (note, m.note) if x), raw_sha))
+            if not matching:
+                table.rows.append(table._row(m, None, NO_CLAIM, "", m.note, raw_sha))
+        for c in model_claims:
+            if c.id not in answered:
+                table.rows.append(table._row(None, c, NOT_RUN, "", "no measurement of this claim in this run", ""))
+        return table
+
+    def _row(self, m: Measurement | None, c: Claim | None, verdict: str, tol: str, note: str, raw_sha: str) -> dict:
+        bs = m.batch_size if m else c.batch_size
+        return {"model": self.ctx.model, "target": self.ctx.target, "scale": self.ctx.scale,
+                "batch_size": "" if bs is None else bs,
+                "precision": (m.precision if m else "") or (c.precision if c else ""),
+                "metric": m.metric if m else c.metric, "kind": m.kind if m else c.kind,
+                "unit": m.unit if m else c.unit, "reproduced": _fmt(m.value) if m else "",
+                "reported": _fmt(c.value) if c else "", "claim_id": c.id if c else "",
+                "claim_target": c.target if c else "", "source": f"{c.document} / {c.table}" if c else "",
+                "tolerance": tol, "verdict": verdict, "note": note, "raw_sha256": raw_sha}
+
+    def write(self, csv_path: Path, prov: dict) -> None:
+        csv_path.parent.mkdir(parents=True, exist_ok=True)
+        _atomic_write(csv_path, self.csv_text())
+        _atomic_write(csv_path.with_suffix(".provenance.json"), json.dumps(prov, indent=2, sort_keys=True) + "\n")
+        _atomic_write(csv_path.with_suffix(".metrics.json"), json.dumps(self.metrics(), indent=2, sort_keys=True) + "\n")
+
+    def csv_text(self) -> str:
+        import io
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(self.rows)
+        return buf.getvalue()
+
+    def metrics(self) -> dict:
+        """Reproduced values keyed `metric` or `metric@bsN` (one value per measurement)."""
+        out = {}
+        for r in self.rows:
+            if r["reproduced"] == "":
+                continue
+            key = r["metric"] + (f"@bs{r['batch_size']}" if r["batch_size"] != "" else "")
+            out[key] = float(r["reproduced"])
+        return out
+
+
+def _combine(digests: list[str]) -> str:
+    if not digests:
+        return ""
+    return hashlib.sha256("\n".join(digests).encode()).hexdigest()[:16]
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def read_table(path: Path) -> list[dict]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def make_table(ctx: RunContext, measurement_specs: list[str], claims: list[Claim], tolerances: dict,
+               out_csv: Path, toolchain: dict | None = None) -> Table:
+    measurements = [m for spec in measurement_specs for m in load_measurements(spec)]
+    raw_paths = sorted({p for m in measurements for p in m.raw})
+    prov = provenance.collect([Path(p) for p in raw_paths])
+    prov["run"] = {"model": ctx.model, "target": ctx.target, "hardware": ctx.hardware, "scale": ctx.scale,
+                   "standin": ctx.standin, "toolchain": toolchain or {}}
+    digests = {p: prov["raw"][p]["sha256"] for p in raw_paths}
+    table = Table.build(ctx, measurements, claims, tolerances, digests)
+    table.write(out_csv, prov)
+    return table

@@ -1,0 +1,76 @@
+"""Verdicts: one small check per concern, every check evaluated, thresholds from params.yaml.
+
+A measured number and a claimed number are comparable only when the run is at full scale, on real
+(not stand-in) tools, and — for throughput — on the chip the claim was measured on. Accuracy is
+comparable across hardware.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+REPRODUCED = "REPRODUCED"
+BETTER = "BETTER"
+OUT_OF_TOLERANCE = "OUT_OF_TOLERANCE"
+NOT_COMPARABLE = "NOT_COMPARABLE"
+NO_CLAIM = "NO_CLAIM"
+NOT_RUN = "NOT_RUN"
+ALL = (REPRODUCED, BETTER, OUT_OF_TOLERANCE, NOT_COMPARABLE, NO_CLAIM, NOT_RUN)
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What a table's numbers were measured under."""
+
+    model: str
+    target: str
+    hardware: str
+    scale: str
+    standin: bool = False
+
+
+def tolerance_for(claim, tolerances: dict) -> tuple[float, str]:
+    """(tolerance, human text). Accuracy: absolute points of the claim's scale (1 point = 0.01 of a
+    fraction); throughput: relative. A claim may carry its own override."""
+    override = claim.tolerance
+    if claim.kind == "throughput":
+        tol = override.relative if override and override.relative is not None else tolerances["throughput_relative"]
+        return tol, f"±{tol:.0%} rel"
+    tol = override.points if override and override.points is not None else tolerances["accuracy_points"]
+    return tol, f"±{tol:g} pt"
+
+
+def _points(claim, value: float) -> float:
+    return value * 100 if claim.unit == "fraction" else value
+
+
+def comparability(claim, ctx: RunContext) -> str | None:
+    """Why this measurement cannot be compared with the claim, or None when it can. Every
+    concern is checked and all reasons are reported together."""
+    reasons = []
+    if ctx.scale != "full":
+        reasons.append("mini scale (random weights, generated data): checks the code path, not the claim")
+    if ctx.standin:
+        reasons.append(f"stand-in vendor tools (tests): not a real {ctx.hardware} result")
+    if claim.kind == "throughput" and claim.target != ctx.hardware:
+        reasons.append(f"throughput claimed on {claim.target}, measured on {ctx.hardware}")
+    return "; ".join(reasons) or None
+
+
+def judge(claim, measured: float, ctx: RunContext, tolerances: dict) -> tuple[str, str, str]:
+    """(verdict, tolerance text, note) for one measured value against one claim."""
+    tol, tol_text = tolerance_for(claim, tolerances)
+    why_not = comparability(claim, ctx)
+    if why_not:
+        return NOT_COMPARABLE, tol_text, why_not
+    if claim.kind == "throughput":
+        delta = (measured - claim.value) / claim.value
+        delta_text = f"{delta:+.1%} vs claim"
+        within = abs(delta) <= tol
+    else:
+        delta = _points(claim, measured) - _points(claim, claim.value)
+        delta_text = f"{delta:+.2f} pt vs claim"
+        within = abs(delta) <= tol
+    if within:
+        return REPRODUCED, tol_text, delta_text
+    better = delta > 0 if claim.higher_is_better else delta < 0
+    return (BETTER if better else OUT_OF_TOLERANCE), tol_text, delta_text
