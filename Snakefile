@@ -11,6 +11,16 @@ configfile: "params.yaml"
 
 
 include: "rules/common.smk"
+
+
+wildcard_constraints:
+    scale="mini|full",
+    resdir="results|results/mini",
+    target="[A-Za-z0-9]+",
+    bs=r"\d+",
+    ext="om|onnx",
+
+
 include: "rules/vilbert.smk"
 include: "rules/report.smk"
 

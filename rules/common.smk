@@ -1,35 +1,40 @@
-# Helpers shared by every rule file: config validation, scale/target mapping, input functions.
+# Helpers shared by the rules/*.smk files: config validation, scale/target mapping, input functions.
 import sys
 from pathlib import Path
 
 sys.path.insert(0, workflow.basedir)
 
+from zoorepro.backends import get_backend  # noqa: E402
 from zoorepro.config import results_dir, scale_of_results_dir, target_settings, validate  # noqa: E402
 
 validate(config)
 
-PYTHON = sys.executable
 SCALES = ("mini", "full")
 RESULT_DIRS = ("results", "results/mini")
 MODEL_EXT = {"ascend": "om", "onnxruntime": "onnx"}
 
 
-wildcard_constraints:
-    scale="mini|full",
-    resdir="results|results/mini",
-    target="|".join(config["targets"]),
-    bs=r"\d+",
-    ext="om|onnx",
-
-
 def default_tables():
-    """The tables `rule all` (and `dvc repro`) build: params.yaml `tables` at `scale`."""
+    """The tables the default target and `dvc repro` build: params.yaml `tables` at `scale`."""
     scale = config["scale"]
     return [
         f"{results_dir(scale)}/{model}_{target}.csv"
         for model, targets in config["tables"][scale].items()
         for target in targets
     ]
+
+
+def require_target(target):
+    """Refuse an unknown target, and a target whose toolchain is missing, before any job runs
+    (a dry run only plans, so it needs no toolchain). No fallback to another target, ever."""
+    target_settings(config, target)
+    if not workflow.dryrun:
+        get_backend(target, config).check()
+
+
+def output_dir(wildcards, output):
+    """The folder of a rule's first output (for scripts that take a folder)."""
+    return str(Path(output[0]).parent)
 
 
 def scale_of(wildcards):
@@ -73,7 +78,7 @@ def vilbert_data(wildcards):
     """The data a ViLBERT step reads: generated (mini) or downloaded and verified (full)."""
     if wildcards.scale == "mini":
         return {"manifest": "data/mini/vilbert/MANIFEST.json"}
-    return {f"download_{name}": f"data/full/vilbert/.done/{name}" for name in vilbert_full_entries()}
+    return {f"download_{name}": f"data/full/vilbert/{name}.done" for name in vilbert_full_entries()}
 
 
 def vilbert_archive(wildcards):
@@ -105,8 +110,13 @@ def vilbert_compiled_for_accuracy(wildcards):
 
 
 def vilbert_accuracy_versions(wildcards):
+    return vilbert_toolchain(wildcards.scale, wildcards.target)
+
+
+def vilbert_toolchain(scale, target):
+    """The toolchain versions recorded when the accuracy model was compiled."""
     bs = config["vilbert"]["accuracy_batch_size"]
-    return f"work/{wildcards.scale}/vilbert/{wildcards.target}/toolchain_bs{bs}.json"
+    return f"work/{scale}/vilbert/{target}/model_bs{bs}.{model_ext(target)}.toolchain.json"
 
 
 def vilbert_precision(wildcards):
@@ -116,11 +126,12 @@ def vilbert_precision(wildcards):
 
 def vilbert_table_inputs(wildcards):
     scale, target = scale_of(wildcards), wildcards.target
+    require_target(target)
     base = f"work/{scale}/vilbert/{target}"
     inputs = {
         "accuracy": f"{base}/accuracy.measurements.json",
         "parity": f"{base}/parity.measurements.json",
-        "toolchain": f"{base}/toolchain_bs{config['vilbert']['accuracy_batch_size']}.json",
+        "toolchain": vilbert_toolchain(scale, target),
     }
     for bs in config["vilbert"]["batch_sizes"]:
         inputs[f"perf_bs{bs}"] = f"{base}/perf_bs{bs}.measurements.json"

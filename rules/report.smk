@@ -10,10 +10,12 @@ rule vilbert_table:
         csv="{resdir}/vilbert_{target}.csv",
         provenance="{resdir}/vilbert_{target}.provenance.json",
         metrics="{resdir}/vilbert_{target}.metrics.json",
+    conda:
+        "../envs/zoorepro.yaml"
     log:
         "logs/{resdir}/vilbert_{target}.table.log",
     params:
         measurements=vilbert_measurement_specs,
     shell:
-        "{PYTHON} -m zoorepro table --model vilbert --target {wildcards.target} --measurements {params.measurements} "
+        "python -m zoorepro table --model vilbert --target {wildcards.target} --measurements {params.measurements} "
         "--toolchain {input.toolchain} --out {output.csv} > {log} 2>&1"

@@ -10,12 +10,14 @@ rule vilbert_sources:
         patches=VILBERT_PATCHES,
     output:
         manifest="work/src/vilbert/SOURCES.json",
+    conda:
+        "../envs/zoorepro.yaml"
     log:
         "logs/vilbert/sources.log",
     params:
-        dest="work/src/vilbert",
+        dest=output_dir,
     shell:
-        "{PYTHON} scripts/vilbert/sources.py --dest {params.dest} --patches patches > {log} 2>&1"
+        "python scripts/vilbert/sources.py --dest {params.dest} --patches patches > {log} 2>&1"
 
 
 rule vilbert_mini_data:
@@ -25,15 +27,17 @@ rule vilbert_mini_data:
         sources="work/src/vilbert/SOURCES.json",
     output:
         manifest="data/mini/vilbert/MANIFEST.json",
+    conda:
+        "../envs/zoorepro.yaml"
     log:
         "logs/mini/vilbert/make_mini.log",
     params:
-        out="data/mini/vilbert",
+        out=output_dir,
         seed=config["vilbert"]["mini"]["seed"],
         n_images=config["vilbert"]["mini"]["n_images"],
         n_questions=config["vilbert"]["mini"]["n_questions"],
     shell:
-        "{PYTHON} scripts/vilbert/make_mini.py --out {params.out} --src work/src/vilbert --seed {params.seed} "
+        "python scripts/vilbert/make_mini.py --out {params.out} --src work/src/vilbert --seed {params.seed} "
         "--n-images {params.n_images} --n-questions {params.n_questions} > {log} 2>&1"
 
 
@@ -44,11 +48,13 @@ rule vilbert_download:
     input:
         manifest="manifests/vilbert.yaml",
     output:
-        done="data/full/vilbert/.done/{entry}",
+        done="data/full/vilbert/{entry}.done",
+    conda:
+        "../envs/zoorepro.yaml"
     log:
         "logs/full/vilbert/download_{entry}.log",
     shell:
-        "{PYTHON} scripts/download.py --manifest {input.manifest} --root data/full/vilbert "
+        "python scripts/download.py --manifest {input.manifest} --root data/full/vilbert "
         "--name {wildcards.entry} > {log} 2>&1"
 
 
@@ -61,6 +67,8 @@ rule vilbert_preprocess:
         sources="work/src/vilbert/SOURCES.json",
     output:
         data=directory("work/{scale}/vilbert/preprocessed"),
+    conda:
+        "../envs/zoorepro.yaml"
     log:
         "logs/{scale}/vilbert/preprocess.log",
     params:
@@ -71,7 +79,7 @@ rule vilbert_preprocess:
         subset=vilbert_subset_arg,
     threads: workflow.cores
     shell:
-        "{PYTHON} scripts/vilbert/preprocess.py --archive_file {params.archive} --save_dir {output.data} "
+        "python scripts/vilbert/preprocess.py --archive_file {params.archive} --save_dir {output.data} "
         "--data_dir {params.data_dir} --src work/src/vilbert --pad_len {params.pad_len} --box_num {params.box_num} "
         "{params.subset} > {log} 2>&1"
 
@@ -83,6 +91,8 @@ rule vilbert_export_onnx:
         sources="work/src/vilbert/SOURCES.json",
     output:
         onnx="work/{scale}/vilbert/onnx/vqa-vilbert.onnx",
+    conda:
+        "../envs/zoorepro.yaml"
     log:
         "logs/{scale}/vilbert/export_onnx.log",
     params:
@@ -91,7 +101,7 @@ rule vilbert_export_onnx:
         pad_len=config["vilbert"]["pad_len"],
         box_num=config["vilbert"]["box_num"],
     shell:
-        "{PYTHON} scripts/vilbert/export_onnx.py --archive_file {params.archive} --save_path {output.onnx} "
+        "python scripts/vilbert/export_onnx.py --archive_file {params.archive} --save_path {output.onnx} "
         "--src work/src/vilbert --opset {params.opset} --pad_len {params.pad_len} --box_num {params.box_num} "
         "> {log} 2>&1"
 
@@ -102,12 +112,14 @@ rule vilbert_onnxsim:
         onnx="work/{scale}/vilbert/onnx/vqa-vilbert.onnx",
     output:
         onnx="work/{scale}/vilbert/onnx/vqa-vilbert_bs{bs}_sim.onnx",
+    conda:
+        "../envs/zoorepro.yaml"
     log:
         "logs/{scale}/vilbert/onnxsim_bs{bs}.log",
     params:
         shapes=vilbert_input_shapes,
     shell:
-        "{PYTHON} scripts/vilbert/onnxsim.py {input.onnx} {output.onnx} --input-shape {params.shapes} > {log} 2>&1"
+        "python scripts/vilbert/onnxsim.py {input.onnx} {output.onnx} --input-shape {params.shapes} > {log} 2>&1"
 
 
 rule vilbert_fix_onnx:
@@ -116,10 +128,12 @@ rule vilbert_fix_onnx:
         onnx="work/{scale}/vilbert/onnx/vqa-vilbert_bs{bs}_sim.onnx",
     output:
         onnx="work/{scale}/vilbert/onnx/vqa-vilbert_bs{bs}_sim_fix.onnx",
+    conda:
+        "../envs/zoorepro.yaml"
     log:
         "logs/{scale}/vilbert/fix_onnx_bs{bs}.log",
     shell:
-        "{PYTHON} scripts/vilbert/fix_onnx.py {input.onnx} {output.onnx} > {log} 2>&1"
+        "python scripts/vilbert/fix_onnx.py {input.onnx} {output.onnx} > {log} 2>&1"
 
 
 rule vilbert_compile:
@@ -130,13 +144,15 @@ rule vilbert_compile:
         onnx="work/{scale}/vilbert/onnx/vqa-vilbert_bs{bs}_sim_fix.onnx",
     output:
         model="work/{scale}/vilbert/{target}/model_bs{bs}.{ext}",
-        versions="work/{scale}/vilbert/{target}/toolchain_bs{bs}.json",
+        versions="work/{scale}/vilbert/{target}/model_bs{bs}.{ext}.toolchain.json",
+    conda:
+        "../envs/zoorepro.yaml"
     log:
         "logs/{scale}/vilbert/{target}/compile_bs{bs}.{ext}.log",
     params:
         shapes=vilbert_input_shapes,
     shell:
-        "{PYTHON} scripts/compile.py --target {wildcards.target} --onnx {input.onnx} --batch-size {wildcards.bs} "
+        "python scripts/compile.py --target {wildcards.target} --onnx {input.onnx} --batch-size {wildcards.bs} "
         "--input-shape {params.shapes} --out {output.model} --versions {output.versions} > {log} 2>&1"
 
 
@@ -148,13 +164,15 @@ rule vilbert_infer:
         data="work/{scale}/vilbert/preprocessed",
     output:
         outputs=directory("work/{scale}/vilbert/{target}/outputs"),
+    conda:
+        "../envs/zoorepro.yaml"
     log:
         "logs/{scale}/vilbert/{target}/infer.log",
     params:
         bs=config["vilbert"]["accuracy_batch_size"],
         inputs=vilbert_input_dirs,
     shell:
-        "{PYTHON} scripts/infer.py --target {wildcards.target} --model {input.model} --batch-size {params.bs} "
+        "python scripts/infer.py --target {wildcards.target} --model {input.model} --batch-size {params.bs} "
         "--inputs {params.inputs} --out-dir {output.outputs} > {log} 2>&1"
 
 
@@ -169,13 +187,15 @@ rule vilbert_postprocess:
     output:
         metrics="work/{scale}/vilbert/{target}/metrics.json",
         measurements="work/{scale}/vilbert/{target}/accuracy.measurements.json",
+    conda:
+        "../envs/zoorepro.yaml"
     log:
         "logs/{scale}/vilbert/{target}/postprocess.log",
     params:
         archive=vilbert_archive,
         precision=vilbert_precision,
     shell:
-        "{PYTHON} scripts/vilbert/postprocess.py --archive_file {params.archive} --result_dir {input.outputs} "
+        "python scripts/vilbert/postprocess.py --archive_file {params.archive} --result_dir {input.outputs} "
         "--label_dir {input.data}/labels --label_weight_dir {input.data}/label_weights "
         "--precision {params.precision} --out {output.metrics} --measurements {output.measurements} > {log} 2>&1"
 
@@ -188,6 +208,8 @@ rule vilbert_perf:
     output:
         raw="work/{scale}/vilbert/{target}/perf_bs{bs}.json",
         measurements="work/{scale}/vilbert/{target}/perf_bs{bs}.measurements.json",
+    conda:
+        "../envs/zoorepro.yaml"
     log:
         "logs/{scale}/vilbert/{target}/perf_bs{bs}.log",
     params:
@@ -195,7 +217,7 @@ rule vilbert_perf:
         warmup=config["vilbert"]["perf"]["warmup"],
     threads: workflow.cores
     shell:
-        "{PYTHON} scripts/perf.py --target {wildcards.target} --model {input.model} --batch-size {wildcards.bs} "
+        "python scripts/perf.py --target {wildcards.target} --model {input.model} --batch-size {wildcards.bs} "
         "--loop {params.loop} --warmup {params.warmup} --out {output.raw} --measurements {output.measurements} "
         "> {log} 2>&1"
 
@@ -209,6 +231,8 @@ rule vilbert_parity:
         data="work/{scale}/vilbert/preprocessed",
     output:
         measurements="work/{scale}/vilbert/{target}/parity.measurements.json",
+    conda:
+        "../envs/zoorepro.yaml"
     log:
         "logs/{scale}/vilbert/{target}/parity.log",
     params:
@@ -217,6 +241,6 @@ rule vilbert_parity:
         bs=config["vilbert"]["accuracy_batch_size"],
         precision=vilbert_precision,
     shell:
-        "{PYTHON} scripts/parity.py --golden-model {input.golden} --inputs {params.inputs} --outputs {input.outputs} "
+        "python scripts/parity.py --golden-model {input.golden} --inputs {params.inputs} --outputs {input.outputs} "
         "--limit {params.limit} --batch-size {params.bs} --precision {params.precision} "
         "--measurements {output.measurements} > {log} 2>&1"

@@ -1,4 +1,4 @@
-"""`python -m zoorepro {claims,audit,params,table,dvc-yaml}`."""
+"""`python -m zoorepro {claims,audit,params,table,tables,dvc-yaml}`."""
 from __future__ import annotations
 
 import argparse
@@ -42,6 +42,16 @@ def _table(args) -> int:
     return 0
 
 
+def _tables(args) -> int:
+    from .config import load_params, results_dir
+    params = load_params()
+    scale = args.scale or params["scale"]
+    for model, targets in params["tables"][scale].items():
+        for target in targets:
+            print(f"{results_dir(scale)}/{model}_{target}.csv")
+    return 0
+
+
 def _dvc_yaml(args) -> int:
     from .dvcgen import render_dvc_yaml
     text = render_dvc_yaml()
@@ -78,6 +88,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--toolchain", help="JSON with the backend's versions (standin: true marks stand-in tools)")
     p.add_argument("--out", required=True)
     p.set_defaults(func=_table)
+    p = sub.add_parser("tables", help="list the tables params.yaml asks for at a scale")
+    p.add_argument("--scale", choices=["mini", "full"], default=None, help="default: params.yaml scale")
+    p.set_defaults(func=_tables)
     p = sub.add_parser("dvc-yaml", help="generate dvc.yaml from params.yaml and the Snakefile targets")
     p.add_argument("--path", default="dvc.yaml")
     p.add_argument("--check", action="store_true", help="exit 1 when the file differs from what would be generated")

@@ -39,7 +39,8 @@ def validate(params: Any, schema_path: Path = SCHEMA_PATH) -> dict:
 
 
 def _check_cross_fields(params: dict) -> None:
-    problems = []
+    problems = [f"  targets.{name}: target names must be strings (quote numeric names such as '310')"
+                for name in params["targets"] if not isinstance(name, str)]
     for scale, models in params["tables"].items():
         for model, targets in models.items():
             for i, target in enumerate(targets):

@@ -47,6 +47,8 @@ _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
 _UNSATISFIED_RANGE = re.compile(r"bytes \*/(\d+)")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz")
+# tarfile's extraction filters exist from Python 3.11.4 / 3.12 on; older ones rely on our checks.
+_FILTER_ERROR = getattr(tarfile, "FilterError", ())
 # What reading a damaged archive raises, depending on where the damage is.
 _CORRUPT = (tarfile.TarError, zipfile.BadZipFile, EOFError, zlib.error, gzip.BadGzipFile)
 
@@ -212,7 +214,8 @@ def _http_to_part(url: str, part: Path, timeout: float, retries: int) -> str:
                     f"on, so fix the CA bundle (SSL_CERT_FILE) or point the manifest at a "
                     f"local mirror") from exc
             last = exc
-        except (_Interrupted, ConnectionError, TimeoutError, http.client.HTTPException) as exc:
+        except (_Interrupted, ConnectionError, TimeoutError, http.client.HTTPException,
+                ssl.SSLError) as exc:  # an SSLError here is a broken stream, not a bad certificate
             last = exc
     raise ZooreproError(f"downloading {url} failed after {retries + 1} attempts ({last}); "
                         f"{part} is kept, so running again resumes")
@@ -264,8 +267,8 @@ def _resume_end(url: str, part: Path, offset: int, content_range: str | None) ->
     return int(match.group(2)) + 1
 
 
-def _stream(response: http.client.HTTPResponse, part: Path, mode: str, digest: "hashlib._Hash", start: int,
-            end: int | None) -> str:
+def _stream(response: http.client.HTTPResponse, part: Path, mode: str,
+            digest: "hashlib._Hash", start: int, end: int | None) -> str:
     """Append the body to `part` while hashing; a body shorter than announced is an
     interruption (http.client does not raise for that when reading in chunks)."""
     received = start
@@ -364,7 +367,7 @@ def _inside(root: Path, path: str) -> bool:
 
 def _target(root: Path, name: str, archive: Path) -> Path:
     """Where member `name` lands under `root`; refuse absolute names and escapes."""
-    if PurePosixPath(name).is_absolute() or name.startswith("\\") or re.match(r"[A-Za-z]:", name):
+    if PurePosixPath(name).is_absolute():
         raise UnsafeArchiveError(f"{archive}: member {name!r} has an absolute path; "
                                  f"refusing to extract")
     target = root / name
@@ -406,7 +409,7 @@ def _extract_tar(archive: Path, root: Path, members: list[str] | None) -> list[s
                 _check_tar_member(member, root, archive)
                 tar.extract(member, root, **extra)
                 names.append(member.name + "/" if member.isdir() else member.name)
-    except tarfile.FilterError as exc:
+    except _FILTER_ERROR as exc:
         raise UnsafeArchiveError(f"{archive}: {exc}; refusing to extract") from exc
     except _CORRUPT as exc:
         raise _corrupt(archive, exc) from exc
@@ -508,15 +511,21 @@ class Entry:
         sha256, prefix = _normalize_pins(self.url, self.sha256, self.sha256_prefix)
         object.__setattr__(self, "sha256", sha256)
         object.__setattr__(self, "sha256_prefix", prefix)
+        _check_relative(self.name, "dest", self.dest)
         if self.extract is not None and self.member is not None:
             raise ZooreproError(f"manifest entry {self.name}: give extract or member, not both")
+        if self.member is not None and not isinstance(self.member, str):
+            raise ZooreproError(f"manifest entry {self.name}: member must be a string")
         if self.member is not None and self.member_dest is None:
             default = PurePosixPath(self.dest).parent / PurePosixPath(self.member).name
             object.__setattr__(self, "member_dest", str(default))
         if self.member is None and self.member_dest is not None:
             raise ZooreproError(f"manifest entry {self.name}: member_dest needs member")
-        for key in ("dest", "extract", "member_dest"):
+        for key in ("extract", "member_dest"):
             _check_relative(self.name, key, getattr(self, key))
+        if self.extract is not None and PurePosixPath(self.dest).is_relative_to(self.extract):
+            raise ZooreproError(f"manifest entry {self.name}: dest {self.dest!r} lies inside "
+                                f"extract {self.extract!r}, which extraction replaces")
 
     def output(self, root: Path) -> Path:
         """The path a later step reads: the extracted folder or member, else the download."""
@@ -525,11 +534,12 @@ class Entry:
 
 
 def _check_relative(entry: str, key: str, value: str | None) -> None:
-    """Manifest paths must stay under the root they are fetched into."""
+    """Manifest paths must name something strictly under the root they are fetched into
+    (`extract: .` would make extraction replace the root itself)."""
     if value is None and key != "dest":
         return
-    if (not isinstance(value, str) or not value or PurePosixPath(value).is_absolute()
-            or ".." in PurePosixPath(value).parts):
+    if (not isinstance(value, str) or not PurePosixPath(value).parts
+            or PurePosixPath(value).is_absolute() or ".." in PurePosixPath(value).parts):
         raise ZooreproError(f"manifest entry {entry}: {key} must be a relative path inside "
                             f"the root, got {value!r}")
 
@@ -581,8 +591,9 @@ class Stamp:
 
 
 def stamp_path(entry: Entry, root: Path) -> Path:
-    """Where `fetch_entry` writes the stamp of `entry` (`{root}/{name}.done`)."""
-    return Path(root) / f"{entry.name}.done"
+    """Where `fetch_entry` writes the stamp of `entry`: `{root}/.done/{name}`, the output the
+    download rule declares."""
+    return Path(root) / ".done" / entry.name
 
 
 def read_stamp(entry: Entry, root: Path) -> Stamp | None:
@@ -624,6 +635,7 @@ def fetch_entry(entry: Entry, root: Path, trust_on_first_use: bool = False) -> P
 
 def _write_json(path: Path, data: dict) -> None:
     """Write a small JSON file atomically (temp file + rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(json.dumps(data, indent=2) + "\n")
     os.replace(tmp, path)

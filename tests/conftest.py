@@ -1,0 +1,95 @@
+"""Shared test setup: the repo root on sys.path, and tiny ONNX builders."""
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+
+def tiny_onnx(path: Path, batch: int | str = 2, seed: int = 0) -> Path:
+    """A two-input model (float features + bool mask) with two outputs, like ViLBERT's logits/probs."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(seed)
+    w = numpy_helper.from_array(rng.standard_normal((8, 5)).astype(np.float32), "w")
+    nodes = [
+        helper.make_node("Cast", ["m"], ["mf"], to=TensorProto.FLOAT),
+        helper.make_node("Unsqueeze", ["mf", "ax"], ["mu"]),
+        helper.make_node("Mul", ["x", "mu"], ["xm"]),
+        helper.make_node("ReduceSum", ["xm", "ax1"], ["pooled"], keepdims=0),
+        helper.make_node("MatMul", ["pooled", "w"], ["logits"]),
+        helper.make_node("Sigmoid", ["logits"], ["probs"]),
+    ]
+    graph = helper.make_graph(
+        nodes, "tiny",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [batch, 3, 8]),
+         helper.make_tensor_value_info("m", TensorProto.BOOL, [batch, 3])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [batch, 5]),
+         helper.make_tensor_value_info("probs", TensorProto.FLOAT, [batch, 5])],
+        [w, numpy_helper.from_array(np.array([-1], np.int64), "ax"),
+         numpy_helper.from_array(np.array([1], np.int64), "ax1")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    onnx.save(model, path)
+    return path
+
+
+def write_samples(root: Path, n: int, seed: int = 1) -> list[Path]:
+    """Per-sample folders x/ and m/ with 0.npy .. n-1.npy (leading batch dim 1)."""
+    rng = np.random.default_rng(seed)
+    dirs = [root / "x", root / "m"]
+    for d in dirs:
+        d.mkdir(parents=True)
+    for i in range(n):
+        np.save(dirs[0] / f"{i}.npy", rng.standard_normal((1, 3, 8)).astype(np.float32))
+        np.save(dirs[1] / f"{i}.npy", rng.random((1, 3)) > 0.3)
+    return dirs
+
+
+@pytest.fixture
+def params():
+    from zoorepro.config import load_params
+    return load_params()
+
+
+VENV_BIN = Path(sys.executable).parent
+
+
+def copy_repo(dest: Path) -> Path:
+    """A copy of the working tree (tracked and untracked-not-ignored files) in `dest`, made a git
+    repo of its own, so DAG tests never touch the checkout's data, work or results."""
+    import shutil
+    import subprocess
+
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT, check=True,
+                           capture_output=True).stdout.decode().split("\0")
+    for rel in filter(None, files):
+        src = ROOT / rel
+        if not src.is_file() or rel.startswith(("results/", "data/", "work/")):
+            continue
+        target = dest / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(src, target)
+    git = ["git", "-c", "user.name=test", "-c", "user.email=test@example.invalid"]
+    subprocess.run(["git", "init", "-q"], cwd=dest, check=True)
+    subprocess.run(["git", "add", "-A"], cwd=dest, check=True)
+    subprocess.run([*git, "commit", "-qm", "copy"], cwd=dest, check=True)
+    return dest
+
+
+def run(cmd: list[str], cwd: Path, env_extra: dict | None = None, check: bool = True, timeout: int = 1200):
+    """Run a command with the venv first on PATH; return the CompletedProcess (text)."""
+    import os
+    import subprocess
+
+    env = dict(os.environ, PATH=f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}", **(env_extra or {}))
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
+    return proc

@@ -1,0 +1,65 @@
+"""The Snakemake DAG: every documented step planned, clear failures before any job runs."""
+import re
+
+import pytest
+import yaml
+from conftest import ROOT, copy_repo, run
+
+VILBERT_STEPS = ("vilbert_sources", "vilbert_download", "vilbert_preprocess", "vilbert_export_onnx",
+                 "vilbert_onnxsim", "vilbert_fix_onnx", "vilbert_compile", "vilbert_infer",
+                 "vilbert_postprocess", "vilbert_perf", "vilbert_parity", "vilbert_table")
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory):
+    return copy_repo(tmp_path_factory.mktemp("repo"))
+
+
+def dry_run(repo, target):
+    return run(["snakemake", "-n", "--cores", "1", target], cwd=repo, check=False)
+
+
+def test_dry_run_of_the_310P3_table_lists_every_documented_step_for_every_batch_size(repo):
+    proc = dry_run(repo, "results/vilbert_310P3.csv")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = proc.stdout + proc.stderr
+    for step in VILBERT_STEPS:
+        assert re.search(rf"rule {step}:", out), step
+    for bs in (1, 4, 8, 16, 32, 64):
+        for path in (f"work/full/vilbert/onnx/vqa-vilbert_bs{bs}_sim.onnx",
+                     f"work/full/vilbert/onnx/vqa-vilbert_bs{bs}_sim_fix.onnx",
+                     f"work/full/vilbert/310P3/model_bs{bs}.om",
+                     f"work/full/vilbert/310P3/perf_bs{bs}.json"):
+            assert path in out, path
+    manifest = yaml.safe_load((ROOT / "manifests/vilbert.yaml").read_text())
+    for entry in manifest["entries"]:
+        assert f"data/full/vilbert/{entry['name']}.done" in out
+
+
+def test_unknown_target_is_refused_with_the_known_ones(repo):
+    proc = dry_run(repo, "results/mini/vilbert_tpu.csv")
+    assert proc.returncode != 0
+    assert "unknown target 'tpu'" in proc.stdout + proc.stderr
+
+
+def test_chip_target_without_its_toolchain_fails_before_any_job(repo, tmp_path):
+    proc = run(["snakemake", "--cores", "1", "results/mini/vilbert_310P3.csv"], cwd=repo, check=False,
+               env_extra={"ASCEND_HOME": str(tmp_path)})
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "atc" in out and "set_env.sh" in out and "results/vilbert_cpu.csv" in out
+    assert not (repo / "work").exists() and not (repo / "results" / "mini" / "vilbert_310P3.csv").exists()
+
+
+def test_bad_params_value_stops_the_dag_naming_the_key(tmp_path):
+    bad = copy_repo(tmp_path / "bad")
+    text = (bad / "params.yaml").read_text().replace("pad_len: 32", "pad_len: -3")
+    (bad / "params.yaml").write_text(text)
+    proc = dry_run(bad, "results/mini/vilbert_cpu.csv")
+    assert proc.returncode != 0
+    assert "vilbert.pad_len" in proc.stdout + proc.stderr
+
+
+def test_snakemake_lint_is_clean(repo):
+    proc = run(["snakemake", "--lint"], cwd=repo, check=False)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
