@@ -37,6 +37,10 @@ def output_dir(wildcards, output):
     return str(Path(output[0]).parent)
 
 
+def download_tofu_arg(wildcards):
+    return "--trust-on-first-use" if config["downloads"]["trust_on_first_use"] else ""
+
+
 def scale_of(wildcards):
     return scale_of_results_dir(wildcards.resdir)
 
@@ -78,7 +82,7 @@ def vilbert_data(wildcards):
     """The data a ViLBERT step reads: generated (mini) or downloaded and verified (full)."""
     if wildcards.scale == "mini":
         return {"manifest": "data/mini/vilbert/MANIFEST.json"}
-    return {f"download_{name}": f"data/full/vilbert/{name}.done" for name in vilbert_full_entries()}
+    return {f"download_{name}": f"data/full/vilbert/.done/{name}" for name in vilbert_full_entries()}
 
 
 def vilbert_archive(wildcards):

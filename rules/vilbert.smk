@@ -48,14 +48,16 @@ rule vilbert_download:
     input:
         manifest="manifests/vilbert.yaml",
     output:
-        done="data/full/vilbert/{entry}.done",
+        done="data/full/vilbert/.done/{entry}",
     conda:
         "../envs/zoorepro.yaml"
     log:
         "logs/full/vilbert/download_{entry}.log",
+    params:
+        tofu=download_tofu_arg,
     shell:
         "python scripts/download.py --manifest {input.manifest} --root data/full/vilbert "
-        "--name {wildcards.entry} > {log} 2>&1"
+        "--name {wildcards.entry} {params.tofu} > {log} 2>&1"
 
 
 rule vilbert_preprocess:

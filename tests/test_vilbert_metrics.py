@@ -195,7 +195,7 @@ def test_postprocess_cli_refuses_a_vocab_that_does_not_match_the_logits(tmp_path
     proc = run_postprocess(f"--archive_file={archive}", f"--result_dir={out}", f"--label_dir={lab}",
                            f"--label_weight_dir={wgt}", "--out", str(tmp_path / "m.json"))
     assert proc.returncode == 2
-    assert "4 answer classes" in proc.stderr or "[rows, 4]" in proc.stderr
+    assert "[rows, 4]" in proc.stderr
     assert not (tmp_path / "m.json").exists()
 
 

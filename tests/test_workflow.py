@@ -33,7 +33,7 @@ def test_dry_run_of_the_310P3_table_lists_every_documented_step_for_every_batch_
             assert path in out, path
     manifest = yaml.safe_load((ROOT / "manifests/vilbert.yaml").read_text())
     for entry in manifest["entries"]:
-        assert f"data/full/vilbert/{entry['name']}.done" in out
+        assert f"data/full/vilbert/.done/{entry['name']}" in out
 
 
 def test_unknown_target_is_refused_with_the_known_ones(repo):

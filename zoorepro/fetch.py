@@ -218,7 +218,7 @@ def _http_to_part(url: str, part: Path, timeout: float, retries: int) -> str:
                 ssl.SSLError) as exc:  # an SSLError here is a broken stream, not a bad certificate
             last = exc
     raise ZooreproError(f"downloading {url} failed after {retries + 1} attempts ({last}); "
-                        f"{part} is kept, so running again resumes")
+                        f"running again resumes from {part} where one was written")
 
 
 def _http_attempt(url: str, part: Path, timeout: float) -> str:

@@ -238,7 +238,7 @@ def _int64_initializer(graph: onnx.GraphProto, names: _Names, base: str, values:
 
 def _slice_squeeze(graph: onnx.GraphProto, names: _Names, gather: onnx.NodeProto, axis: int,
                    opset: int) -> list[onnx.NodeProto]:
-    """Slice(starts=[-1], ends=[SLICE_END], axes=[axis]) + Squeeze(axes=[axis]) computing the
+    """Slice(starts=[0], ends=[SLICE_END], axes=[axis]) + Squeeze(axes=[axis]) computing the
     Gather's output (same output name), in the input-or-attribute form the opset requires."""
     base = gather.name or "Gather"
     data, out = gather.input[0], gather.output[0]
@@ -250,7 +250,7 @@ def _slice_squeeze(graph: onnx.GraphProto, names: _Names, gather: onnx.NodeProto
         slice_node = helper.make_node("Slice", [data, starts, ends, axes], [sliced], name=names.fresh(f"{base}_slice"))
     else:
         slice_node = helper.make_node("Slice", [data], [sliced], name=names.fresh(f"{base}_slice"),
-                                      starts=[-1], ends=[SLICE_END], axes=[axis])
+                                      starts=[0], ends=[SLICE_END], axes=[axis])
     if opset >= 13:
         squeeze_axes = _int64_initializer(graph, names, f"{base}_squeeze_axes", [axis])
         squeeze = helper.make_node("Squeeze", [sliced, squeeze_axes], [out], name=names.fresh(f"{base}_squeeze"))

@@ -1,0 +1,125 @@
+#!/usr/bin/env python
+"""`make bench`: figures measured in one run on this machine (ratios, not absolute timings, are
+what carry between machines). Runs in a temporary copy of the repo, so the checkout is untouched:
+
+1. mini ViLBERT end-to-end wall time (`snakemake results/mini/vilbert_cpu.csv`, cold);
+2. no-op rerun time of snakemake and of `dvc repro`;
+3. our perf step's throughput over a bare onnxruntime loop on the same model and session options
+   (goal >= 0.97), interleaved repeats, median;
+4. onnxruntime over torch eager on the same mini model and inputs (ratio of throughputs).
+"""
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import _bootstrap  # noqa: F401
+from _bootstrap import ROOT
+
+VENV_BIN = Path(sys.executable).parent
+
+
+def sh(cmd: list[str], cwd: Path) -> float:
+    """Run a command, return its wall time in seconds (raises on failure)."""
+    import os
+    env = dict(os.environ, PATH=f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}")
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    if proc.returncode:
+        raise SystemExit(f"{' '.join(cmd)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return time.perf_counter() - start
+
+
+def copy_checkout(dest: Path) -> Path:
+    sys.path.insert(0, str(ROOT / "tests"))
+    from conftest import copy_repo
+    return copy_repo(dest)
+
+
+def harness_vs_bare(model: Path, bs: int, loop: int, repeats: int) -> dict:
+    """Our OnnxRuntimeBackend.benchmark against a bare loop of run_with_iobinding with the same
+    session options and inputs, interleaved so machine noise hits both alike."""
+    import onnxruntime as ort
+
+    from zoorepro.backends.onnxruntime import OnnxRuntimeBackend, session_options, zero_feeds
+
+    backend = OnnxRuntimeBackend("cpu", {"provider": "CPUExecutionProvider"})
+    sess = ort.InferenceSession(str(model), session_options(), providers=["CPUExecutionProvider"])
+    binding = sess.io_binding()
+    for name, arr in zero_feeds(sess).items():
+        binding.bind_ortvalue_input(name, ort.OrtValue.ortvalue_from_numpy(arr, "cpu", 0))
+    for out in sess.get_outputs():
+        binding.bind_output(out.name, "cpu")
+    ours, bare = [], []
+    for _ in range(repeats):
+        ours.append(backend.benchmark(model, bs, loop, warmup=1).throughput)
+        sess.run_with_iobinding(binding)
+        start = time.perf_counter()
+        for _ in range(loop):
+            sess.run_with_iobinding(binding)
+        bare.append(1000 * bs * loop / ((time.perf_counter() - start) * 1000))
+    return {"ours_samples_per_s": statistics.median(ours), "bare_samples_per_s": statistics.median(bare),
+            "ratio": statistics.median(ours) / statistics.median(bare)}
+
+
+def ort_vs_torch(repo: Path, bs: int, loop: int) -> dict:
+    """onnxruntime (the exported mini ONNX) over torch eager (the same archive), same inputs."""
+    from zoorepro.vilbert.export import load_model, dummy_inputs
+    import numpy as np
+    import onnxruntime as ort
+    import torch
+
+    from zoorepro.backends.onnxruntime import session_options
+
+    params = json.loads((repo / "bench_params.json").read_text())
+    model = load_model(repo / "data/mini/vilbert/vilbert-vqa-mini.tar.gz", repo / "work/src/vilbert")
+    inputs = dummy_inputs(bs, params["pad_len"], params["box_num"], seed=0)
+    sess = ort.InferenceSession(str(repo / "work/mini/vilbert/onnx/vqa-vilbert.onnx"), session_options(),
+                                providers=["CPUExecutionProvider"])
+    feeds = {k: v.numpy() for k, v in inputs.items()}
+
+    def timed(fn) -> float:
+        fn()
+        start = time.perf_counter()
+        for _ in range(loop):
+            fn()
+        return 1000 * bs * loop / ((time.perf_counter() - start) * 1000)
+
+    with torch.inference_mode():
+        torch_tp = timed(lambda: model(**inputs))
+    ort_tp = timed(lambda: sess.run(None, feeds))
+    return {"torch_samples_per_s": torch_tp, "ort_samples_per_s": ort_tp, "ratio": ort_tp / torch_tp}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--loop", type=int, default=200)
+    ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--out", type=Path, default=None, help="also write the figures as JSON")
+    args = ap.parse_args()
+    from zoorepro.config import load_params
+    vil = load_params()["vilbert"]
+    figures = {}
+    with tempfile.TemporaryDirectory(prefix="zoorepro-bench-") as tmp:
+        repo = copy_checkout(Path(tmp) / "repo")
+        (repo / "bench_params.json").write_text(json.dumps({"pad_len": vil["pad_len"], "box_num": vil["box_num"]}))
+        figures["mini_vilbert_e2e_s"] = sh(["snakemake", "--cores", "all", "results/mini/vilbert_cpu.csv"], repo)
+        figures["snakemake_noop_s"] = sh(["snakemake", "--cores", "all", "results/mini/vilbert_cpu.csv"], repo)
+        sh(["dvc", "repro"], repo)  # records dvc.lock (Snakemake finds everything up to date)
+        figures["dvc_repro_noop_s"] = sh(["dvc", "repro"], repo)
+        for bs in (1, 16):
+            model = repo / f"work/mini/vilbert/cpu/model_bs{bs}.onnx"
+            figures[f"perf_harness_vs_bare_bs{bs}"] = harness_vs_bare(model, bs, args.loop, args.repeats)
+            figures[f"ort_vs_torch_eager_bs{bs}"] = ort_vs_torch(repo, bs, max(20, args.loop // 10))
+    print(json.dumps(figures, indent=2))
+    if args.out:
+        args.out.write_text(json.dumps(figures, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
