@@ -89,6 +89,17 @@ def vilbert_archive(wildcards):
     return VILBERT_ARCHIVES[wildcards.scale]
 
 
+def vilbert_full_data_args(wildcards):
+    """Full-scale layout (manifests/vilbert.yaml): COCO unpacks under images/val2014/ (the reader
+    globs its image_dir recursively); the mini generator writes val2014/ where preprocess looks."""
+    return "--image_dir data/full/vilbert/images" if wildcards.scale == "full" else ""
+
+
+def vilbert_pretrained_arg(wildcards):
+    """The real archive builds its text stream from bert-base-uncased before loading its weights."""
+    return "--pretrained_dir data/full/vilbert/bert-base-uncased" if wildcards.scale == "full" else ""
+
+
 def vilbert_subset_arg(wildcards):
     subset = config["vilbert"]["full"]["question_subset"]
     return f"--question_subset {subset}" if wildcards.scale == "full" and subset else ""

@@ -79,11 +79,12 @@ rule vilbert_preprocess:
         pad_len=config["vilbert"]["pad_len"],
         box_num=config["vilbert"]["box_num"],
         subset=vilbert_subset_arg,
+        layout=vilbert_full_data_args,
     threads: workflow.cores
     shell:
         "python scripts/vilbert/preprocess.py --archive_file {params.archive} --save_dir {output.data} "
         "--data_dir {params.data_dir} --src work/src/vilbert --pad_len {params.pad_len} --box_num {params.box_num} "
-        "{params.subset} > {log} 2>&1"
+        "{params.subset} {params.layout} > {log} 2>&1"
 
 
 rule vilbert_export_onnx:
@@ -93,6 +94,7 @@ rule vilbert_export_onnx:
         sources="work/src/vilbert/SOURCES.json",
     output:
         onnx="work/{scale}/vilbert/onnx/vqa-vilbert.onnx",
+        eager="work/{scale}/vilbert/onnx/vqa-vilbert.onnx.eager.npz",
     conda:
         "../envs/zoorepro.yaml"
     log:
@@ -102,10 +104,11 @@ rule vilbert_export_onnx:
         opset=config["vilbert"]["opset"],
         pad_len=config["vilbert"]["pad_len"],
         box_num=config["vilbert"]["box_num"],
+        pretrained=vilbert_pretrained_arg,
     shell:
         "python scripts/vilbert/export_onnx.py --archive_file {params.archive} --save_path {output.onnx} "
         "--src work/src/vilbert --opset {params.opset} --pad_len {params.pad_len} --box_num {params.box_num} "
-        "> {log} 2>&1"
+        "{params.pretrained} > {log} 2>&1"
 
 
 rule vilbert_onnxsim:

@@ -52,6 +52,21 @@ def write_samples(root: Path, n: int, seed: int = 1) -> list[Path]:
     return dirs
 
 
+@pytest.fixture(scope="session")
+def patched_src(tmp_path_factory) -> Path:
+    """allennlp + allennlp_models 2.10.1 patched as the vilbert_sources rule patches them, first on
+    sys.path. Collecting other test modules may already have half-imported the unpatched
+    site-packages copy (it fails on this stack), so those modules are dropped first."""
+    from zoorepro.vilbert.sources import PACKAGES, activate, prepare_sources
+
+    dest = tmp_path_factory.mktemp("src") / "vilbert"
+    prepare_sources(dest, ROOT / "patches")
+    for name in [n for n in sys.modules if n.split(".")[0] in PACKAGES]:
+        del sys.modules[name]
+    activate(dest)
+    return dest
+
+
 @pytest.fixture
 def params():
     from zoorepro.config import load_params

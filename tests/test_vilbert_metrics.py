@@ -30,6 +30,7 @@ THIRD, TWO_THIRDS = np.float32(1 / 3), np.float32(2 / 3)
 # "gold" = columns of labels > 1, "VQA" = weight of the label equal to argmax over all 6 columns:
 LOGITS = np.array([
     [0.9, 0.9, 0.7, -1.0, 0.5, 0.2],   # predicted {2, 4} (0.5 counts); gold {2, 4}: TP 2; argmax 0 (first max) -> 0
+                                       #   (an argmax over columns 2..5 would score 2/3 here)
     [0.0, 0.0, 0.0, 0.0, 0.0, 0.0],    # all zero: predicts nothing; gold {3} (OOV label ignored): TP 0; argmax 0 -> 0
     [0.0, 0.0, -0.2, 3.0, 0.6, 0.1],   # predicted {3, 4}; gold {3}: TP 1; argmax 3 = label 3 -> 1.0
     [0.1, 2.0, 0.0, 0.0, 0.0, -1.0],   # column 1 >= 0.5 but masked: predicts nothing; gold {5}: TP 0;
@@ -37,7 +38,7 @@ LOGITS = np.array([
     [0.0, 0.0, 0.75, -0.75, 0.0, 0.0],  # sums to 0: pred_mask drops the 0.75; gold {2}: TP 0; argmax 2 -> 1.0
 ], dtype=np.float32)
 LABELS = [np.array([[2, 4, 1]]), np.array([[3, 1]]), np.array([[3]]), np.array([[1, 5]]), np.array([[2]])]
-WEIGHTS = [np.array([[1.0, THIRD, TWO_THIRDS]], dtype=np.float32), np.array([[TWO_THIRDS, 1.0]], dtype=np.float32),
+WEIGHTS = [np.array([[TWO_THIRDS, THIRD, 1.0]], dtype=np.float32), np.array([[TWO_THIRDS, 1.0]], dtype=np.float32),
            np.array([[1.0]], dtype=np.float32), np.array([[1.0, THIRD]], dtype=np.float32),
            np.array([[1.0]], dtype=np.float32)]
 # Totals: TP = 2+0+1+0+0 = 3, predicted = 2+0+2+0+0 = 4, true = 2+1+1+1+1 = 6
@@ -206,22 +207,13 @@ def test_measurement_records_follow_the_design():
     assert all(r["raw"] == ["outputs/x"] and "5 samples" in r["note"] for r in records)
 
 
-def _allennlp_metrics():
-    """allennlp's own metric classes, where they import on this stack (they need the patched tree
-    or a compatible huggingface_hub); None otherwise."""
-    try:
-        from allennlp.training.metrics.fbeta_multi_label_measure import F1MultiLabelMeasure
-        from allennlp_models.vision.metrics.vqa import VqaMeasure
-    except Exception:  # noqa: BLE001 - any import-time failure of the unpatched package means "absent"
-        return None
-    return F1MultiLabelMeasure, VqaMeasure
-
-
-@pytest.mark.skipif(_allennlp_metrics() is None, reason="allennlp's metrics do not import on this stack")
-def test_matches_allennlp_on_random_batches():
+def test_matches_allennlp_on_random_batches(patched_src):
+    """allennlp's own metric classes (from the patched 2.10.1 tree) against ours, batch by batch."""
     import torch
+    from allennlp.training.metrics.fbeta_multi_label_measure import F1MultiLabelMeasure
+    from allennlp_models.vision.metrics.vqa import VqaMeasure
 
-    f1_cls, vqa_cls = _allennlp_metrics()
+    f1_cls, vqa_cls = F1MultiLabelMeasure, VqaMeasure
     theirs_f1, theirs_vqa = f1_cls(average="micro"), vqa_cls()
     ours_f1, ours_vqa = F1MultiLabelMicro(), VqaScore()
     rng = np.random.default_rng(0)

@@ -130,7 +130,8 @@ def test_check_input_shapes_refuses_the_dynamic_export(exported):
 
 @pytest.mark.parametrize("expected, message", [
     ({**DOC_SHAPES, "box_mask": [1, 43]}, r"'box_mask': expected shape \[1, 43\], the model's is \[1, 100\]"),
-    ({k: v for k, v in DOC_SHAPES.items() if k != "type_ids"}, r"inputs the expected shapes do not name: type_ids \[1, 32\]"),
+    ({k: v for k, v in DOC_SHAPES.items() if k != "type_ids"},
+     r"inputs the expected shapes do not name: type_ids \[1, 32\]"),
     ({**DOC_SHAPES, "question": [1, 32]}, r"'question'.*no input of that name"),
 ])
 def test_check_input_shapes_refuses_config_mismatch(simplified, expected, message):
@@ -140,8 +141,10 @@ def test_check_input_shapes_refuses_config_mismatch(simplified, expected, messag
 
 @pytest.mark.parametrize("spec, message", [
     ("question:1,32", r"'question': expected shape \[1, 32\], but the model has no input of that name"),
-    ("box_mask:1,100,1", r"'box_mask': expected shape \[1, 100, 1\] \(rank 3\), the model's is \[batch_size, box_num\] \(rank 2\)"),
-    ("box_features:1,100,2048", r"'box_features'.*\[1, 100, 2048\].*\[batch_size, box_num, 1024\] \(dim 2 is fixed to 1024\)"),
+    ("box_mask:1,100,1",
+     r"'box_mask': expected shape \[1, 100, 1\] \(rank 3\), the model's is \[batch_size, box_num\] \(rank 2\)"),
+    ("box_features:1,100,2048",
+     r"'box_features'.*\[1, 100, 2048\].*\[batch_size, box_num, 1024\] \(dim 2 is fixed to 1024\)"),
 ])
 def test_onnxsim_refuses_shapes_the_model_cannot_take(exported, tmp_path, spec, message):
     out = tmp_path / "out.onnx"
@@ -270,6 +273,22 @@ def test_fix_mul_clamps_a_shared_constant_through_a_copy():
     prod, sum_after = run_model(model, feeds)
     np.testing.assert_array_equal(sum_after, sum_before)
     assert prod.tolist() == [-FP16_MAX, 6.0]
+
+
+def test_fix_mul_counts_a_subgraph_read_as_another_consumer():
+    big = numpy_helper.from_array(np.array([F32_MIN, 2.0], dtype=np.float32), "big")
+    then_branch = helper.make_graph([helper.make_node("Identity", ["big"], ["t"])], "then", [], [f32("t", [2])])
+    else_branch = helper.make_graph([helper.make_node("Identity", ["x"], ["e"])], "else", [], [f32("e", [2])])
+    model = graph_model(
+        [helper.make_node("Mul", ["x", "big"], ["prod"]),
+         helper.make_node("If", ["cond"], ["chosen"], then_branch=then_branch, else_branch=else_branch)],
+        [f32("x", [2]), helper.make_tensor_value_info("cond", TensorProto.BOOL, [])],
+        [f32("prod", [2]), f32("chosen", [2])], [big])
+    assert fix_mul(model) == 1
+    onnx.checker.check_model(model)
+    chosen = run_model(model, {"x": np.ones(2, np.float32), "cond": np.array(True)})[1]
+    assert chosen.tolist() == [F32_MIN, 2.0]
+    assert model.graph.node[0].input[1] != "big"
 
 
 def test_fix_mul_clamps_in_place_when_only_muls_read_it():

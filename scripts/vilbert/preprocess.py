@@ -6,7 +6,7 @@ write one .npy per model input and sample, once, in ascending question_id order
 Usage: python scripts/vilbert/preprocess.py --archive_file data/mini/vilbert/vilbert-vqa-mini.tar.gz
            --save_dir work/mini/vilbert/preprocessed --data_dir data/mini/vilbert
            [--src work/src/vilbert] [--pad_len 32] [--box_num 100] [--question_subset N]
-           [--tokenizer_dir DIR] [--cuda_device -1]
+           [--tokenizer_dir DIR] [--image_dir DIR] [--cuda_device -1]
 """
 import argparse
 import os
@@ -32,7 +32,10 @@ def main() -> int:
     parser.add_argument("--question_subset", type=int, default=None,
                         help="only the first N questions by ascending question_id")
     parser.add_argument("--tokenizer_dir", type=Path, default=None,
-                        help="default: <data_dir>/<tokenizer model_name of the archive's reader>")
+                        help="default: <data_dir>/<tokenizer model_name of the archive's reader>; also the "
+                             "local copy of a Hugging Face model the archive's model is built from")
+    parser.add_argument("--image_dir", type=Path, default=None,
+                        help="folder searched (recursively) for COCO_val2014_*.jpg; default: <data_dir>/val2014")
     parser.add_argument("--cuda_device", type=int, default=-1, help="GPU for featurization (-1: CPU)")
     args = parser.parse_args()
     # Set before allennlp and transformers are imported (they read these once): nothing may be
@@ -48,7 +51,8 @@ def main() -> int:
             os.environ["ALLENNLP_CACHE_ROOT"] = cache_root
             index = preprocess(args.archive_file, args.save_dir, args.data_dir, args.src, pad_len=args.pad_len,
                                box_num=args.box_num, question_subset=args.question_subset,
-                               tokenizer_dir=args.tokenizer_dir, cuda_device=args.cuda_device)
+                               tokenizer_dir=args.tokenizer_dir, image_dir=args.image_dir,
+                               cuda_device=args.cuda_device)
     except ZooreproError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -22,8 +22,8 @@ overrides them with real paths at run time.
 """
 from __future__ import annotations
 
+import copy
 import gzip
-import hashlib
 import io
 import json
 import re
@@ -38,13 +38,12 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from zoorepro.errors import ZooreproError
+from zoorepro.fetch import sha256sum
+from zoorepro.vilbert.preprocess import ANNOTATIONS_FILE, HUB_CHECKPOINT, IMAGE_DIR, QUESTIONS_FILE, TORCH_HOME
 from zoorepro.vilbert.sources import activate, replace_dir
 
-IMAGE_DIR = "val2014"
-QUESTIONS_FILE = "v2_OpenEnded_mscoco_val2014_questions.json"
-ANNOTATIONS_FILE = "v2_mscoco_val2014_annotations.json"
-TORCH_HOME = "torch_home"
-FRCNN_CHECKPOINT = "torch_home/hub/checkpoints/fasterrcnn_resnet50_fpn_coco-258fb6c6.pth"
+# The data folder layout the preprocess step reads (images, VQA files, TORCH_HOME) is defined there.
+FRCNN_CHECKPOINT = f"{TORCH_HOME}/{HUB_CHECKPOINT}"
 TOKENIZER_DIR = "bert-tiny-tokenizer"
 ARCHIVE = "vilbert-vqa-mini.tar.gz"
 MANIFEST = "MANIFEST.json"
@@ -161,13 +160,14 @@ def make_qa(pictures: list[Picture], n_questions: int, rng: np.random.Generator)
         per_image[picture.image_id] += 1
         text, question_type, answer_type, truth, pool = ask(picture, int(rng.integers(4)))
         answers = annotate(truth, pool, rng)
-        confidences = ("yes", "maybe", "no")
+        # Annotators are sure of right answers and hesitate now and then on the others.
+        confidences = ["yes" if a == truth else ("yes", "maybe", "no")[rng.integers(3)] for a in answers]
         questions.append({"image_id": picture.image_id, "question": text, "question_id": question_id})
         annotations.append({
             "question_type": question_type,
             "multiple_choice_answer": Counter(answers).most_common(1)[0][0],
-            "answers": [{"answer": a, "answer_confidence": confidences[int(rng.integers(3)) if a != truth else 0],
-                         "answer_id": k + 1} for k, a in enumerate(answers)],
+            "answers": [{"answer": a, "answer_confidence": c, "answer_id": k + 1}
+                        for k, (a, c) in enumerate(zip(answers, confidences))],
             "image_id": picture.image_id,
             "answer_type": answer_type,
             "question_id": question_id,
@@ -181,7 +181,8 @@ def vqa_files(questions: list[dict], annotations: list[dict], seed: int) -> tupl
     info = {"description": f"zoorepro mini VQA v2-format data (generated, seed {seed})",
             "url": "https://visualqa.org", "version": "2.0", "year": 2017,
             "contributor": "zoorepro", "date_created": _FIXED_DATE}
-    license_ = {"url": "http://creativecommons.org/licenses/by/4.0/", "name": "Creative Commons Attribution 4.0 License"}
+    license_ = {"url": "http://creativecommons.org/licenses/by/4.0/",
+                "name": "Creative Commons Attribution 4.0 License"}
     question_doc = {"info": info, "task_type": "Open-Ended", "data_type": "mscoco", "license": license_,
                     "data_subtype": "val2014", "questions": questions}
     annotation_doc = {"info": info, "license": license_, "data_subtype": "val2014",
@@ -274,12 +275,11 @@ def save_archive_dir(folder: Path, answers: list[str], text_vocab_size: int, see
     from allennlp.models import Model
 
     reader = reader_config()
-    config = {"dataset_reader": reader, "validation_dataset_reader": reader,
-              "validation_data_path": "balanced_real_val", "model": model_config(text_vocab_size)}
+    config = {"dataset_reader": reader, "validation_dataset_reader": reader, "model": model_config(text_vocab_size)}
     vocab = Vocabulary()
     vocab.add_tokens_to_namespace(answers, "answers")
     torch.manual_seed(seed)
-    model = Model.from_params(vocab=vocab, params=Params(json.loads(json.dumps(config["model"]))))
+    model = Model.from_params(vocab=vocab, params=Params(copy.deepcopy(config["model"])))
     folder.mkdir(parents=True)
     (folder / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
     torch.save(model.state_dict(), folder / "weights.th")
@@ -305,18 +305,9 @@ def write_tar_gz(folder: Path, path: Path) -> None:
                 tar.addfile(info, stream)
 
 
-def file_sha256(path: Path) -> str:
-    """Hex sha256 of a file."""
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        for chunk in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def write_manifest(folder: Path, params: dict) -> dict:
     """MANIFEST.json: the generator's parameters and every file's sha256 (sorted by path)."""
-    files = {p.relative_to(folder).as_posix(): file_sha256(p)
+    files = {p.relative_to(folder).as_posix(): sha256sum(p)
              for p in sorted(folder.rglob("*")) if p.is_file()}
     manifest = {"generator": "zoorepro.mini.vilbert", "params": params, "files": files}
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")

@@ -60,7 +60,7 @@ class _Names:
     """Every node and tensor name in the graph, to hand out names that collide with none."""
 
     def __init__(self, graph: onnx.GraphProto):
-        self.used = {n.name for n in graph.node} | _tensor_names(graph)
+        self.used = _all_names(graph)
 
     def fresh(self, base: str) -> str:
         name, k = base, 0
@@ -71,12 +71,26 @@ class _Names:
         return name
 
 
-def _tensor_names(graph: onnx.GraphProto) -> set[str]:
+def _subgraphs(node: onnx.NodeProto) -> list[onnx.GraphProto]:
+    """The bodies of If/Loop/Scan nodes."""
+    graphs: list[onnx.GraphProto] = []
+    for attr in node.attribute:
+        if attr.type == onnx.AttributeProto.GRAPH:
+            graphs.append(attr.g)
+        graphs.extend(attr.graphs)
+    return graphs
+
+
+def _all_names(graph: onnx.GraphProto) -> set[str]:
+    """Node and tensor names of the graph and of its subgraphs, which share one namespace."""
     names = {v.name for v in (*graph.input, *graph.output, *graph.value_info)}
     names |= {t.name for t in graph.initializer}
     for node in graph.node:
+        names.add(node.name)
         names.update(node.input)
         names.update(node.output)
+        for sub in _subgraphs(node):
+            names |= _all_names(sub)
     names.discard("")
     return names
 
@@ -93,14 +107,12 @@ def _is_op(node: onnx.NodeProto, op_type: str) -> bool:
 
 
 def _subgraph_inputs(node: onnx.NodeProto) -> set[str]:
-    """Names a node's subgraphs (If/Loop/Scan bodies) read, outer-scope names among them."""
+    """Names a node's subgraphs read, outer-scope names among them."""
     names: set[str] = set()
-    for attr in node.attribute:
-        graphs = [attr.g] if attr.type == onnx.AttributeProto.GRAPH else list(attr.graphs)
-        for graph in graphs:
-            for inner in graph.node:
-                names.update(inner.input)
-                names |= _subgraph_inputs(inner)
+    for graph in _subgraphs(node):
+        for inner in graph.node:
+            names.update(inner.input)
+            names |= _subgraph_inputs(inner)
     return names
 
 
@@ -123,6 +135,9 @@ class _Constants:
         self.graph = graph
         self.initializers = {t.name: t for t in graph.initializer}
         self.nodes = {n.output[0]: n for n in graph.node if _is_op(n, "Constant")}
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.initializers or name in self.nodes
 
     def value(self, name: str) -> np.ndarray | None:
         if name in self.initializers:
@@ -167,7 +182,7 @@ def _mul_constant_inputs(graph: onnx.GraphProto, constants: _Constants) -> list[
     for node in graph.node:
         if _is_op(node, "Mul"):
             for name in node.input:
-                if constants.value(name) is not None:
+                if name in constants:
                     seen.setdefault(name, None)
     return list(seen)
 
@@ -182,7 +197,7 @@ def fix_mul(model: onnx.ModelProto, max_value: float = FP16_MAX) -> int:
     fixed = 0
     for name in _mul_constant_inputs(graph, constants):
         value = constants.value(name)
-        if not np.issubdtype(value.dtype, np.floating):
+        if value is None or not np.issubdtype(value.dtype, np.floating):
             continue
         clipped = np.clip(value, -max_value, max_value).astype(value.dtype)
         if np.array_equal(clipped, value, equal_nan=True):
@@ -238,7 +253,7 @@ def _int64_initializer(graph: onnx.GraphProto, names: _Names, base: str, values:
 
 def _slice_squeeze(graph: onnx.GraphProto, names: _Names, gather: onnx.NodeProto, axis: int,
                    opset: int) -> list[onnx.NodeProto]:
-    """Slice(starts=[0], ends=[SLICE_END], axes=[axis]) + Squeeze(axes=[axis]) computing the
+    """Slice(starts=[-1], ends=[SLICE_END], axes=[axis]) + Squeeze(axes=[axis]) computing the
     Gather's output (same output name), in the input-or-attribute form the opset requires."""
     base = gather.name or "Gather"
     data, out = gather.input[0], gather.output[0]
@@ -250,7 +265,7 @@ def _slice_squeeze(graph: onnx.GraphProto, names: _Names, gather: onnx.NodeProto
         slice_node = helper.make_node("Slice", [data, starts, ends, axes], [sliced], name=names.fresh(f"{base}_slice"))
     else:
         slice_node = helper.make_node("Slice", [data], [sliced], name=names.fresh(f"{base}_slice"),
-                                      starts=[0], ends=[SLICE_END], axes=[axis])
+                                      starts=[-1], ends=[SLICE_END], axes=[axis])
     if opset >= 13:
         squeeze_axes = _int64_initializer(graph, names, f"{base}_squeeze_axes", [axis])
         squeeze = helper.make_node("Squeeze", [sliced, squeeze_axes], [out], name=names.fresh(f"{base}_squeeze"))

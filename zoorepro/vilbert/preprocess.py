@@ -36,14 +36,17 @@ from pathlib import Path
 import numpy as np
 
 from zoorepro.errors import ZooreproError
+from zoorepro.fetch import sha256sum
+from zoorepro.vilbert.export import model_overrides
 from zoorepro.vilbert.sources import activate, replace_dir
 
 SPLIT = "balanced_real_val"
 QUESTIONS_FILE = "v2_OpenEnded_mscoco_val2014_questions.json"
 ANNOTATIONS_FILE = "v2_mscoco_val2014_annotations.json"
 IMAGE_DIR = "val2014"
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")  # what the vision reader discovers below image_dir
 TORCH_HOME = "torch_home"
-FRCNN_CHECKPOINT = "hub/checkpoints/fasterrcnn_resnet50_fpn_coco-258fb6c6.pth"
+HUB_CHECKPOINT = "hub/checkpoints/fasterrcnn_resnet50_fpn_coco-258fb6c6.pth"
 READERS = ("dataset_reader", "validation_dataset_reader")
 SEQ_NAMES = ("token_ids", "mask", "type_ids")
 BOX_NAMES = ("box_features", "box_coordinates", "box_mask")
@@ -66,9 +69,15 @@ def archive_config(archive_file: Path) -> dict:
         raise ZooreproError(f"{archive_file}: not an allennlp model archive with a config.json ({exc})") from exc
 
 
+def validation_reader_key(config: dict) -> str:
+    """The config key of the reader load_archive returns as validation_dataset_reader (it falls
+    back to the training reader when the config has no validation reader)."""
+    return "validation_dataset_reader" if "validation_dataset_reader" in config else "dataset_reader"
+
+
 def default_tokenizer_dir(config: dict, data_dir: Path) -> Path:
     """The data folder's copy of the tokenizer the archive names (e.g. `bert-base-uncased`)."""
-    name = config["validation_dataset_reader"]["tokenizer"]["model_name"]
+    name = config[validation_reader_key(config)]["tokenizer"]["model_name"]
     return data_dir / Path(name).name
 
 
@@ -95,39 +104,49 @@ def select_questions(data_dir: Path, subset: int | None) -> tuple[dict, dict, li
     return questions, annotations, ids
 
 
+def write_split_files(folder: Path, data_dir: Path, subset: int | None) -> tuple[dict[str, str], list[int]]:
+    """Write the chosen questions and their annotations as the reader's local split files;
+    returns the files (for the reader's `split_files`) and the question_ids in reading order."""
+    questions, annotations, ids = select_questions(data_dir, subset)
+    files = {"questions": folder / QUESTIONS_FILE, "annotations": folder / ANNOTATIONS_FILE}
+    files["questions"].write_text(json.dumps(questions))
+    files["annotations"].write_text(json.dumps(annotations))
+    return {kind: str(path) for kind, path in files.items()}, ids
+
+
 def feature_cache_key(reader: dict, checkpoint: Path, image_dir: Path) -> str:
     """A short digest of everything that determines the box features: the reader's image
-    pipeline settings, the Faster R-CNN checkpoint bytes and the image files (names and sizes)."""
+    pipeline settings, the Faster R-CNN checkpoint bytes and the images the reader finds (base
+    names, as the reader keys its cache, and sizes)."""
     digest = hashlib.sha256()
     settings = {k: reader.get(k) for k in ("image_loader", "image_featurizer", "region_detector")}
     digest.update(json.dumps(settings, sort_keys=True).encode())
-    with checkpoint.open("rb") as stream:
-        for chunk in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(chunk)
-    for image in sorted(image_dir.rglob("*")):
-        if image.is_file():
-            digest.update(f"{image.relative_to(image_dir).as_posix()}:{image.stat().st_size}\n".encode())
+    digest.update(sha256sum(checkpoint).encode())
+    images = (p for p in image_dir.rglob("*") if p.suffix in IMAGE_SUFFIXES and p.is_file())
+    for image in sorted(images, key=lambda p: p.name):
+        digest.update(f"{image.name}:{image.stat().st_size}\n".encode())
     return digest.hexdigest()[:16]
 
 
 def reader_overrides(config: dict, image_dir: Path, tokenizer_dir: Path, split_files: dict,
                      feature_cache: Path, cuda_device: int) -> dict:
-    """load_archive overrides that point both readers at local files.
+    """load_archive overrides that point the readers at local files.
 
-    Both readers are built by load_archive, so both get the local image folder and tokenizer
-    (their configured ones are the authors' machine paths and hub names). The training reader's
-    answer vocabulary is a URL fetched at construction; it is unused here, so it is switched off."""
+    load_archive builds every reader in the config, so each gets the local image folder and
+    tokenizer (the configured ones are the authors' machine paths and hub names). A separate
+    training reader's answer vocabulary is a URL fetched at construction; that reader is unused
+    here, so its vocabulary is switched off."""
     overrides: dict = {}
-    for reader in READERS:
-        if reader not in config:
-            continue
+    for reader in (key for key in READERS if key in config):
         overrides[f"{reader}.image_dir"] = str(image_dir)
         overrides[f"{reader}.tokenizer.model_name"] = str(tokenizer_dir)
         overrides[f"{reader}.token_indexers.tokens.model_name"] = str(tokenizer_dir)
-    overrides["dataset_reader.answer_vocab"] = None
-    overrides["validation_dataset_reader.split_files"] = {SPLIT: split_files}
-    overrides["validation_dataset_reader.feature_cache_dir"] = str(feature_cache)
-    overrides["validation_dataset_reader.cuda_device"] = cuda_device
+    validation = validation_reader_key(config)
+    if validation != "dataset_reader":
+        overrides["dataset_reader.answer_vocab"] = None
+    overrides[f"{validation}.split_files"] = {SPLIT: split_files}
+    overrides[f"{validation}.feature_cache_dir"] = str(feature_cache)
+    overrides[f"{validation}.cuda_device"] = cuda_device
     return overrides
 
 
@@ -185,15 +204,19 @@ def write_samples(reader, vocab, out: Path, n_expected: int, pad_len: int, box_n
 
 def preprocess(archive_file: Path, save_dir: Path, data_dir: Path, src: Path, *, pad_len: int = 32,
                box_num: int = 100, question_subset: int | None = None, tokenizer_dir: Path | None = None,
-               cuda_device: int = -1) -> dict:
+               image_dir: Path | None = None, cuda_device: int = -1) -> dict:
     """Write the per-sample layout for balanced_real_val to `save_dir`; returns index.json's
-    content. Sets TORCH_HOME so that torchvision finds the Faster R-CNN weights in the data folder."""
+    content. Sets TORCH_HOME so that torchvision finds the Faster R-CNN weights in the data folder.
+    A model built from a Hugging Face model name gets the tokenizer folder as its local copy
+    (for bert-base-uncased both are the same Hugging Face snapshot). `image_dir` defaults to
+    `<data_dir>/val2014`; the reader finds images anywhere below it."""
     archive_file, save_dir, data_dir = Path(archive_file).resolve(), Path(save_dir).resolve(), Path(data_dir).resolve()
     config = archive_config(archive_file)
     tokenizer_dir = Path(tokenizer_dir).resolve() if tokenizer_dir else default_tokenizer_dir(config, data_dir)
+    image_dir = Path(image_dir).resolve() if image_dir else data_dir / IMAGE_DIR
     torch_home = data_dir / TORCH_HOME
-    checkpoint = torch_home / FRCNN_CHECKPOINT
-    for needed in (data_dir / IMAGE_DIR, tokenizer_dir, checkpoint):
+    checkpoint = torch_home / HUB_CHECKPOINT
+    for needed in (image_dir, data_dir / QUESTIONS_FILE, data_dir / ANNOTATIONS_FILE, tokenizer_dir, checkpoint):
         if not needed.exists():
             raise ZooreproError(f"{needed} does not exist (prepare the data folder first)")
     os.environ["TORCH_HOME"] = str(torch_home)
@@ -205,15 +228,13 @@ def preprocess(archive_file: Path, save_dir: Path, data_dir: Path, src: Path, *,
     if cuda_device >= 0 and not torch.cuda.is_available():
         raise ZooreproError(f"--cuda_device {cuda_device} asked for, but CUDA is not available")
     save_dir.parent.mkdir(parents=True, exist_ok=True)
-    key = feature_cache_key(config["validation_dataset_reader"], checkpoint, data_dir / IMAGE_DIR)
+    key = feature_cache_key(config[validation_reader_key(config)], checkpoint, image_dir)
     feature_cache = save_dir.parent / "feature_cache" / key
     tmp = Path(tempfile.mkdtemp(prefix=f".{save_dir.name}.tmp-", dir=save_dir.parent))
     try:
-        questions, annotations, ids = select_questions(data_dir, question_subset)
-        split_files = {"questions": str(tmp / QUESTIONS_FILE), "annotations": str(tmp / ANNOTATIONS_FILE)}
-        Path(split_files["questions"]).write_text(json.dumps(questions))
-        Path(split_files["annotations"]).write_text(json.dumps(annotations))
-        overrides = reader_overrides(config, data_dir / IMAGE_DIR, tokenizer_dir, split_files, feature_cache, cuda_device)
+        split_files, ids = write_split_files(tmp, data_dir, question_subset)
+        overrides = reader_overrides(config, image_dir, tokenizer_dir, split_files, feature_cache, cuda_device)
+        overrides.update(model_overrides(config, tokenizer_dir))
         archive = load_archive(str(archive_file), cuda_device=cuda_device, overrides=json.dumps(overrides))
         out = tmp / "out"
         write_samples(archive.validation_dataset_reader, archive.model.vocab, out, len(ids), pad_len, box_num)

@@ -1,0 +1,118 @@
+"""The mini ViLBERT chain end to end, in a copy of the repo: `dvc repro` builds the cpu table,
+a second `dvc repro` runs nothing, a parameter change reruns only that model's stages, `dvc push`
++ a fresh clone's `dvc pull` restore everything, and the 310P3 / 310 tables come out of the same
+DAG with stand-in vendor tools on PATH (marked stand-in, never comparable)."""
+import json
+import os
+import subprocess
+
+import pytest
+from conftest import copy_repo, run
+
+from zoorepro.provenance import hash_path
+from zoorepro.report import read_table
+
+STANDINS = {"tests/standins/bin", "tests/standins/python"}
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory):
+    repo = copy_repo(tmp_path_factory.mktemp("e2e") / "repo")
+    remote = tmp_path_factory.mktemp("remote")
+    run(["dvc", "remote", "modify", "--local", "local", "url", str(remote)], cwd=repo)
+    proc = run(["dvc", "repro"], cwd=repo)
+    (repo / "repro.log").write_text(proc.stdout + proc.stderr)
+    return repo
+
+
+def standin_env(repo):
+    return {"PATH": f"{repo / 'tests/standins/bin'}{os.pathsep}{os.environ['PATH']}",
+            "PYTHONPATH": str(repo / "tests/standins/python"),
+            "ZOOREPRO_STANDIN_PYTHON": "python"}
+
+
+def test_dvc_repro_builds_the_mini_cpu_table(repo):
+    rows = read_table(repo / "results/mini/vilbert_cpu.csv")
+    assert {r["scale"] for r in rows} == {"mini"}
+    measured = [r for r in rows if r["reproduced"]]
+    metrics = {r["metric"] for r in measured}
+    assert {"precision", "recall", "fscore", "vqa_score", "throughput", "throughput_e2e",
+            "parity_max_abs_logits", "parity_min_cosine_logits"} <= metrics
+    assert {r["batch_size"] for r in measured if r["metric"] == "throughput"} == {"1", "4", "8", "16", "32", "64"}
+    assert {r["verdict"] for r in measured} <= {"NOT_COMPARABLE", "NO_CLAIM"}
+    parity = next(r for r in measured if r["metric"] == "parity_max_abs_logits")
+    assert float(parity["reproduced"]) < 1e-3
+    cosine = next(r for r in measured if r["metric"] == "parity_min_cosine_logits")
+    assert float(cosine["reproduced"]) > 0.9999
+
+
+def test_provenance_hashes_match_the_raw_outputs_kept_in_work(repo):
+    prov = json.loads((repo / "results/mini/vilbert_cpu.provenance.json").read_text())
+    assert prov["git"]["commit"] and prov["packages"]["onnxruntime"] and prov["host"]["hostname"] is not None
+    outputs = "work/mini/vilbert/cpu/outputs"
+    assert prov["raw"][outputs]["sha256"] == hash_path(repo / outputs)["sha256"]
+    assert prov["raw"][outputs]["files"] == 2 * len(list((repo / "work/mini/vilbert/preprocessed/labels").iterdir()))
+    rows = read_table(repo / "results/mini/vilbert_cpu.csv")
+    assert all(r["raw_sha256"] for r in rows if r["reproduced"])
+
+
+def test_second_dvc_repro_runs_nothing(repo):
+    proc = run(["dvc", "repro"], cwd=repo)
+    out = proc.stdout + proc.stderr
+    assert "Running stage" not in out, out
+    assert "up to date" in run(["dvc", "status"], cwd=repo).stdout
+
+
+def test_a_model_parameter_change_reruns_only_that_models_table_stage(repo):
+    params = repo / "params.yaml"
+    original = params.read_text()
+    try:
+        params.write_text(original.replace("loop: 20", "loop: 21"))
+        status = run(["dvc", "status", "--json"], cwd=repo).stdout
+        changed = set(json.loads(status))
+        assert changed == {"vilbert_mini_cpu"}, changed
+    finally:
+        params.write_text(original)
+
+
+def test_dvc_push_and_a_fresh_clones_pull_restore_without_recomputing(repo, tmp_path):
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid"]
+    run(["git", "add", "-A"], cwd=repo)
+    run([*git, "commit", "-qm", "repro"], cwd=repo)
+    run(["dvc", "push"], cwd=repo)
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(repo), str(clone)], check=True)
+    remote_url = run(["dvc", "remote", "list", "--local"], cwd=repo).stdout.split()[1]
+    run(["dvc", "remote", "modify", "--local", "local", "url", remote_url], cwd=clone)
+    run(["dvc", "pull"], cwd=clone)
+    assert (clone / "work/mini/vilbert/onnx/vqa-vilbert.onnx").exists()
+    assert (clone / "work/mini/vilbert/cpu/outputs").is_dir()
+    assert "up to date" in run(["dvc", "status"], cwd=clone).stdout
+    proc = run(["dvc", "repro"], cwd=clone)
+    assert "Running stage" not in proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("chip", ["310P3", "310"])
+def test_standin_vendor_tools_produce_the_chip_tables_end_to_end(repo, chip):
+    run(["snakemake", "--cores", "2", f"results/mini/vilbert_{chip}.csv"], cwd=repo, env_extra=standin_env(repo))
+    rows = read_table(repo / f"results/mini/vilbert_{chip}.csv")
+    measured = [r for r in rows if r["reproduced"]]
+    assert {r["batch_size"] for r in measured if r["metric"] == "throughput"} == {"1", "4", "8", "16", "32", "64"}
+    assert {r["verdict"] for r in measured} <= {"NOT_COMPARABLE", "NO_CLAIM"}
+    assert all("stand-in" in r["note"] for r in measured if r["verdict"] == "NOT_COMPARABLE")
+    prov = json.loads((repo / f"results/mini/vilbert_{chip}.provenance.json").read_text())
+    assert prov["run"]["standin"] is True and prov["run"]["toolchain"]["soc_version"] == f"Ascend{chip}"
+    assert (repo / f"work/mini/vilbert/{chip}/model_bs64.om").read_bytes().startswith(b"ZOOREPRO-STANDIN-OM")
+    cpu = {r["metric"]: float(r["reproduced"]) for r in read_table(repo / "results/mini/vilbert_cpu.csv")
+           if r["kind"] == "accuracy" and r["reproduced"]}
+    chip_acc = {r["metric"]: float(r["reproduced"]) for r in measured if r["kind"] == "accuracy"}
+    assert chip_acc == pytest.approx(cpu, abs=1e-6)   # the stand-in runs the same ONNX on the CPU
+
+
+def test_audit_lists_all_27_claims(repo):
+    proc = run(["python", "-m", "zoorepro", "audit"], cwd=repo)
+    lines = [l for l in proc.stdout.splitlines() if l.startswith("| vilbert.") or l.startswith("| videobert.")
+             or l.startswith("| actbert.")]
+    assert len(lines) == 27
+    assert all("NOT_COMPARABLE" in l for l in lines if l.startswith("| vilbert."))
+    assert all("NOT_RUN" in l for l in lines if not l.startswith("| vilbert."))
