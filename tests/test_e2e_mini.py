@@ -5,15 +5,13 @@ DAG with stand-in vendor tools on PATH (marked stand-in, never comparable)."""
 import json
 import os
 import subprocess
+import sys
 
 import pytest
-from conftest import copy_repo, run
+from conftest import VENV_BIN, copy_repo, run
 
 from zoorepro.provenance import hash_path
 from zoorepro.report import read_table
-
-STANDINS = {"tests/standins/bin", "tests/standins/python"}
-
 
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory):
@@ -26,9 +24,10 @@ def repo(tmp_path_factory):
 
 
 def standin_env(repo):
-    return {"PATH": f"{repo / 'tests/standins/bin'}{os.pathsep}{os.environ['PATH']}",
+    """The stand-in `atc` and `python -m ais_bench` first on PATH / PYTHONPATH (tests/standins)."""
+    return {"PATH": os.pathsep.join([str(repo / "tests/standins/bin"), str(VENV_BIN), os.environ["PATH"]]),
             "PYTHONPATH": str(repo / "tests/standins/python"),
-            "ZOOREPRO_STANDIN_PYTHON": "python"}
+            "ZOOREPRO_STANDIN_PYTHON": sys.executable}
 
 
 def test_dvc_repro_builds_the_mini_cpu_table(repo):

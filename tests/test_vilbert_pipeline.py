@@ -24,7 +24,7 @@ from zoorepro.errors import ZooreproError
 from zoorepro.mini.vilbert import ARCHIVE, MANIFEST, QUESTIONS_FILE, TOKENIZER_DIR, make_mini
 from zoorepro.vilbert.export import INPUT_NAMES, OUTPUT_NAMES, load_model, model_overrides
 from zoorepro.vilbert.preprocess import DTYPES, fit, select_questions
-from zoorepro.vilbert.sources import PACKAGES, activate, prepare_sources
+from zoorepro.vilbert.sources import activate, prepare_sources
 
 REPO = Path(__file__).resolve().parents[1]
 N_IMAGES, N_QUESTIONS, PAD_LEN, BOX_NUM, SUBSET = 12, 36, 32, 100, 5

@@ -33,6 +33,7 @@ import yaml
 
 from zoorepro import __version__
 from zoorepro.errors import ChecksumError, UnsafeArchiveError, ZooreproError
+from zoorepro.fsutil import replace_dir
 
 log = logging.getLogger(__name__)
 
@@ -303,7 +304,7 @@ def extract(archive: Path, dest_dir: Path, *, members: list[str] | None = None) 
         names = unpack(archive, tmp, members)
         _check_all_found(archive, members, names)
         tmp.chmod(0o755)
-        _replace_dir(tmp, dest_dir)
+        replace_dir(tmp, dest_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -465,18 +466,6 @@ def _copy_member(archive: Path, kind: str, member: str, out: BinaryIO) -> None:
                 shutil.copyfileobj(source, out, _CHUNK)
     except _CORRUPT as exc:
         raise _corrupt(archive, exc) from exc
-
-
-def _replace_dir(new: Path, dest: Path) -> None:
-    """Put `new` at `dest`; an older `dest` is moved aside first (rename cannot overwrite a
-    non-empty folder) and deleted only after the swap."""
-    if not (dest.exists() or dest.is_symlink()):
-        os.replace(new, dest)
-        return
-    old = Path(tempfile.mkdtemp(prefix=f".{dest.name}.old-", dir=dest.parent))
-    os.replace(dest, old / dest.name)
-    os.replace(new, dest)
-    shutil.rmtree(old)
 
 
 # --------------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from .config import REPO_ROOT
 
+IGNORED = {".snakemake_timestamp"}
 PACKAGES = ("zoorepro", "numpy", "torch", "torchvision", "onnx", "onnxsim", "onnxruntime", "onnxruntime-gpu",
             "transformers", "allennlp", "allennlp-models", "paddlepaddle", "paddlenlp", "snakemake", "dvc")
 
@@ -25,12 +26,13 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
 
 def hash_path(path: Path) -> dict:
     """sha256 of a file, or of a folder as the hash over its sorted (relative path, file sha256)
-    lines, so one digest names a whole folder of raw outputs."""
+    lines, so one digest names a whole folder of raw outputs. Snakemake's own marker in
+    directory outputs (a timestamp) is not an output and is left out."""
     path = Path(path)
     if path.is_file():
         return {"path": str(path), "sha256": sha256_file(path), "files": 1}
     h = hashlib.sha256()
-    files = sorted(p for p in path.rglob("*") if p.is_file())
+    files = sorted(p for p in path.rglob("*") if p.is_file() and p.name not in IGNORED)
     for p in files:
         h.update(f"{p.relative_to(path).as_posix()}  {sha256_file(p)}\n".encode())
     return {"path": str(path), "sha256": h.hexdigest(), "files": len(files)}

@@ -9,11 +9,11 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import provenance
+from .fsutil import atomic_write_text
 from .claims import Claim
 from .verdicts import NO_CLAIM, NOT_RUN, RunContext, judge
 
@@ -99,9 +99,9 @@ class Table:
 
     def write(self, csv_path: Path, prov: dict) -> None:
         csv_path.parent.mkdir(parents=True, exist_ok=True)
-        _atomic_write(csv_path, self.csv_text())
-        _atomic_write(csv_path.with_suffix(".provenance.json"), json.dumps(prov, indent=2, sort_keys=True) + "\n")
-        _atomic_write(csv_path.with_suffix(".metrics.json"), json.dumps(self.metrics(), indent=2, sort_keys=True) + "\n")
+        atomic_write_text(csv_path, self.csv_text())
+        atomic_write_text(csv_path.with_suffix(".provenance.json"), json.dumps(prov, indent=2, sort_keys=True) + "\n")
+        atomic_write_text(csv_path.with_suffix(".metrics.json"), json.dumps(self.metrics(), indent=2, sort_keys=True) + "\n")
 
     def csv_text(self) -> str:
         import io
@@ -126,12 +126,6 @@ def _combine(digests: list[str]) -> str:
     if not digests:
         return ""
     return hashlib.sha256("\n".join(digests).encode()).hexdigest()[:16]
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def read_table(path: Path) -> list[dict]:

@@ -40,7 +40,8 @@ from PIL import Image, ImageDraw
 from zoorepro.errors import ZooreproError
 from zoorepro.fetch import sha256sum
 from zoorepro.vilbert.preprocess import ANNOTATIONS_FILE, HUB_CHECKPOINT, IMAGE_DIR, QUESTIONS_FILE, TORCH_HOME
-from zoorepro.vilbert.sources import activate, replace_dir
+from zoorepro.fsutil import replace_dir
+from zoorepro.vilbert.sources import activate
 
 # The data folder layout the preprocess step reads (images, VQA files, TORCH_HOME) is defined there.
 FRCNN_CHECKPOINT = f"{TORCH_HOME}/{HUB_CHECKPOINT}"

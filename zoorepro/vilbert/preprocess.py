@@ -38,7 +38,8 @@ import numpy as np
 from zoorepro.errors import ZooreproError
 from zoorepro.fetch import sha256sum
 from zoorepro.vilbert.export import model_overrides
-from zoorepro.vilbert.sources import activate, replace_dir
+from zoorepro.fsutil import replace_dir
+from zoorepro.vilbert.sources import activate
 
 SPLIT = "balanced_real_val"
 QUESTIONS_FILE = "v2_OpenEnded_mscoco_val2014_questions.json"

@@ -12,13 +12,13 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import json
-import os
 import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
+from zoorepro.fsutil import replace_dir
 from zoorepro.errors import ZooreproError
 
 # import name -> distribution name
@@ -71,19 +71,6 @@ def apply_patch(patch: Path, tree: Path, label: str) -> None:
     if result.returncode != 0:
         raise ZooreproError(f"patch {label} does not apply to the installed sources:\n"
                             f"{result.stdout}{result.stderr}".rstrip())
-
-
-def replace_dir(new: Path, dest: Path) -> None:
-    """Put the finished folder `new` at `dest`. An older `dest` is moved aside first (a rename
-    cannot overwrite a non-empty folder) and deleted only after the swap, so `dest` is never
-    half-written."""
-    if not dest.exists():
-        os.replace(new, dest)
-        return
-    old = Path(tempfile.mkdtemp(prefix=f".{dest.name}.old-", dir=dest.parent))
-    os.replace(dest, old / dest.name)
-    os.replace(new, dest)
-    shutil.rmtree(old)
 
 
 def prepare_sources(dest: Path, patches_dir: Path) -> dict:
