@@ -4,13 +4,12 @@
 Also writes the toolchain versions (provenance; `standin: true` for test stand-ins)."""
 import argparse
 import json
-import sys
 from pathlib import Path
 
 import _bootstrap  # noqa: F401
 from zoorepro.backends import get_backend
+from zoorepro.cli import run_step
 from zoorepro.config import load_params
-from zoorepro.errors import ZooreproError
 from zoorepro.onnxsim_step import check_input_shapes
 
 
@@ -23,24 +22,20 @@ def main() -> int:
     ap.add_argument("--out", required=True, type=Path, help="where the compiled model goes (.om / .onnx)")
     ap.add_argument("--versions", required=True, type=Path)
     args = ap.parse_args()
-    try:
-        backend = get_backend(args.target, load_params())
-        backend.check()
-        if args.input_shape:
-            check_input_shapes(args.onnx, {k: [int(d) for d in v.split(",")]
-                                           for k, v in (s.split(":") for s in args.input_shape)})
-        artifact = backend.compile(args.onnx, args.out.parent, args.batch_size)
-        if artifact.resolve() != args.out.resolve():
-            artifact.replace(args.out)  # e.g. ATC's `_linux_<arch>` suffix
-            artifact = args.out
-        versions = {"backend": backend.name, "target": args.target, **backend.versions()}
-        args.versions.write_text(json.dumps(versions, indent=2, sort_keys=True) + "\n")
-    except ZooreproError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    backend = get_backend(args.target, load_params())
+    backend.check()
+    if args.input_shape:
+        check_input_shapes(args.onnx, {k: [int(d) for d in v.split(",")]
+                                       for k, v in (s.split(":") for s in args.input_shape)})
+    artifact = backend.compile(args.onnx, args.out.parent, args.batch_size)
+    if artifact.resolve() != args.out.resolve():
+        artifact.replace(args.out)  # e.g. ATC's `_linux_<arch>` suffix
+        artifact = args.out
+    versions = {"backend": backend.name, "target": args.target, **backend.versions()}
+    args.versions.write_text(json.dumps(versions, indent=2, sort_keys=True) + "\n")
     print(f"compiled {artifact}")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_step(main)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import _bootstrap  # noqa: F401
 from zoorepro.errors import ZooreproError
+from zoorepro.cli import run_step
 from zoorepro.fetch import Entry, fetch_entry, load_manifest, read_stamp
 
 
@@ -37,21 +38,17 @@ def select(entries: list[Entry], names: list[str] | None) -> list[Entry]:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
-    try:
-        for entry in select(load_manifest(args.manifest), args.name):
-            output = fetch_entry(entry, args.root, trust_on_first_use=args.trust_on_first_use)
-            stamp = read_stamp(entry, args.root)
-            if stamp is None:
-                raise ZooreproError(f"{entry.name}: fetched, but its stamp could not be read")
-            print(f"{stamp.sha256}  {entry.name}  {output}", flush=True)
-            if stamp.trusted_on_first_use:
-                print(f'NOT PINNED: add  sha256: "{stamp.sha256}"  to entry {entry.name} in '
-                      f"{args.manifest}", file=sys.stderr)
-    except ZooreproError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    for entry in select(load_manifest(args.manifest), args.name):
+        output = fetch_entry(entry, args.root, trust_on_first_use=args.trust_on_first_use)
+        stamp = read_stamp(entry, args.root)
+        if stamp is None:
+            raise ZooreproError(f"{entry.name}: fetched, but its stamp could not be read")
+        print(f"{stamp.sha256}  {entry.name}  {output}", flush=True)
+        if stamp.trusted_on_first_use:
+            print(f'NOT PINNED: add  sha256: "{stamp.sha256}"  to entry {entry.name} in '
+                  f"{args.manifest}", file=sys.stderr)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_step(main)

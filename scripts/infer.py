@@ -3,13 +3,12 @@
 (`--input dir1,dir2,... --output outputs --outfmt NPY`). Outputs `{i}_{k}.npy` into --out-dir."""
 import argparse
 import json
-import sys
 from pathlib import Path
 
 import _bootstrap  # noqa: F401
 from zoorepro.backends import get_backend
+from zoorepro.cli import run_step
 from zoorepro.config import load_params
-from zoorepro.errors import ZooreproError
 
 
 def main() -> int:
@@ -20,13 +19,9 @@ def main() -> int:
     ap.add_argument("--batch-size", required=True, type=int)
     ap.add_argument("--out-dir", required=True, type=Path)
     args = ap.parse_args()
-    try:
-        backend = get_backend(args.target, load_params())
-        backend.check()
-        result = backend.infer(args.model, args.inputs, args.out_dir, args.batch_size)
-    except ZooreproError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    backend = get_backend(args.target, load_params())
+    backend.check()
+    result = backend.infer(args.model, args.inputs, args.out_dir, args.batch_size)
     (args.out_dir.parent / f"{args.out_dir.name}.summary.json").write_text(
         json.dumps({"n_samples": result.n_samples, **result.summary}, indent=2, default=str) + "\n")
     print(f"inferred {result.n_samples} samples into {args.out_dir}")
@@ -34,4 +29,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_step(main)

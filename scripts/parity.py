@@ -4,13 +4,13 @@
 similarity over samples, per output, as measurement records (table rows with no claim)."""
 import argparse
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 
 import _bootstrap  # noqa: F401
 from zoorepro.backends.onnxruntime import OnnxRuntimeBackend
+from zoorepro.cli import run_step
 from zoorepro.backends.sample_io import list_samples
 from zoorepro.errors import ZooreproError
 
@@ -36,33 +36,29 @@ def main() -> int:
     ap.add_argument("--precision", default="")
     ap.add_argument("--measurements", required=True, type=Path)
     args = ap.parse_args()
-    try:
-        samples = list_samples(args.inputs)[: args.limit]
-        golden = OnnxRuntimeBackend("cpu", {"provider": "CPUExecutionProvider"}).session(args.golden_model)
-        names = [i.name for i in golden.get_inputs()]
-        records = []
-        per_output = {k: ([], []) for k in range(len(args.output_names))}
-        for row in samples:
-            stem = row[0].name.split(".")[0]
-            outs = golden.run(None, {n: np.load(p) for n, p in zip(names, row)})
-            for k in per_output:
-                path = args.outputs / f"{stem}_{k}.npy"
-                if not path.exists():
-                    raise ZooreproError(f"missing target output {path}")
-                per_output[k][0].append(outs[k])
-                per_output[k][1].append(np.load(path))
-        for k, (g, o) in per_output.items():
-            max_abs, min_cos = compare(g, o)
-            name = args.output_names[k]
-            common = {"kind": "parity", "batch_size": args.batch_size, "precision": args.precision,
-                      "raw": [str(args.outputs)]}
-            records.append({"metric": f"parity_max_abs_{name}", "value": max_abs, "unit": "abs",
-                            "note": f"vs onnxruntime-CPU golden of the exported ONNX, {len(samples)} samples", **common})
-            records.append({"metric": f"parity_min_cosine_{name}", "value": min_cos, "unit": "cosine",
-                            "note": f"minimum over {len(samples)} samples", **common})
-    except ZooreproError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    samples = list_samples(args.inputs)[: args.limit]
+    golden = OnnxRuntimeBackend("cpu", {"provider": "CPUExecutionProvider"}).session(args.golden_model)
+    names = [i.name for i in golden.get_inputs()]
+    records = []
+    per_output = {k: ([], []) for k in range(len(args.output_names))}
+    for row in samples:
+        stem = row[0].name.split(".")[0]
+        outs = golden.run(None, {n: np.load(p) for n, p in zip(names, row)})
+        for k in per_output:
+            path = args.outputs / f"{stem}_{k}.npy"
+            if not path.exists():
+                raise ZooreproError(f"missing target output {path}")
+            per_output[k][0].append(outs[k])
+            per_output[k][1].append(np.load(path))
+    for k, (g, o) in per_output.items():
+        max_abs, min_cos = compare(g, o)
+        name = args.output_names[k]
+        common = {"kind": "parity", "batch_size": args.batch_size, "precision": args.precision,
+                  "raw": [str(args.outputs)]}
+        records.append({"metric": f"parity_max_abs_{name}", "value": max_abs, "unit": "abs",
+                        "note": f"vs onnxruntime-CPU golden of the exported ONNX, {len(samples)} samples", **common})
+        records.append({"metric": f"parity_min_cosine_{name}", "value": min_cos, "unit": "cosine",
+                        "note": f"minimum over {len(samples)} samples", **common})
     args.measurements.write_text(json.dumps(records, indent=2) + "\n")
     for r in records:
         print(f"{r['metric']}: {r['value']:.3g}")
@@ -70,4 +66,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_step(main)

@@ -4,13 +4,12 @@
 plus the end-to-end figure that includes the copies. Writes the raw timings and measurement records."""
 import argparse
 import json
-import sys
 from pathlib import Path
 
 import _bootstrap  # noqa: F401
 from zoorepro.backends import get_backend
+from zoorepro.cli import run_step
 from zoorepro.config import load_params
-from zoorepro.errors import ZooreproError
 
 
 def measurements(bench, precision: str, raw: str) -> list[dict]:
@@ -40,13 +39,9 @@ def main() -> int:
     ap.add_argument("--out", required=True, type=Path, help="raw timings JSON")
     ap.add_argument("--measurements", required=True, type=Path)
     args = ap.parse_args()
-    try:
-        backend = get_backend(args.target, load_params())
-        backend.check()
-        bench = backend.benchmark(args.model, args.batch_size, args.loop, args.warmup)
-    except ZooreproError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    backend = get_backend(args.target, load_params())
+    backend.check()
+    bench = backend.benchmark(args.model, args.batch_size, args.loop, args.warmup)
     args.out.write_text(json.dumps(bench.to_dict(), indent=2) + "\n")
     args.measurements.write_text(json.dumps(measurements(bench, backend.precision, str(args.out)), indent=2) + "\n")
     print(f"bs{args.batch_size}: {bench.throughput:.2f} samples/s (mean {bench.mean_ms:.3f} ms)")
@@ -54,4 +49,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_step(main)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from zoorepro.errors import ZooreproError  # noqa: E402
+from zoorepro.cli import run_step  # noqa: E402
 
 
 def main() -> int:
@@ -38,12 +38,8 @@ def main() -> int:
 
     start = time.perf_counter()
     print("[INFO] Export to onnx.")
-    try:
-        diffs = export(args.archive_file, args.save_path, args.src, opset=args.opset, pad_len=args.pad_len,
-                       box_num=args.box_num, batch_size=args.batch_size, pretrained_dir=args.pretrained_dir)
-    except ZooreproError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    diffs = export(args.archive_file, args.save_path, args.src, opset=args.opset, pad_len=args.pad_len,
+                   box_num=args.box_num, batch_size=args.batch_size, pretrained_dir=args.pretrained_dir)
     print("[INFO] onnxruntime vs torch, max abs diff: "
           + ", ".join(f"{name} input {diff:.3g}" for name, diff in diffs.items()))
     print(f"[INFO] Done! {args.save_path} in {time.perf_counter() - start:.1f} s")
@@ -51,4 +47,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_step(main)

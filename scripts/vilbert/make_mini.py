@@ -12,7 +12,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from zoorepro.errors import ZooreproError  # noqa: E402
+from zoorepro.cli import run_step  # noqa: E402
 from zoorepro.mini.vilbert import make_mini  # noqa: E402
 
 
@@ -26,14 +26,10 @@ def main() -> int:
     parser.add_argument("--n-questions", type=int, default=36)
     args = parser.parse_args()
     start = time.perf_counter()
-    try:
-        manifest = make_mini(args.out, args.src, args.seed, args.n_images, args.n_questions)
-    except ZooreproError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    manifest = make_mini(args.out, args.src, args.seed, args.n_images, args.n_questions)
     print(f"wrote {len(manifest['files'])} files to {args.out} in {time.perf_counter() - start:.1f} s")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_step(main)

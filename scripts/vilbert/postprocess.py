@@ -22,7 +22,7 @@ from pathlib import Path
 # `zoorepro` imports from a checkout, and no file here shadows a package of the same name.
 sys.path[0] = str(Path(__file__).resolve().parents[2])
 
-from zoorepro.errors import ZooreproError  # noqa: E402
+from zoorepro.cli import run_step  # noqa: E402
 from zoorepro.vilbert.metrics import answer_vocab_size, evaluate, measurement_records  # noqa: E402
 
 
@@ -51,15 +51,11 @@ def main() -> int:
     args = parser.parse_args()
     if args.measurements is not None and not args.precision:
         parser.error("--measurements needs --precision")
-    try:
-        n_classes = None
-        if args.archive_file is not None:
-            n_classes = answer_vocab_size(args.archive_file)
-            print(f"answer vocabulary of {args.archive_file}: {n_classes} classes")
-        metrics = evaluate(args.result_dir, args.label_dir, args.label_weight_dir, n_classes)
-    except ZooreproError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    n_classes = None
+    if args.archive_file is not None:
+        n_classes = answer_vocab_size(args.archive_file)
+        print(f"answer vocabulary of {args.archive_file}: {n_classes} classes")
+    metrics = evaluate(args.result_dir, args.label_dir, args.label_weight_dir, n_classes)
     print({k: metrics[k] for k in ("precision", "recall", "fscore", "vqa_score")})
     if args.out is not None:
         write_json_atomic(args.out, metrics)
@@ -69,4 +65,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_step(main)

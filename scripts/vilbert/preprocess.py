@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from zoorepro.errors import ZooreproError  # noqa: E402
+from zoorepro.cli import run_step  # noqa: E402
 
 
 def main() -> int:
@@ -45,20 +45,16 @@ def main() -> int:
     start = time.perf_counter()
     from zoorepro.vilbert.preprocess import preprocess
 
-    try:
-        args.save_dir.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(prefix=".allennlp-cache-", dir=args.save_dir.parent) as cache_root:
-            os.environ["ALLENNLP_CACHE_ROOT"] = cache_root
-            index = preprocess(args.archive_file, args.save_dir, args.data_dir, args.src, pad_len=args.pad_len,
-                               box_num=args.box_num, question_subset=args.question_subset,
-                               tokenizer_dir=args.tokenizer_dir, image_dir=args.image_dir,
-                               cuda_device=args.cuda_device)
-    except ZooreproError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    args.save_dir.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".allennlp-cache-", dir=args.save_dir.parent) as cache_root:
+        os.environ["ALLENNLP_CACHE_ROOT"] = cache_root
+        index = preprocess(args.archive_file, args.save_dir, args.data_dir, args.src, pad_len=args.pad_len,
+                           box_num=args.box_num, question_subset=args.question_subset,
+                           tokenizer_dir=args.tokenizer_dir, image_dir=args.image_dir,
+                           cuda_device=args.cuda_device)
     print(f"wrote {len(index['question_ids'])} samples to {args.save_dir} in {time.perf_counter() - start:.1f} s")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_step(main)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from zoorepro.errors import ZooreproError  # noqa: E402
+from zoorepro.cli import run_step  # noqa: E402
 from zoorepro.vilbert.sources import prepare_sources  # noqa: E402
 
 
@@ -20,14 +20,10 @@ def main() -> int:
     parser.add_argument("--dest", type=Path, default=Path("work/src/vilbert"))
     parser.add_argument("--patches", type=Path, default=Path("patches"))
     args = parser.parse_args()
-    try:
-        manifest = prepare_sources(args.dest, args.patches)
-    except ZooreproError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    manifest = prepare_sources(args.dest, args.patches)
     print(json.dumps(manifest, indent=2, sort_keys=True))
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_step(main)
