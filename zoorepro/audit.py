@@ -30,6 +30,11 @@ class ClaimStatus:
         return NOT_RUN
 
     @property
+    def why(self) -> str:
+        """The note of the first row behind the verdict (the gap to the claim, or why not comparable)."""
+        return next((r["note"] for r in self.rows if r["verdict"] == self.verdict), "no table measured it")
+
+    @property
     def evidence(self) -> str:
         shown = [r for r in self.rows if r["verdict"] == self.verdict and r["reproduced"]]
         return "; ".join(f"{r['reproduced']} ({r['_table']})" for r in shown[:3])
@@ -58,12 +63,12 @@ def render_markdown(statuses: list[ClaimStatus], rows: list[dict]) -> str:
     lines = ["# zoorepro audit", "",
              f"{len(statuses)} claims; tables read: {', '.join(tables) or 'none'}.", "",
              "Summary: " + ", ".join(f"{v} {n}" for v, n in sorted(counts.items())), "",
-             "| claim | document | target | bs | metric | reported | reproduced (table) | verdict |",
-             "|---|---|---|---|---|---|---|---|"]
+             "| claim | document | target | bs | metric | reported | reproduced (table) | verdict | note |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for s in statuses:
         c = s.claim
         lines.append(f"| {c.id} | {c.document} | {c.target} | {'' if c.batch_size is None else c.batch_size} | "
-                     f"{c.metric} | {c.value:g} {c.unit} | {s.evidence} | {s.verdict} |")
+                     f"{c.metric} | {c.value:g} {c.unit} | {s.evidence} | {s.verdict} | {s.why} |")
     extra = [r for r in rows if r["verdict"] == NO_CLAIM]
     if extra:
         lines += ["", f"Measurements with no claim (parity, latency, other readings): {len(extra)} rows."]
