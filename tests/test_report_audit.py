@@ -128,3 +128,21 @@ def test_audit_lists_every_claim_and_fails_only_on_comparable_misses(tmp_path, c
     assert "OUT_OF_TOLERANCE" in next(l for l in text.splitlines() if l.startswith("| vilbert.310P3.vqa_score "))
     assert (results / "audit.md").read_text() == text
     assert read_table(results / "vilbert_cpu.csv")[0]["scale"] == "full"
+
+
+def test_a_claim_with_a_reading_is_compared_with_that_reading_only(tmp_path, claims):
+    """VideoBERT's QPS 37.68 (README: bs4) is compared with ixrtexec's batches/s at bs16; the
+    other readings stay in the table as rows with no claim."""
+    ctx = RunContext(model="videobert", target="mrv100", hardware="mrv100", scale="full")
+    m = write_measurements(tmp_path / "m.json", [
+        {"metric": "throughput_batches", "kind": "throughput", "batch_size": 16, "value": 38.0, "unit": "batches/s"},
+        {"metric": "throughput", "kind": "throughput", "batch_size": 16, "value": 608.0, "unit": "samples/s"},
+        {"metric": "throughput", "kind": "throughput", "batch_size": 4, "value": 37.0, "unit": "samples/s"},
+        {"metric": "top1", "kind": "accuracy", "batch_size": 4, "value": 61.2, "unit": "percent"},
+    ])
+    rows = make_table(ctx, [m], claims, TOL, tmp_path / "videobert_mrv100.csv").rows
+    qps = rows_by(rows, claim_id="videobert.mrv100.throughput.bs4")
+    assert len(qps) == 1 and qps[0]["verdict"] == "REPRODUCED" and qps[0]["batch_size"] == 16
+    assert qps[0]["note"].startswith("reading: batches/s at bs16")
+    assert {r["verdict"] for r in rows_by(rows, metric="throughput")} == {"NO_CLAIM"}
+    assert rows_by(rows, claim_id="videobert.mrv100.top1")[0]["verdict"] == "REPRODUCED"  # -0.47 pt

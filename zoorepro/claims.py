@@ -49,6 +49,20 @@ class Tolerance:
 
 
 @dataclass(frozen=True)
+class Reading:
+    """Which measurement a throughput claim is compared with when the document's batch size or
+    unit is not what its tool measured: `metric` (throughput = samples/s, throughput_batches =
+    batches/s) at `batch_size`, and `why`."""
+
+    metric: str
+    batch_size: int
+    why: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"metric": self.metric, "batch_size": self.batch_size, "why": self.why}
+
+
+@dataclass(frozen=True)
 class Claim:
     """One number one document reports, with what it takes to compare a measurement to it.
 
@@ -71,6 +85,7 @@ class Claim:
     dataset: str
     caveats: tuple[str, ...] = ()
     tolerance: Tolerance | None = None
+    reading: Reading | None = None
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> Claim:
@@ -96,6 +111,7 @@ class Claim:
                 if tol
                 else None
             ),
+            reading=Reading(**raw["reading"]) if raw.get("reading") else None,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -116,6 +132,7 @@ class Claim:
             "dataset": self.dataset,
             "caveats": list(self.caveats),
             "tolerance": self.tolerance.to_dict() if self.tolerance else None,
+            "reading": self.reading.to_dict() if self.reading else None,
         }
 
 

@@ -50,6 +50,8 @@ def load_measurements(spec: str) -> list[Measurement]:
 def _matches(claim: Claim, m: Measurement) -> bool:
     """Same metric; for throughput also the same batch size (accuracy does not depend on it).
     The claim's target is not part of the join: verdicts.comparability says when it matters."""
+    if claim.reading is not None:
+        return (m.metric, m.batch_size) == (claim.reading.metric, claim.reading.batch_size)
     if claim.metric != m.metric or claim.kind != m.kind:
         return False
     return claim.kind != "throughput" or claim.batch_size == m.batch_size
@@ -78,6 +80,8 @@ class Table:
             for c in matching:
                 answered.add(c.id)
                 verdict, tol, note = judge(c, m.value, ctx, tolerances)
+                if c.reading is not None:
+                    note = f"reading: {m.unit} at bs{m.batch_size} ({c.reading.why}); {note}"
                 table.rows.append(table._row(m, c, verdict, tol, "; ".join(x for x in (note, m.note) if x), raw_sha))
             if not matching:
                 table.rows.append(table._row(m, None, NO_CLAIM, "", m.note, raw_sha))
