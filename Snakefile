@@ -19,9 +19,11 @@ wildcard_constraints:
     target="[A-Za-z0-9]+",
     bs=r"\d+",
     ext="om|onnx",
+    entry="[A-Za-z0-9_]+",
 
 
 include: "rules/vilbert.smk"
+include: "rules/videobert.smk"
 include: "rules/report.smk"
 
 

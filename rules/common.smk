@@ -161,3 +161,79 @@ def vilbert_measurement_specs(wildcards, input):
     specs = [f"{input.accuracy}={raw}", input.parity]
     specs += [input[f"perf_bs{bs}"] for bs in config["vilbert"]["batch_sizes"]]
     return " ".join(specs)
+
+
+# ---- VideoBERT -----------------------------------------------------------------------------
+
+VIDEOBERT_WORKLOAD = Path(workflow.basedir, "workloads", "videobert-onnx-fp32.json")
+VIDEOBERT_FULL_ONNX = "data/full/videobert/model_zoo/popular/open_videobert/video-bert.onnx"
+
+
+def videobert_workload():
+    import json
+
+    return json.loads(VIDEOBERT_WORKLOAD.read_text())
+
+
+def videobert_full_entries():
+    import yaml
+
+    manifest = yaml.safe_load(Path(workflow.basedir, "manifests/videobert.yaml").read_text())
+    return [entry["name"] for entry in manifest["entries"]]
+
+
+def videobert_model_inputs(wildcards):
+    """The ONNX and data a VideoBERT step reads: the exported mini model and generated data, or
+    the document's downloads (their stamps; the files inside are named by videobert_onnx and
+    videobert_cifar_dir)."""
+    if wildcards.scale == "mini":
+        return {"onnx": "work/mini/videobert/onnx/video-bert.onnx", "data": "data/mini/videobert/MANIFEST.json"}
+    return {f"download_{name}": f"data/full/videobert/.done/{name}" for name in videobert_full_entries()}
+
+
+def videobert_onnx(wildcards):
+    if wildcards.scale == "mini":
+        return "work/mini/videobert/onnx/video-bert.onnx"
+    return VIDEOBERT_FULL_ONNX
+
+
+def videobert_cifar_dir(wildcards):
+    if wildcards.scale == "mini":
+        return "data/mini/videobert/cifar-100-python"
+    return "data/full/videobert/datasets/open_cifar/cifar-100-python"
+
+
+def videobert_mini_model_dir(wildcards):
+    return "data/mini/videobert/open_videobert/mini-clip"
+
+
+def videobert_accuracy_batch_size(wildcards):
+    """perf_engine measures accuracy at the workload's first batch size."""
+    return videobert_workload()["batch_sizes"][0]
+
+
+def videobert_precision(wildcards):
+    """ByteMLPerf's ILUVATAR backend builds FP32 workloads as FP16; onnxruntime runs fp32."""
+    return "fp16" if target_settings(config, wildcards.target)["backend"] == "ixrt" else "fp32"
+
+
+def videobert_table_inputs(wildcards):
+    scale, target = scale_of(wildcards), wildcards.target
+    require_target(target)
+    base = f"work/{scale}/videobert/{target}"
+    inputs = {
+        "perf_engine": f"{base}/perf_engine.measurements.json",
+        "toolchain": f"{base}/perf_engine.toolchain.json",
+    }
+    if target != "cpu":  # the cpu target is the numeric reference itself
+        inputs["numeric"] = f"{base}/numeric.measurements.json"
+    if target_settings(config, target)["backend"] == "ixrt":
+        bs = config["videobert"]["ixrtexec_batch_size"]
+        inputs["ixrtexec"] = f"{base}/perf_bs{bs}.measurements.json"
+    return inputs
+
+
+def videobert_measurement_specs(wildcards, input):
+    specs = [input.perf_engine]
+    specs += [input[key] for key in ("numeric", "ixrtexec") if key in input.keys()]
+    return " ".join(specs)

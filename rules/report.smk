@@ -19,3 +19,22 @@ rule vilbert_table:
     shell:
         "python -m zoorepro table --model vilbert --target {wildcards.target} --measurements {params.measurements} "
         "--toolchain {input.toolchain} --out {output.csv} > {log} 2>&1"
+
+
+rule videobert_table:
+    input:
+        unpack(videobert_table_inputs),
+        claims="claims/claims.yaml",
+    output:
+        csv="{resdir}/videobert_{target}.csv",
+        provenance="{resdir}/videobert_{target}.provenance.json",
+        metrics="{resdir}/videobert_{target}.metrics.json",
+    conda:
+        "../envs/zoorepro.yaml"
+    log:
+        "logs/{resdir}/videobert_{target}.table.log",
+    params:
+        measurements=videobert_measurement_specs,
+    shell:
+        "python -m zoorepro table --model videobert --target {wildcards.target} --measurements {params.measurements} "
+        "--toolchain {input.toolchain} --out {output.csv} > {log} 2>&1"

@@ -2,11 +2,12 @@
 """`make bench`: figures measured in one run on this machine (ratios, not absolute timings, are
 what carry between machines). Runs in a temporary copy of the repo, so the checkout is untouched:
 
-1. mini ViLBERT end-to-end wall time (`snakemake results/mini/vilbert_cpu.csv`, cold);
-2. no-op rerun time of snakemake and of `dvc repro`;
+1. mini ViLBERT and VideoBERT end-to-end wall times (`snakemake results/mini/{model}_cpu.csv`, cold);
+2. no-op rerun time of snakemake and of `dvc repro` (every mini table);
 3. our perf step's throughput over a bare onnxruntime loop on the same model and session options
    (goal >= 0.97), interleaved repeats, median;
-4. onnxruntime over torch eager on the same mini model and inputs (ratio of throughputs).
+4. onnxruntime over torch eager on the same mini ViLBERT and inputs (ratio of throughputs);
+5. the VideoBERT perf_engine harness over a bare onnxruntime loop (goal >= 0.97).
 """
 import argparse
 import json
@@ -70,6 +71,36 @@ def harness_vs_bare(model: Path, bs: int, loop: int, repeats: int) -> dict:
             "ratio": statistics.median(ours) / statistics.median(bare)}
 
 
+def videobert_harness_vs_bare(repo: Path, bs: int, iterations: int, repeats: int) -> dict:
+    """The VideoBERT perf_engine harness (general_perf's loop: 30 warm-up, per-call timers) against
+    a bare loop of the same session.run calls under one timer, same session and feeds."""
+    import numpy as np
+    import onnxruntime as ort
+
+    from zoorepro.backends.onnxruntime import session_options
+    from zoorepro.videobert.bytemlperf import WARMUP, benchmark, perf_stats
+
+    sess = ort.InferenceSession(str(repo / "work/mini/videobert/onnx/video-bert.onnx"), session_options(),
+                                providers=["CPUExecutionProvider"])
+    text = np.load(repo / "data/mini/videobert/cifar-100-python/text.npy").astype(np.int64)
+    feeds = {"image": np.random.default_rng(0).random((bs, 3, 224, 224), dtype=np.float32), "text": text}
+
+    def bare_once() -> float:
+        for _ in range(WARMUP):
+            sess.run(None, feeds)
+        start = time.perf_counter()
+        for _ in range(iterations):
+            sess.run(None, feeds)
+        return bs * iterations / (time.perf_counter() - start)
+
+    ours, bare = [], []
+    for _ in range(repeats):
+        ours.append(perf_stats(benchmark(sess, text, bs, iterations), bs)["samples_per_s"])
+        bare.append(bare_once())
+    return {"ours_samples_per_s": statistics.median(ours), "bare_samples_per_s": statistics.median(bare),
+            "ratio": statistics.median(ours) / statistics.median(bare)}
+
+
 def ort_vs_torch(repo: Path, bs: int, loop: int) -> dict:
     """onnxruntime (the exported mini ONNX, same session options as the perf step) over torch
     eager (the same archive, loaded as the export step loads it), on one batch of real
@@ -113,13 +144,16 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="zoorepro-bench-") as tmp:
         repo = copy_checkout(Path(tmp) / "repo")
         figures["mini_vilbert_e2e_s"] = sh(["snakemake", "--cores", "all", "results/mini/vilbert_cpu.csv"], repo)
-        figures["snakemake_noop_s"] = sh(["snakemake", "--cores", "all", "results/mini/vilbert_cpu.csv"], repo)
+        figures["mini_videobert_e2e_s"] = sh(["snakemake", "--cores", "all", "results/mini/videobert_cpu.csv"], repo)
+        figures["snakemake_noop_s"] = sh(["snakemake", "--cores", "all"], repo)
         sh(["dvc", "commit", "--force"], repo)  # record what Snakemake built in dvc.lock (no rerun)
         figures["dvc_repro_noop_s"] = sh(["dvc", "repro"], repo)
         for bs in (1, 16):
             model = repo / f"work/mini/vilbert/cpu/model_bs{bs}.onnx"
             figures[f"perf_harness_vs_bare_bs{bs}"] = harness_vs_bare(model, bs, args.loop, args.repeats)
             figures[f"ort_vs_torch_eager_bs{bs}"] = ort_vs_torch(repo, bs, max(20, args.loop // 10))
+        for bs in (4, 16):
+            figures[f"videobert_harness_vs_bare_bs{bs}"] = videobert_harness_vs_bare(repo, bs, 50, args.repeats)
     print(json.dumps(figures, indent=2))
     if args.out:
         args.out.write_text(json.dumps(figures, indent=2) + "\n")

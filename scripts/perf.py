@@ -22,6 +22,12 @@ def measurements(bench, precision: str, raw: str) -> list[dict]:
              "precision": precision, "note": "mean compute time per execute", "raw": [raw]},
             {"metric": "latency_p99", "kind": "latency", "batch_size": bs, "value": bench.p99_ms, "unit": "ms",
              "precision": precision, "note": "99th percentile compute time per execute", "raw": [raw]}]
+    rows.append({"metric": "throughput_batches", "kind": "throughput", "batch_size": bs,
+                 "value": bench.throughput / bs, "unit": "batches/s", "precision": precision,
+                 "note": "the same runs counted as executions per second (the other reading of a tool's fps/qps)",
+                 "raw": [raw]})
+    if not bench.times_ms:  # the tool timed the whole loop only (ixrtexec): no percentile exists
+        rows = [r for r in rows if r["metric"] != "latency_p99"]
     if bench.e2e_throughput is not None:
         rows.append({"metric": "throughput_e2e", "kind": "throughput", "batch_size": bs,
                      "value": bench.e2e_throughput, "unit": "samples/s", "precision": precision,

@@ -63,3 +63,25 @@ def test_bad_params_value_stops_the_dag_naming_the_key(tmp_path):
 def test_snakemake_lint_is_clean(repo):
     proc = run(["snakemake", "--lint"], cwd=repo, check=False)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+
+
+def test_dry_run_of_the_mrv100_table_lists_every_documented_step(repo):
+    proc = dry_run(repo, "results/videobert_mrv100.csv")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = proc.stdout + proc.stderr
+    for step in ("videobert_download", "videobert_perf_engine", "videobert_compile", "videobert_perf",
+                 "videobert_numeric", "videobert_table"):
+        assert re.search(rf"rule {step}:", out), step
+    assert "work/full/videobert/mrv100/model_bs16.engine" in out  # the perf script's BS=16
+    assert "work/full/videobert/cpu/report" in out                # the numeric check's CPU reference
+    manifest = yaml.safe_load((ROOT / "manifests/videobert.yaml").read_text())
+    for entry in manifest["entries"]:
+        assert f"data/full/videobert/.done/{entry['name']}" in out
+
+
+def test_mini_videobert_is_generated_and_exported_not_downloaded(repo):
+    proc = dry_run(repo, "results/mini/videobert_cpu.csv")
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-3000:]
+    assert "rule videobert_mini_data:" in out and "rule videobert_export_onnx:" in out
+    assert "videobert_download" not in out

@@ -69,10 +69,57 @@ def vilbert_stages(params: dict, scale: str) -> dict:
     return stages
 
 
+def videobert_stages(params: dict, scale: str) -> dict:
+    work = f"work/{scale}/videobert"
+    stages = {}
+    if scale == "mini":
+        stages["videobert_data_mini"] = {
+            "cmd": _cmd(["data/mini/videobert/MANIFEST.json"]),
+            "deps": ["scripts/videobert/make_mini.py", "zoorepro/mini/videobert.py"],
+            "params": ["videobert.mini"],
+            "outs": ["data/mini/videobert"],
+        }
+        stages["videobert_export_mini"] = {
+            "cmd": _cmd([f"{work}/onnx/video-bert.onnx"]),
+            "deps": ["data/mini/videobert", "scripts/videobert/export_onnx.py", "zoorepro/videobert/export.py"],
+            "params": ["videobert.opset"],
+            "outs": [f"{work}/onnx"],
+        }
+        model_deps = ["data/mini/videobert", f"{work}/onnx"]
+    else:
+        manifest = yaml.safe_load((REPO_ROOT / "manifests" / "videobert.yaml").read_text())
+        stages["videobert_data_full"] = {
+            "cmd": _cmd([f"data/full/videobert/.done/{e['name']}" for e in manifest["entries"]]),
+            "deps": ["manifests/videobert.yaml", "scripts/download.py", "zoorepro/fetch.py"],
+            "outs": [{"data/full/videobert": {"persist": True}}],
+        }
+        model_deps = ["data/full/videobert"]
+    for target in params["tables"][scale].get("videobert", []):
+        table = f"{results_dir(scale)}/videobert_{target}"
+        deps = [*model_deps, "workloads", "scripts/videobert/perf_engine.py", "scripts/videobert/numeric.py",
+                "zoorepro/videobert", *TABLE_CODE]
+        if target != "cpu":
+            deps.append(f"{work}/cpu")
+        stage_params = ["videobert.task", f"targets.{target}", "tolerances"]
+        if params["targets"][target]["backend"] == "ixrt":
+            stage_params += ["videobert.ixrtexec", "videobert.ixrtexec_batch_size"]
+        stages[f"videobert_{scale}_{target}"] = {
+            "cmd": _cmd([f"{table}.csv"]),
+            "deps": deps,
+            "params": stage_params,
+            "outs": [f"{work}/{target}", {f"{table}.csv": {"cache": False}},
+                     {f"{table}.provenance.json": {"cache": False}}],
+            "metrics": [{f"{table}.metrics.json": {"cache": False}}],
+        }
+    return stages
+
+
 def render_dvc_yaml(params: dict | None = None) -> str:
     params = params or load_params()
     scale = params["scale"]
     stages = {}
     if "vilbert" in params["tables"][scale]:
         stages.update(vilbert_stages(params, scale))
+    if "videobert" in params["tables"][scale]:
+        stages.update(videobert_stages(params, scale))
     return HEADER + yaml.safe_dump({"stages": stages}, sort_keys=False, width=120)

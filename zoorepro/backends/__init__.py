@@ -17,6 +17,9 @@ def get_backend(target: str, params: dict) -> Backend:
     if kind == "ascend":
         from .ascend import AscendBackend
         return AscendBackend(target, settings)
+    if kind == "ixrt":
+        from .ixrt import IxrtBackend
+        return IxrtBackend(target, settings)
     raise AssertionError(f"schema admits unknown backend {kind!r}")
 
 
