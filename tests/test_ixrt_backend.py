@@ -337,3 +337,27 @@ def test_load_workload_names_missing_keys(tmp_path: Path) -> None:
     path.write_text(json.dumps({"model": "x", "iterations": 3}))
     with pytest.raises(ZooreproError, match="lacks test_perf, test_accuracy"):
         load_workload(path)
+
+
+def test_a_checkout_of_the_optimizer_at_another_commit_than_the_pin_is_refused(tree: Path, tmp_path: Path,
+                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """The document clones iluvatar-corex-ixrt's moving branch; the backend holds it to the pin."""
+    import shutil
+    import subprocess
+
+    checkout = tmp_path / "iluvatar-corex-ixrt"
+    (checkout / "tools" / "optimizer").mkdir(parents=True)
+    shutil.copyfile(STANDINS / "python" / "standin_ixrt_optimizer.py", checkout / "tools/optimizer/optimizer.py")
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid"]
+    subprocess.run(["git", "init", "-q"], cwd=checkout, check=True)
+    subprocess.run(["git", "add", "-A"], cwd=checkout, check=True)
+    subprocess.run([*git, "commit", "-qm", "x"], cwd=checkout, check=True)
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=checkout, check=True, capture_output=True,
+                          text=True).stdout.strip()
+    monkeypatch.setenv("IXRT_OPTIMIZER", str(checkout / "tools/optimizer/optimizer.py"))
+    with pytest.raises(ZooreproError, match="not the pinned 6d81ff77"):
+        IxrtBackend("mrv100", {}).check()
+    backend = IxrtBackend("mrv100", {"pins": {"optimizer": head}})
+    backend.check()
+    assert backend.versions()["pins"]["optimizer"] == f"verified {head}"
+    assert backend.versions()["pins"]["bytemlperf"].startswith("unverified")

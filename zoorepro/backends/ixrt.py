@@ -22,6 +22,7 @@ from pathlib import Path
 
 from zoorepro.backends.base import Backend, BenchResult, InferResult
 from zoorepro.errors import ConfigError, ToolchainMissing, ZooreproError
+from zoorepro.config import REPO_ROOT
 from zoorepro.provenance import git_state
 from zoorepro.videobert.bytemlperf import (
     accuracy_summary,
@@ -54,6 +55,11 @@ PORTABLE_HINT = (
     "or `cuda` where onnxruntime-gpu is installed"
 )
 LOG_TAIL_CHARS = 4000
+# The sources the document's steps run (pinned here, it clones moving branches): iluvatar-corex-ixrt
+# "release 4.2.0" for tools/optimizer, DeepSparkInference tag 25.03 for toolbox/ByteMLPerf with the
+# ILUVATAR backend (upstream ByteMLPerf has none). params.yaml `targets.<t>.pins` may override.
+DEFAULT_PINS = {"optimizer": "6d81ff77f084e38a64ba63bcb7f2fbd6300a68e7",
+                "bytemlperf": "fdf68dc917349407d991d5dfe79276c9fdd25a67"}
 
 
 def _optional_path(value: object, env: str, key: str) -> Path | None:
@@ -122,6 +128,15 @@ def _first_line(argv: list[str]) -> str | None:
         return None
     lines = [line.strip() for line in proc.stdout.splitlines() if line.strip()]
     return lines[0] if proc.returncode == 0 and lines else None
+
+
+def _git_toplevel(path: Path) -> Path | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=path, capture_output=True, text=True,
+                             check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return Path(out).resolve()
 
 
 def _corex_version() -> str | None:
@@ -209,6 +224,26 @@ class IxrtBackend(Backend):
             raise ToolchainMissing(
                 f"target {self.target!r} needs the Iluvatar IxRT toolchain: {'; '.join(missing)}; {PORTABLE_HINT}."
             )
+        self.pin_status()
+
+    def pin_status(self) -> dict[str, str]:
+        """For the optimizer and the ByteMLPerf tree: 'verified' when they sit in a git checkout at
+        the pinned commit, 'unverified' when they are not in a git checkout of their own (a copy, or
+        a test's stand-in inside this project); a checkout at another commit is refused."""
+        pins = {**DEFAULT_PINS, **self.settings.get("pins", {})}
+        status = {}
+        for key, path in (("optimizer", self.optimizer.parent if self.optimizer else None),
+                          ("bytemlperf", self.bytemlperf_root)):
+            state = git_state(path) if path is not None and path.is_dir() else {}
+            top = _git_toplevel(path) if state.get("commit") else None
+            if top is None or top == REPO_ROOT:
+                status[key] = "unverified (not a git checkout)"
+            elif state["commit"] != pins[key]:
+                raise ZooreproError(f"{path} is a checkout at {state['commit']}, not the pinned {pins[key]}: "
+                                    f"`git -C {top} checkout {pins[key]}` (or set targets.{self.target}.pins.{key})")
+            else:
+                status[key] = f"verified {pins[key]}"
+        return status
 
     def _ixrtexec_env(self) -> dict[str, str]:
         """ixrtexec 4.2.0 always selects device 0 (`cudaSetDevice(0)` in its main), so the card is
@@ -392,5 +427,6 @@ class IxrtBackend(Backend):
             "ixuca_sdk": _corex_version(),
             "bytemlperf_commit": bytemlperf_git.get("commit"),
             "ixrt_optimizer_commit": optimizer_git.get("commit"),
+            "pins": self.pin_status(),
             "standin": STANDIN_MARK in (ixrtexec_line or ""),
         }
