@@ -43,7 +43,7 @@ dvc.yaml: env
 	$(PY) -m zoorepro dvc-yaml
 
 lock:
-	$(PY) -m pip freeze --exclude-editable | grep -v -i -E '^(allennlp|allennlp-models|zoorepro)==' \
+	$(PY) -m pip freeze --exclude-editable | grep -v -i -E '^(allennlp|allennlp-models|ppvideo|zoorepro)==' \
 		| sed '1i # Frozen from envs/requirements.in by `make lock` (Python 3.11, linux x86_64). Install: make env' \
 		> envs/requirements.lock
 
