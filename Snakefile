@@ -24,6 +24,7 @@ wildcard_constraints:
 
 include: "rules/vilbert.smk"
 include: "rules/videobert.smk"
+include: "rules/actbert.smk"
 include: "rules/report.smk"
 
 

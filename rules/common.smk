@@ -237,3 +237,95 @@ def videobert_measurement_specs(wildcards, input):
     specs = [input.perf_engine]
     specs += [input[key] for key in ("numeric", "ixrtexec") if key in input.keys()]
     return " ".join(specs)
+
+
+# ---- ActBERT -------------------------------------------------------------------------------
+
+ACTBERT_PATCHES = sorted(str(p) for p in Path(workflow.basedir, "patches").glob("ppvideo/*.patch"))
+ACTBERT_FULL = "data/full/actbert"
+
+
+def actbert_full_entries():
+    import yaml
+
+    manifest = yaml.safe_load(Path(workflow.basedir, "manifests/actbert.yaml").read_text())
+    return [entry["name"] for entry in manifest["entries"]]
+
+
+def actbert_device(wildcards):
+    """PaddleVideo's device for a target: cpu, or gpu for cuda (needs a CUDA build of paddle;
+    the document forces gpu, patches/ppvideo/04 makes it a choice)."""
+    hardware = target_settings(config, wildcards.target)["hardware"]
+    if hardware not in ("cpu", "cuda"):
+        raise ValueError(f"ActBERT runs on PaddlePaddle: target {wildcards.target!r} ({hardware}) has no paddle device")
+    return "gpu" if hardware == "cuda" else "cpu"
+
+
+def require_paddle_target(target):
+    """Refuse, before any job runs, a target PaddlePaddle cannot run here (no silent fallback)."""
+    from zoorepro.errors import ToolchainMissing
+
+    hardware = target_settings(config, target)["hardware"]
+    if hardware not in ("cpu", "cuda"):
+        raise ToolchainMissing(f"ActBERT runs on PaddlePaddle (cpu or cuda); target {target!r} is {hardware}: "
+                               "run `snakemake results/actbert_cpu.csv` instead")
+    if hardware == "cuda" and not workflow.dryrun:
+        import paddle
+
+        if not paddle.device.is_compiled_with_cuda():
+            raise ToolchainMissing(f"target {target!r} needs a CUDA build of PaddlePaddle (paddlepaddle-gpu) in "
+                                   "place of the CPU build installed here; or run the portable target `cpu` "
+                                   "(`snakemake results/actbert_cpu.csv`)")
+
+
+def actbert_test_inputs(wildcards):
+    if wildcards.scale == "mini":
+        return {"data": "data/mini/actbert/MANIFEST.json", "weights": "data/mini/actbert/ActBERT-mini.pdparams",
+                "config": "configs/actbert/mini_msrvtt.yaml"}
+    inputs = {f"download_{name}": f"{ACTBERT_FULL}/.done/{name}" for name in actbert_full_entries()}
+    return {**inputs, "config": "configs/actbert/actbert_msrvtt.yaml"}
+
+
+def actbert_test_args(wildcards, input):
+    """The document's -c/-w, with the data paths of this scale (the mini config names its own)."""
+    if wildcards.scale == "mini":
+        return f"-c {input.config} -w {input.weights}"
+    return (f"-c {input.config} -w {ACTBERT_FULL}/ActBERT.pdparams --file-path {ACTBERT_FULL}/MSRVTT_JSFUSION_test.csv "
+            f"--features-path {ACTBERT_FULL}/features/msrvtt_test.lmdb --vocab-dir {ACTBERT_FULL}/bert-base-uncased")
+
+
+def actbert_pretrain_inputs(wildcards):
+    if wildcards.scale == "mini":
+        return {"data": "data/mini/actbert/MANIFEST.json", "bert": "data/mini/actbert/bert-mini.pdparams",
+                "config": "configs/actbert/mini_pretrain.yaml"}
+    inputs = {f"download_{name}": f"{ACTBERT_FULL}/.done/{name}" for name in actbert_full_entries()}
+    return {**inputs, "config": "configs/actbert/actbert.yaml"}
+
+
+def actbert_pretrain_args(wildcards, input):
+    if wildcards.scale == "mini":
+        return f"-c {input.config} --device cpu --max-steps {config['actbert']['pretrain_steps']}"
+    data = f"{ACTBERT_FULL}/howto100m"
+    return (f"-c {input.config} --device gpu --vocab-dir {ACTBERT_FULL}/bert-base-uncased "
+            f"--pretrained {ACTBERT_FULL}/bert-base-uncased.pdparams "
+            f"-o DATASET.train.file_path={data}/actbert_train_data.npy "
+            f"-o PIPELINE.train.transform.1.RandomCap.caption_path={data}/caption_train.json "
+            f"-o PIPELINE.valid.transform.1.RandomCap.caption_path={data}/caption_val.json")
+
+
+def actbert_table_inputs(wildcards):
+    scale, target = scale_of(wildcards), wildcards.target
+    require_paddle_target(target)
+    base = f"work/{scale}/actbert/{target}"
+    inputs = {"test": f"{base}/test.measurements.json", "toolchain": f"{base}/metrics.json"}
+    if scale == "mini":  # full-scale pretraining is a target of its own (days on 8 GPUs)
+        inputs["pretrain"] = f"work/{scale}/actbert/pretrain/loss.measurements.json"
+    return inputs
+
+
+def actbert_measurement_specs(wildcards, input):
+    scale, target = scale_of(wildcards), wildcards.target
+    specs = [f"{input.test}=work/{scale}/actbert/{target}/test"]
+    if "pretrain" in input.keys():
+        specs.append(input.pretrain)
+    return " ".join(specs)

@@ -38,3 +38,22 @@ rule videobert_table:
     shell:
         "python -m zoorepro table --model videobert --target {wildcards.target} --measurements {params.measurements} "
         "--toolchain {input.toolchain} --out {output.csv} > {log} 2>&1"
+
+
+rule actbert_table:
+    input:
+        unpack(actbert_table_inputs),
+        claims="claims/claims.yaml",
+    output:
+        csv="{resdir}/actbert_{target}.csv",
+        provenance="{resdir}/actbert_{target}.provenance.json",
+        metrics="{resdir}/actbert_{target}.metrics.json",
+    conda:
+        "../envs/zoorepro.yaml"
+    log:
+        "logs/{resdir}/actbert_{target}.table.log",
+    params:
+        measurements=actbert_measurement_specs,
+    shell:
+        "python -m zoorepro table --model actbert --target {wildcards.target} --measurements {params.measurements} "
+        "--toolchain {input.toolchain} --out {output.csv} > {log} 2>&1"

@@ -85,3 +85,22 @@ def test_mini_videobert_is_generated_and_exported_not_downloaded(repo):
     assert proc.returncode == 0, out[-3000:]
     assert "rule videobert_mini_data:" in out and "rule videobert_export_onnx:" in out
     assert "videobert_download" not in out
+
+
+def test_dry_run_of_the_actbert_table_lists_every_documented_step(repo):
+    proc = dry_run(repo, "results/actbert_cpu.csv")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = proc.stdout + proc.stderr
+    for step in ("actbert_sources", "actbert_download", "actbert_test", "actbert_table"):
+        assert re.search(rf"rule {step}:", out), step
+    manifest = yaml.safe_load((ROOT / "manifests/actbert.yaml").read_text())
+    for entry in manifest["entries"]:
+        assert f"data/full/actbert/.done/{entry['name']}" in out
+    pretrain = dry_run(repo, "work/full/actbert/pretrain/loss.json")  # the HowTo100M step, a target of its own
+    assert pretrain.returncode == 0 and "rule actbert_pretrain:" in pretrain.stdout + pretrain.stderr
+
+
+def test_actbert_on_a_chip_target_is_refused_before_any_job(repo):
+    proc = dry_run(repo, "results/mini/actbert_310P3.csv")
+    assert proc.returncode != 0
+    assert "ActBERT runs on PaddlePaddle" in proc.stdout + proc.stderr

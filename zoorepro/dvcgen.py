@@ -29,7 +29,8 @@ def vilbert_stages(params: dict, scale: str) -> dict:
     work = f"work/{scale}/vilbert"
     stages = {"vilbert_sources": {
         "cmd": _cmd(["work/src/vilbert/SOURCES.json"]),
-        "deps": ["patches", "scripts/vilbert/sources.py", "zoorepro/vilbert/sources.py"],
+        "deps": ["patches/allennlp", "patches/allennlp-models", "scripts/vilbert/sources.py",
+                 "zoorepro/vilbert/sources.py", "zoorepro/sources.py"],
         "outs": ["work/src/vilbert"],
     }}
     if scale == "mini":
@@ -114,6 +115,52 @@ def videobert_stages(params: dict, scale: str) -> dict:
     return stages
 
 
+def actbert_stages(params: dict, scale: str) -> dict:
+    work = f"work/{scale}/actbert"
+    stages = {"actbert_sources": {
+        "cmd": _cmd(["work/src/actbert/SOURCES.json"]),
+        "deps": ["patches/ppvideo", "scripts/actbert/sources.py", "zoorepro/actbert/sources.py", "zoorepro/sources.py"],
+        "outs": ["work/src/actbert"],
+    }}
+    table_deps = [f"data/{scale}/actbert", "work/src/actbert", "configs/actbert", "scripts/actbert/test.py",
+                  "zoorepro/actbert", *TABLE_CODE]
+    if scale == "mini":
+        stages["actbert_data_mini"] = {
+            "cmd": _cmd(["data/mini/actbert/MANIFEST.json", "data/mini/actbert/ActBERT-mini.pdparams",
+                         "data/mini/actbert/bert-mini.pdparams"]),
+            "deps": ["work/src/actbert", "configs/actbert", "scripts/actbert/make_mini_data.py",
+                     "scripts/actbert/make_mini_model.py", "zoorepro/mini/actbert.py"],
+            "params": ["actbert.mini"],
+            "outs": ["data/mini/actbert"],
+        }
+        stages["actbert_pretrain_mini"] = {
+            "cmd": _cmd([f"{work}/pretrain/loss.measurements.json"]),
+            "deps": ["data/mini/actbert", "work/src/actbert", "configs/actbert", "scripts/actbert/pretrain.py",
+                     "scripts/actbert/loss_measurements.py"],
+            "params": ["actbert.pretrain_steps", "actbert.seed"],
+            "outs": [f"{work}/pretrain"],
+        }
+        table_deps.append(f"{work}/pretrain")
+    else:
+        manifest = yaml.safe_load((REPO_ROOT / "manifests" / "actbert.yaml").read_text())
+        stages["actbert_data_full"] = {
+            "cmd": _cmd([f"data/full/actbert/.done/{e['name']}" for e in manifest["entries"]]),
+            "deps": ["manifests/actbert.yaml", "scripts/download.py", "zoorepro/fetch.py"],
+            "outs": [{"data/full/actbert": {"persist": True}}],
+        }
+    for target in params["tables"][scale].get("actbert", []):
+        table = f"{results_dir(scale)}/actbert_{target}"
+        stages[f"actbert_{scale}_{target}"] = {
+            "cmd": _cmd([f"{table}.csv"]),
+            "deps": table_deps,
+            "params": ["actbert.seed", f"targets.{target}", "tolerances"],
+            "outs": [f"{work}/{target}", {f"{table}.csv": {"cache": False}},
+                     {f"{table}.provenance.json": {"cache": False}}],
+            "metrics": [{f"{table}.metrics.json": {"cache": False}}],
+        }
+    return stages
+
+
 def render_dvc_yaml(params: dict | None = None) -> str:
     params = params or load_params()
     scale = params["scale"]
@@ -122,4 +169,6 @@ def render_dvc_yaml(params: dict | None = None) -> str:
         stages.update(vilbert_stages(params, scale))
     if "videobert" in params["tables"][scale]:
         stages.update(videobert_stages(params, scale))
+    if "actbert" in params["tables"][scale]:
+        stages.update(actbert_stages(params, scale))
     return HEADER + yaml.safe_dump({"stages": stages}, sort_keys=False, width=120)

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Copy the installed allennlp + allennlp_models into --dest and apply patches/*/*.patch there
+"""Copy the installed allennlp + allennlp_models into --dest and apply patches/allennlp*/*.patch there
 (the document's `git clone ... && git apply ../allennlp*.patch`; see zoorepro/vilbert/sources.py).
 
 Usage: python scripts/vilbert/sources.py --dest work/src/vilbert --patches patches

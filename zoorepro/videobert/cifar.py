@@ -18,7 +18,6 @@ whatever a downloaded file asks for. This one keeps its semantics and refuses fo
 from __future__ import annotations
 
 import os
-import pickle
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import BinaryIO
@@ -29,7 +28,8 @@ from numpy._core.multiarray import _reconstruct
 from PIL import Image
 from torchvision.transforms import CenterCrop, Compose, InterpolationMode, Normalize, Resize, ToTensor
 
-from zoorepro.errors import UnsafePickleError, ZooreproError
+from zoorepro.errors import ZooreproError
+from zoorepro.safepickle import latin1_encode, restricted_unpickler
 
 CIFAR_DIR = "cifar-100-python"
 TEST_FILE = "test"
@@ -42,16 +42,6 @@ CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
 
-def _latin1_encode(text: str, encoding: str) -> bytes:
-    """Stands in for `_codecs.encode`, which Python 3 pickles of protocol < 3 call to rebuild a
-    bytes object (always as `encode(text, "latin1")`). Any other codec is refused: a codec name
-    makes the codec registry import a module, which a data file has no business choosing."""
-    if not isinstance(text, str) or encoding not in ("latin1", "latin-1"):
-        raise UnsafePickleError(f"_codecs.encode(..., {encoding!r}) is not admitted: only latin1 "
-                                f"text, as Python 3 pickles of bytes use it")
-    return text.encode("latin1")
-
-
 # Exactly the globals a CIFAR "python" pickle (dicts of strings, lists of ints, uint8 arrays) can
 # name: the real files come from Python 2 and numpy 1 (`numpy.core.multiarray._reconstruct`); a
 # protocol-2 pickle written today names `numpy._core.multiarray._reconstruct` and `_codecs.encode`.
@@ -61,22 +51,8 @@ ADMITTED_GLOBALS: dict[tuple[str, str], object] = {
     ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
     ("numpy", "ndarray"): np.ndarray,
     ("numpy", "dtype"): np.dtype,
-    ("_codecs", "encode"): _latin1_encode,
+    ("_codecs", "encode"): latin1_encode,
 }
-
-
-class _CifarUnpickler(pickle.Unpickler):
-    """An unpickler that resolves only ADMITTED_GLOBALS, so a pickle cannot call anything else
-    (every opcode that reaches a global, GLOBAL, STACK_GLOBAL, INST, OBJ and EXT*, goes
-    through find_class)."""
-
-    def find_class(self, module: str, name: str) -> object:
-        """The admitted object, or UnsafePickleError naming what the pickle asked for."""
-        try:
-            return ADMITTED_GLOBALS[(module, name)]
-        except KeyError:
-            raise UnsafePickleError(f"pickle asks for {module}.{name}, which a CIFAR file never "
-                                    f"needs; refusing to load it") from None
 
 
 def restricted_load(source: str | os.PathLike | BinaryIO) -> object:
@@ -92,7 +68,7 @@ def restricted_load(source: str | os.PathLike | BinaryIO) -> object:
 def _load(stream: BinaryIO, name: str) -> object:
     """Run the restricted unpickler; a truncated or corrupt file is a one-line error."""
     try:
-        return _CifarUnpickler(stream, encoding="latin1").load()
+        return restricted_unpickler(stream, ADMITTED_GLOBALS, "a CIFAR file", encoding="latin1").load()
     except ZooreproError:
         raise
     except Exception as exc:  # a damaged stream fails in many ways (EOFError, UnpicklingError, ...)

@@ -1,0 +1,269 @@
+"""The ActBERT steps on the mini scale: patched PaddleVideo sources -> tiny random model -> the
+document's MSR-VTT test through main.py (metrics logged AND recomputed, timings) and its HowTo100M
+pretraining (dataset, pipeline, ActBertLoss, Adam + CustomPiecewiseDecay) for two steps.
+
+Everything that imports PaddleVideo runs in a subprocess, as the rules run the scripts: another
+test module imports the unpatched wheel's `paddlevideo` into the pytest process, and the patched
+one must not meet it. The scripts run with a scratch folder as working directory holding
+`data/mini/actbert/` (the mini configs' relative paths), so the test also sees what they leave there.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import pickle
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import lmdb
+import numpy as np
+import pytest
+import yaml
+
+from zoorepro.actbert.msrvtt import CAPTIONS_FILE, FEATURES_DIR
+from zoorepro.actbert.sources import prepare_sources
+from zoorepro.errors import ZooreproError
+from zoorepro.mini.actbert import make_mini, vocab
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIGS = REPO / "configs" / "actbert"
+MINI = Path("data/mini/actbert")  # below the scripts' working directory, as the mini configs name it
+N_VIDEOS = 24
+ACCURACY = {"R@1": "percent", "R@5": "percent", "R@10": "percent", "MedianR": "rank", "MeanR": "rank"}
+
+# test_model twice in one process with paddle.set_device recording its argument: once with
+# `device=cpu` (it must run through on cpu alone), once without the key (the document's gpu must
+# still be asked for; the recorder stops the run there, this paddle has no CUDA). The second run
+# reads a copy of the lmdb: lmdb refuses to open one folder twice in a process, and the dataset
+# never closes its environment.
+DEVICE_DRIVER = """
+import json, sys
+from pathlib import Path
+repo, src, config, weights, features_copy = sys.argv[1:6]
+sys.path.insert(0, repo)
+from zoorepro.actbert.sources import activate
+activate(Path(src))
+import paddle
+from paddlevideo.tasks import test_model
+from paddlevideo.utils import get_config
+
+class Stop(Exception):
+    pass
+
+calls, real_set_device = [], paddle.set_device
+def recording_set_device(device):
+    calls.append(device)
+    if device != "cpu":
+        raise Stop(device)
+    return real_set_device(device)
+paddle.set_device = recording_set_device
+
+result = {}
+for name, overrides in (("cpu", ["device=cpu"]), ("default", ["DATASET.test.features_path=" + features_copy])):
+    calls.clear()
+    try:
+        test_model(get_config(config, overrides=overrides, show=False), weights=weights, parallel=False)
+        result[name] = {"calls": list(calls), "finished": True}
+    except Stop:
+        result[name] = {"calls": list(calls), "finished": False}
+print("RESULT " + json.dumps(result))
+"""
+
+
+def run(args: list, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+    """Run a command with this interpreter; fail the test with its output unless it succeeds."""
+    result = subprocess.run([sys.executable, *map(str, args)], cwd=cwd, capture_output=True, text=True, check=False)
+    if check:
+        assert result.returncode == 0, f"{args[0]} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    return result
+
+
+def script(name: str) -> Path:
+    return REPO / "scripts" / "actbert" / name
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def src(tmp_path_factory) -> Path:
+    dest = tmp_path_factory.mktemp("src") / "actbert"
+    prepare_sources(dest, REPO / "patches")
+    return dest
+
+
+@pytest.fixture(scope="module")
+def cwd(tmp_path_factory, src) -> Path:
+    """The scripts' working directory: the mini data (other helper's generator) and the tiny
+    model (make_mini_model.py) where the mini configs expect them."""
+    root = tmp_path_factory.mktemp("cwd")
+    make_mini(root / MINI, seed=0, n_videos=N_VIDEOS)
+    run([script("make_mini_model.py"), "--config", CONFIGS / "mini_msrvtt.yaml", "--src", src, "--seed", 0,
+         "--out", MINI / "ActBERT-mini.pdparams", "--bert-out", MINI / "bert-mini.pdparams"], cwd=root)
+    return root
+
+
+@pytest.fixture(scope="module")
+def tested(cwd, src) -> dict:
+    """scripts/actbert/test.py on the mini set, as the rule runs it."""
+    work = Path("work/test")
+    run([script("test.py"), "-c", CONFIGS / "mini_msrvtt.yaml", "-w", MINI / "ActBERT-mini.pdparams",
+         "--src", src, "--device", "cpu", "--work-dir", work,
+         "--out", "work/metrics.json", "--measurements", "work/measurements.json"], cwd=cwd)
+    return {"metrics": json.loads((cwd / "work/metrics.json").read_text()),
+            "measurements": json.loads((cwd / "work/measurements.json").read_text()), "work": cwd / work}
+
+
+# ---- sources ------------------------------------------------------------------------------------
+
+def test_sources_record_the_wheel_and_every_ppvideo_patch_in_order(src):
+    manifest = json.loads((src / "SOURCES.json").read_text())
+    assert manifest["packages"]["ppvideo"]["version"] == "2.3.1"
+    patches = sorted((REPO / "patches" / "ppvideo").glob("*.patch"))
+    assert [p["file"] for p in manifest["patches"]] == [f"ppvideo/{p.name}" for p in patches]
+    assert [p["sha256"] for p in manifest["patches"]] == [sha256(p) for p in patches]
+    msrvtt = (src / "ppvideo/paddlevideo/loader/dataset/msrvtt.py").read_text()
+    assert "restricted_loads(txn.get(video_id))" in msrvtt and "pickle.loads" not in msrvtt
+    assert "np.zeros(1000)" not in msrvtt
+
+
+def test_no_paddle_fluid_import_is_left_in_the_patched_tree(src):
+    fluid = [f"{p.relative_to(src)}:{n}" for p in (src / "ppvideo").rglob("*.py")
+             for n, line in enumerate(p.read_text(errors="replace").splitlines(), 1)
+             if line.lstrip().startswith(("import paddle.fluid", "from paddle.fluid", "from paddle import fluid"))]
+    assert fluid == []
+
+
+def test_every_patch_says_what_and_why_with_an_origin():
+    for patch in sorted((REPO / "patches" / "ppvideo").glob("*.patch")):
+        header = patch.read_text().split("\n--- a/", 1)[0]
+        assert header.startswith(f"zoorepro patch ppvideo/{patch.name[:2]} (origin: "), patch.name
+        assert "\nWhat: " in header and "\nWhy: " in header, patch.name
+        assert f"`ppvideo/{patch.name}`" in (REPO / "patches" / "README.md").read_text(), patch.name
+
+
+def test_a_patch_that_does_not_apply_is_named_and_nothing_is_written(tmp_path):
+    patches = tmp_path / "patches"
+    shutil.copytree(REPO / "patches" / "ppvideo", patches / "ppvideo")
+    (patches / "ppvideo" / "99-bad.patch").write_text(
+        "--- a/ppvideo/main.py\n+++ b/ppvideo/main.py\n@@ -1,1 +1,1 @@\n-no such line\n+x\n")
+    with pytest.raises(ZooreproError, match="ppvideo/99-bad.patch"):
+        prepare_sources(tmp_path / "dest", patches)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["patches"]
+
+
+def test_the_mini_configs_fit_the_mini_data_and_each_other():
+    test_cfg, pretrain_cfg = (yaml.safe_load((CONFIGS / name).read_text()) for name in
+                              ("mini_msrvtt.yaml", "mini_pretrain.yaml"))
+    backbone = dict(pretrain_cfg["MODEL"]["backbone"])
+    assert backbone.pop("pretrained") == str(MINI / "bert-mini.pdparams")
+    assert backbone == test_cfg["MODEL"]["backbone"]
+    assert backbone["vocab_size"] == pretrain_cfg["MODEL"]["loss"]["vocab_size"] == len(vocab())
+    for ids, layers in (("t_ent_attention_id", "num_hidden_layers"), ("v_ent_attention_id", "v_num_hidden_layers"),
+                        ("a_ent_attention_id", "a_num_hidden_layers")):
+        assert len(backbone[ids]) == 2 and max(backbone[ids]) <= backbone[layers], ids
+    full = yaml.safe_load((CONFIGS / "actbert_msrvtt.yaml").read_text())
+    assert {k: v for k, v in test_cfg.items() if k != "MODEL"}.keys() == full.keys() - {"MODEL"}
+    assert test_cfg["DATASET"]["test_batch_size"] == full["DATASET"]["test_batch_size"] == 1
+
+
+def test_the_mini_model_is_byte_identical_across_runs(cwd, src, tmp_path):
+    run([script("make_mini_model.py"), "--config", CONFIGS / "mini_msrvtt.yaml", "--src", src, "--seed", 0,
+         "--out", tmp_path / "again.pdparams", "--bert-out", tmp_path / "bert.pdparams"], cwd=tmp_path)
+    assert sha256(tmp_path / "again.pdparams") == sha256(cwd / MINI / "ActBERT-mini.pdparams")
+    assert sha256(tmp_path / "bert.pdparams") == sha256(cwd / MINI / "bert-mini.pdparams")
+
+
+# ---- the device patch ---------------------------------------------------------------------------
+
+def test_test_model_runs_on_the_configured_device_and_defaults_to_the_documents_gpu(cwd, src, tmp_path):
+    features_copy = shutil.copytree(cwd / MINI / FEATURES_DIR, tmp_path / FEATURES_DIR)
+    out = run(["-c", DEVICE_DRIVER, REPO, src, CONFIGS / "mini_msrvtt.yaml", MINI / "ActBERT-mini.pdparams",
+               features_copy], cwd=cwd)
+    result = json.loads(out.stdout.rsplit("RESULT ", 1)[1])
+    assert result == {"cpu": {"calls": ["cpu"], "finished": True}, "default": {"calls": ["gpu"], "finished": False}}
+
+
+# ---- test.py end to end -------------------------------------------------------------------------
+
+def test_logged_and_recomputed_metrics_agree_and_are_consistent(tested):
+    metrics = tested["metrics"]
+    logged, recomputed = metrics["logged"], metrics["recomputed"]
+    assert logged["batch_id"] == N_VIDEOS - 1 and metrics["n_captions"] == metrics["n_videos"] == N_VIDEOS
+    for key in ACCURACY:
+        assert abs(logged[key] - recomputed[key]) <= 5e-4, key
+    assert 0 <= recomputed["R@1"] <= recomputed["R@5"] <= recomputed["R@10"] <= 100
+    assert 1 <= recomputed["MedianR"] <= N_VIDEOS and 1 <= recomputed["MeanR"] <= N_VIDEOS
+
+
+def test_the_raw_matrices_rank_every_caption_against_every_csv_video(tested):
+    scores = np.load(tested["work"] / "score_matrix.npy")
+    targets = np.load(tested["work"] / "target_matrix.npy")
+    assert scores.shape == targets.shape == (N_VIDEOS, N_VIDEOS)
+    np.testing.assert_array_equal(targets, np.eye(N_VIDEOS))  # one caption per video, in csv order
+    assert np.all((scores > 0) & (scores < 1))
+    assert all(len(np.unique(row)) == N_VIDEOS for row in scores)  # no ties: ranks are well defined
+    assert len(np.unique(scores, axis=0)) == N_VIDEOS  # each caption scores the videos differently
+    times = np.load(tested["work"] / "update_times.npy")
+    assert len(times) == N_VIDEOS + 1 and np.all(np.diff(times) > 0)
+
+
+def test_measurements_have_the_designs_names_units_and_timings(tested):
+    records = {r["metric"]: r for r in tested["measurements"]}
+    assert set(records) == {*ACCURACY, "throughput", "batch_latency", "harness_overhead"}
+    for name, unit in ACCURACY.items():
+        assert (records[name]["kind"], records[name]["unit"], records[name]["batch_size"],
+                records[name]["precision"]) == ("accuracy", unit, 1, "fp32")
+        assert records[name]["value"] == tested["metrics"]["recomputed"][name]
+    timing = tested["metrics"]["timing"]
+    assert (records["throughput"]["kind"], records["throughput"]["unit"]) == ("throughput", "captions/s")
+    assert math.isclose(records["throughput"]["value"], N_VIDEOS / timing["loop_s"])
+    assert 0 < timing["loop_s"] < timing["main_s"] <= timing["step_s"]
+    assert (records["harness_overhead"]["kind"], records["harness_overhead"]["unit"]) == ("latency", "fraction")
+    assert 0 <= records["harness_overhead"]["value"] < 0.5
+    assert records["batch_latency"]["unit"] == "ms" and records["batch_latency"]["value"] > 0
+
+
+def test_the_run_leaves_nothing_in_its_working_directory_or_data(tested, cwd):
+    assert sorted(p.name for p in cwd.iterdir()) == ["data", "work"]  # no ./.log.txt (patch 10)
+    assert not (cwd / MINI / FEATURES_DIR / "lock.mdb").exists()  # read-only lmdb (patch 07)
+    assert "Final r1:" in (tested["work"] / "test.log").read_text()
+
+
+def test_a_feature_record_that_asks_for_a_foreign_global_is_refused(cwd, src, tmp_path):
+    data = shutil.copytree(cwd / MINI, tmp_path / MINI)
+    marker = tmp_path / "opened-by-pickle"
+
+    class Opens:
+        def __reduce__(self):
+            return open, (str(marker), "w")
+
+    env = lmdb.open(str(data / FEATURES_DIR), lock=False, map_size=1 << 26)
+    with env.begin(write=True) as txn:
+        first = (data / CAPTIONS_FILE).read_text().split(",", 1)[0]
+        txn.put(first.encode(), pickle.dumps({"video_id": Opens()}))
+    env.close()
+    result = run([script("test.py"), "-c", CONFIGS / "mini_msrvtt.yaml", "-w", MINI / "ActBERT-mini.pdparams",
+                  "--src", src, "--device", "cpu", "--work-dir", "work"], cwd=tmp_path, check=False)
+    assert result.returncode == 2 and "pickle asks for io.open" in result.stderr
+    assert not marker.exists()
+
+
+# ---- pretrain.py --------------------------------------------------------------------------------
+
+def test_pretraining_runs_two_steps_with_a_finite_loss(cwd, src):
+    run([script("pretrain.py"), "-c", CONFIGS / "mini_pretrain.yaml", "--src", src, "--device", "cpu",
+         "--work-dir", "work/pretrain", "--max-steps", 2, "--loss-curve", "work/loss.json",
+         "--out", "work/final.pdparams"], cwd=cwd)
+    curve = json.loads((cwd / "work/loss.json").read_text())
+    assert [(s["epoch"], s["step"]) for s in curve["train"]] == [(1, 0), (1, 1)] and curve["steps"] == 2
+    assert all(math.isfinite(s["loss"]) and s["loss"] > 0 for s in curve["train"])
+    assert [s["lr"] for s in curve["train"]] == [0.0002, 0.0002]  # CustomPiecewiseDecay's first value
+    assert len(curve["valid"]) == 1 and math.isfinite(curve["valid"][0]["loss_avg"])
+    final, initial = (cwd / "work/final.pdparams"), (cwd / MINI / "ActBERT-mini.pdparams")
+    assert final.read_bytes() == (cwd / "work/pretrain/ActBert_epoch_00001.pdparams").read_bytes()
+    assert final.stat().st_size == pytest.approx(initial.stat().st_size, rel=0.01)  # same tensors
