@@ -399,3 +399,35 @@ def test_paddlevideo_runs_the_pretraining_pipeline_on_the_mini_howto100m(mini, p
             features = dataset[i]
             assert [np.shape(f) for f in features[:4]] == [(36,), (5, 2048), (37, 2048), (37, 5)]
             assert features[12].shape == (36, 1601) and np.allclose(features[12][features[6][1:] == 1].sum(1), 1)
+
+
+def test_howto100m_feature_npy_loads_like_np_load_but_refuses_foreign_globals(tmp_path):
+    """ActBertDataset's object .npy goes through the restricted unpickler (patches/ppvideo/11)."""
+    import os
+
+    from zoorepro.actbert.msrvtt import load_feature_npy
+
+    rows = np.empty((2, 3), dtype=object)
+    for i in range(2):
+        rows[i] = [np.arange(4, dtype=np.float32) + i, np.int64(7 + i), f"clip{i}"]
+    path = tmp_path / "clips.npy"
+    np.save(path, rows, allow_pickle=True)
+    loaded = load_feature_npy(path)
+    assert loaded.shape == (2, 3) and loaded[1, 1] == 8 and loaded[0, 2] == "clip0"
+    np.testing.assert_array_equal(loaded[1, 0], rows[1, 0])
+    plain = tmp_path / "plain.npy"
+    np.save(plain, np.ones((2, 2), np.float32))
+    assert load_feature_npy(plain).sum() == 4
+
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    bad = np.empty((1,), dtype=object)
+    bad[0] = Evil()
+    np.save(tmp_path / "evil.npy", bad, allow_pickle=True)
+    with pytest.raises(UnsafePickleError, match="system"):
+        load_feature_npy(tmp_path / "evil.npy")
+    assert not marker.exists()

@@ -73,6 +73,33 @@ def restricted_loads(data: bytes) -> object:
         raise ZooreproError(f"not a readable feature record ({type(exc).__name__}: {exc})") from exc
 
 
+def load_feature_npy(path: str | os.PathLike) -> np.ndarray:
+    """`np.load(path, allow_pickle=True)` for HowTo100M feature files (ActBertDataset's
+    actbert_train_data.npy: an object array of clip tuples of arrays, ints and strings), admitting
+    only the globals such a file names: an object array is stored as a pickle of the array after
+    the .npy header, and that pickle goes through the restricted unpickler. Plain arrays load with
+    allow_pickle=False."""
+    with open(path, "rb") as stream:
+        try:
+            version = np.lib.format.read_magic(stream)
+            header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                      else np.lib.format.read_array_header_2_0)
+            _, _, dtype = header(stream)
+        except ValueError as exc:
+            raise ZooreproError(f"{path}: not a .npy file ({exc})") from None
+        if not dtype.hasobject:
+            return np.load(path, allow_pickle=False)
+        try:
+            array = restricted_unpickler(stream, ADMITTED_GLOBALS, "a HowTo100M feature file").load()
+        except ZooreproError:
+            raise
+        except Exception as exc:  # a damaged pickle fails in many ways
+            raise ZooreproError(f"{path}: not a readable feature file ({type(exc).__name__}: {exc})") from exc
+    if not isinstance(array, np.ndarray):
+        raise ZooreproError(f"{path}: the pickle holds a {type(array).__name__}, not an array")
+    return array
+
+
 def open_features(path: str | os.PathLike) -> lmdb.Environment:
     """The lmdb folder opened read-only and without a lock file, so reading it never writes into
     a checksummed data folder (PaddleVideo's own `lmdb.open(path)` creates lock.mdb there)."""
