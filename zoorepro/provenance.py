@@ -46,7 +46,9 @@ def git_state(root: Path = REPO_ROOT) -> dict:
         except (OSError, subprocess.CalledProcessError):
             return ""
     commit = git("rev-parse", "HEAD")
-    return {"commit": commit or None, "dirty": bool(git("status", "--porcelain", "--untracked-files=no"))}
+    # The pipeline's own tracked outputs (tables, dvc.lock) do not make the code dirty.
+    changed = git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!results", ":!dvc.lock")
+    return {"commit": commit or None, "dirty": bool(changed)}
 
 
 def package_versions() -> dict:
