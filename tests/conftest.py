@@ -52,6 +52,27 @@ def write_samples(root: Path, n: int, seed: int = 1) -> list[Path]:
     return dirs
 
 
+class RunsCommand:
+    """A pickle payload that runs a shell command when loaded by a plain unpickler."""
+
+    def __reduce__(self):
+        import os
+        return os.system, ("touch marker",)
+
+
+class CallsEval:
+    def __reduce__(self):
+        return eval, ("1 + 1",)
+
+
+class Rot13Codec:
+    """Asks `_codecs.encode` for a codec other than latin-1 (a codec name imports a module)."""
+
+    def __reduce__(self):
+        import codecs
+        return codecs.encode, ("abc", "rot13")
+
+
 @pytest.fixture(scope="session")
 def patched_src(tmp_path_factory) -> Path:
     """allennlp + allennlp_models 2.10.1 patched as the vilbert_sources rule patches them, first on

@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-import os
 import pickle
 import pickletools
 import random
@@ -25,6 +24,7 @@ from types import SimpleNamespace
 import lmdb
 import numpy as np
 import pytest
+from conftest import CallsEval, Rot13Codec, RunsCommand
 
 from zoorepro.actbert.metrics import agree, parse_final_line, ranks_from_scores, retrieval_metrics
 from zoorepro.actbert.msrvtt import (
@@ -144,25 +144,9 @@ def test_a_mini_record_is_a_numpy1_pickle_and_loads(mini):
     assert sorted(ours) == sorted(plain) and all(np.array_equal(ours[k], plain[k]) for k in plain)
 
 
-class _System:
-    def __reduce__(self):
-        return os.system, ("touch marker",)
-
-
-class _Eval:
-    def __reduce__(self):
-        return eval, ("1 + 1",)
-
-
-class _Rot13:
-    def __reduce__(self):
-        import codecs
-        return codecs.encode, ("abc", "rot13")
-
-
 def test_a_record_that_runs_a_command_is_refused_before_it_runs(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    payload = pickle.dumps(_System())
+    payload = pickle.dumps(RunsCommand())
     db = write_lmdb(tmp_path / "db", {"video1": payload})
     with pytest.raises(UnsafePickleError, match=r"posix\.system"):
         read_record(db, "video1")
@@ -174,12 +158,12 @@ def test_a_record_that_runs_a_command_is_refused_before_it_runs(tmp_path, monkey
 @pytest.mark.parametrize("protocol, asked", [(4, "builtins.eval"), (2, "__builtin__.eval")])
 def test_eval_is_refused(protocol, asked):
     with pytest.raises(UnsafePickleError, match=asked):
-        restricted_loads(pickle.dumps(_Eval(), protocol=protocol))
+        restricted_loads(pickle.dumps(CallsEval(), protocol=protocol))
 
 
 def test_codecs_encode_is_admitted_for_latin1_only():
     with pytest.raises(UnsafePickleError, match="rot13"):
-        restricted_loads(pickle.dumps(_Rot13(), protocol=2))
+        restricted_loads(pickle.dumps(Rot13Codec(), protocol=2))
 
 
 def test_damaged_or_missing_data_is_a_clear_error(tmp_path):
@@ -401,10 +385,8 @@ def test_paddlevideo_runs_the_pretraining_pipeline_on_the_mini_howto100m(mini, p
             assert features[12].shape == (36, 1601) and np.allclose(features[12][features[6][1:] == 1].sum(1), 1)
 
 
-def test_howto100m_feature_npy_loads_like_np_load_but_refuses_foreign_globals(tmp_path):
+def test_howto100m_feature_npy_loads_like_np_load_but_refuses_foreign_globals(tmp_path, monkeypatch):
     """ActBertDataset's object .npy goes through the restricted unpickler (patches/ppvideo/11)."""
-    import os
-
     from zoorepro.actbert.msrvtt import load_feature_npy
 
     rows = np.empty((2, 3), dtype=object)
@@ -419,15 +401,10 @@ def test_howto100m_feature_npy_loads_like_np_load_but_refuses_foreign_globals(tm
     np.save(plain, np.ones((2, 2), np.float32))
     assert load_feature_npy(plain).sum() == 4
 
-    marker = tmp_path / "pwned"
-
-    class Evil:
-        def __reduce__(self):
-            return (os.system, (f"touch {marker}",))
-
+    monkeypatch.chdir(tmp_path)
     bad = np.empty((1,), dtype=object)
-    bad[0] = Evil()
+    bad[0] = RunsCommand()
     np.save(tmp_path / "evil.npy", bad, allow_pickle=True)
     with pytest.raises(UnsafePickleError, match="system"):
         load_feature_npy(tmp_path / "evil.npy")
-    assert not marker.exists()
+    assert not (tmp_path / "marker").exists()

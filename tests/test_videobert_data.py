@@ -21,6 +21,7 @@ import numpy as np
 import onnx
 import onnxruntime
 import pytest
+from conftest import CallsEval, Rot13Codec, RunsCommand
 import torch
 from PIL import Image
 
@@ -109,25 +110,9 @@ def test_restricted_load_reads_a_python3_protocol2_pickle_from_a_path(tmp_path):
     assert np.array_equal(loaded["data"], array) and loaded["labels"] == [5]
 
 
-class _System:
-    def __reduce__(self):
-        return os.system, ("touch marker",)
-
-
-class _Eval:
-    def __reduce__(self):
-        return eval, ("1 + 1",)
-
-
-class _Rot13:
-    def __reduce__(self):
-        import codecs
-        return codecs.encode, ("abc", "rot13")
-
-
 def test_a_pickle_that_runs_a_command_is_refused_before_it_runs(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    payload = pickle.dumps(_System(), protocol=2)
+    payload = pickle.dumps(RunsCommand(), protocol=2)
     with pytest.raises(UnsafePickleError, match=r"posix\.system"):
         restricted_load(io.BytesIO(payload))
     assert not (tmp_path / "marker").exists()
@@ -138,12 +123,12 @@ def test_a_pickle_that_runs_a_command_is_refused_before_it_runs(tmp_path, monkey
 @pytest.mark.parametrize("protocol, asked", [(4, "builtins.eval"), (2, "__builtin__.eval")])
 def test_eval_is_refused(protocol, asked):
     with pytest.raises(UnsafePickleError, match=asked):
-        restricted_load(io.BytesIO(pickle.dumps(_Eval(), protocol=protocol)))
+        restricted_load(io.BytesIO(pickle.dumps(CallsEval(), protocol=protocol)))
 
 
 def test_codecs_encode_is_admitted_for_latin1_only():
     with pytest.raises(UnsafePickleError, match="rot13"):
-        restricted_load(io.BytesIO(pickle.dumps(_Rot13(), protocol=2)))
+        restricted_load(io.BytesIO(pickle.dumps(Rot13Codec(), protocol=2)))
 
 
 def test_globals_no_cifar_file_uses_are_refused():

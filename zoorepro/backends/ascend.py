@@ -91,10 +91,7 @@ class AscendBackend(Backend):
         if not isinstance(soc, str) or not soc:
             raise ConfigError(f"targets.{target}.soc_version must name the chip, e.g. Ascend310P3")
         self.soc_version = soc
-        device = self.settings.get("device", 0)
-        if not isinstance(device, int) or isinstance(device, bool) or device < 0:
-            raise ConfigError(f"targets.{target}.device must be a non-negative integer, got {device!r}")
-        self.device = device
+        self.device = self.device_setting()
         self.ais_bench = _str_list(
             self.settings.get("ais_bench", [sys.executable, "-m", "ais_bench"]), f"targets.{target}.ais_bench"
         )

@@ -51,6 +51,15 @@ class Backend(abc.ABC):
         self.target = target
         self.settings = dict(settings)
 
+    def device_setting(self) -> int:
+        """settings `device`: the card index, a non-negative integer (default 0)."""
+        from ..errors import ConfigError
+
+        device = self.settings.get("device", 0)
+        if not isinstance(device, int) or isinstance(device, bool) or device < 0:
+            raise ConfigError(f"targets.{self.target}.device must be a non-negative integer, got {device!r}")
+        return device
+
     @abc.abstractmethod
     def check(self) -> None:
         """Raise ToolchainMissing (tool, how to get it, portable target) unless usable now."""

@@ -180,10 +180,7 @@ class IxrtBackend(Backend):
         # The document runs optimizer.py and perf_engine.py with `python3`: the SDK's interpreter,
         # not this project's venv (which lacks IxRT's `tensorrt` module).
         self.python = python
-        device = self.settings.get("device", 0)
-        if not isinstance(device, int) or isinstance(device, bool) or device < 0:
-            raise ConfigError(f"targets.{target}.device must be a non-negative integer, got {device!r}")
-        self.device = device
+        self.device = self.device_setting()
         self.input_shapes = _input_shapes(
             self.settings.get("input_shapes", DEFAULT_INPUT_SHAPES), f"targets.{target}.input_shapes"
         )
