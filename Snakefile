@@ -1,5 +1,6 @@
 # zoorepro: every documented step of the model-zoo documents as a rule of one DAG.
-# Parameters: params.yaml (validated against schemas/params.schema.yaml when the DAG starts).
+# Parameters: params.yaml (validated against schemas/params.schema.yaml and each model's
+# zoorepro/<model>/params.schema.yaml when the DAG starts).
 # Full-scale tables: results/{model}_{target}.csv; mini-scale tables: results/mini/{model}_{target}.csv.
 
 from snakemake.utils import min_version
@@ -14,18 +15,23 @@ include: "rules/common.smk"
 
 
 wildcard_constraints:
+    model="|".join(MODELS),
     scale="mini|full",
     resdir="results|results/mini",
     target="[A-Za-z0-9]+",
     bs=r"\d+",
-    ext="om|onnx",
+    ext="om|onnx|engine",
     entry="[A-Za-z0-9_]+",
 
 
+# Stages every model shares ({model} wildcard).
+include: "rules/data.smk"
+include: "rules/compare.smk"
+include: "rules/table.smk"
+# One rules file per model: its own steps and input functions.
 include: "rules/vilbert.smk"
 include: "rules/videobert.smk"
 include: "rules/actbert.smk"
-include: "rules/report.smk"
 
 
 rule all:

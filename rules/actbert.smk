@@ -1,41 +1,61 @@
 # ActBERT text-to-video retrieval on MSR-VTT with PaddleVideo (004_1d93f0d998946b96.txt).
-# Trace of document commands to rules: README.md, section "ActBERT: document steps -> rules".
+# Code: zoorepro/actbert/ (PaddleVideo's configs in zoorepro/actbert/configs/), run by the paddle
+# runner (zoorepro/runners/paddle.py); trace of document commands to rules: README.md, section
+# "ActBERT: document steps -> rules". Sources, download and table are the shared rules.
+
+ACTBERT = config["actbert"]
+ACTBERT_FULL = "data/full/actbert"
+ACTBERT_CONFIGS = "zoorepro/actbert/configs"
 
 
-rule actbert_sources:
-    # Document: `python -m pip install paddlenlp lmdb` + PaddleVideo's code. Here: ppvideo 2.3.1
-    # (PaddleVideo's ActBERT unchanged) copied from the venv and patched with patches/ppvideo/.
-    input:
-        patches=ACTBERT_PATCHES,
-    output:
-        manifest="work/src/actbert/SOURCES.json",
-    conda:
-        "../envs/zoorepro.yaml"
-    log:
-        "logs/actbert/sources.log",
-    params:
-        dest=output_dir,
-    shell:
-        "python scripts/actbert/sources.py --dest {params.dest} --patches patches > {log} 2>&1"
+def actbert_device(wildcards):
+    """PaddleVideo's device for a target (the document forces gpu; patches/ppvideo/04 makes it a choice)."""
+    return runner_device("actbert", wildcards.target)
 
 
-rule actbert_download:
-    # Document: wget ActBERT.pdparams, MSRVTT_JSFUSION_test.csv, msrvtt_test.lmdb.tar (+ tar xf),
-    # bert-base-uncased.pdparams and the HowTo100M features; the tokenizer vocab paddlenlp would
-    # fetch at run time. Checksummed where a checksum exists, resumable, safe extraction.
-    input:
-        manifest="manifests/actbert.yaml",
-    output:
-        done="data/full/actbert/.done/{entry}",
-    conda:
-        "../envs/zoorepro.yaml"
-    log:
-        "logs/full/actbert/download_{entry}.log",
-    params:
-        tofu=download_tofu_arg,
-    shell:
-        "python scripts/download.py --manifest {input.manifest} --root data/full/actbert "
-        "--name {wildcards.entry} {params.tofu} > {log} 2>&1"
+def actbert_test_inputs(wildcards):
+    if wildcards.scale == "mini":
+        return {"data": "data/mini/actbert/MANIFEST.json", "weights": "data/mini/actbert/ActBERT-mini.pdparams",
+                "config": f"{ACTBERT_CONFIGS}/mini_msrvtt.yaml"}
+    return {**full_data("actbert"), "config": f"{ACTBERT_CONFIGS}/actbert_msrvtt.yaml"}
+
+
+def actbert_test_args(wildcards, input):
+    """The document's -c/-w, with the data paths of this scale (the mini config names its own)."""
+    if wildcards.scale == "mini":
+        return f"-c {input.config} -w {input.weights}"
+    return (f"-c {input.config} -w {ACTBERT_FULL}/ActBERT.pdparams --file-path {ACTBERT_FULL}/MSRVTT_JSFUSION_test.csv "
+            f"--features-path {ACTBERT_FULL}/features/msrvtt_test.lmdb --vocab-dir {ACTBERT_FULL}/bert-base-uncased")
+
+
+def actbert_pretrain_inputs(wildcards):
+    if wildcards.scale == "mini":
+        return {"data": "data/mini/actbert/MANIFEST.json", "bert": "data/mini/actbert/bert-mini.pdparams",
+                "config": f"{ACTBERT_CONFIGS}/mini_pretrain.yaml"}
+    return {**full_data("actbert"), "config": f"{ACTBERT_CONFIGS}/actbert.yaml"}
+
+
+def actbert_pretrain_args(wildcards, input):
+    if wildcards.scale == "mini":
+        return f"-c {input.config} --device cpu --max-steps {ACTBERT['pretrain_steps']}"
+    data = f"{ACTBERT_FULL}/howto100m"
+    return (f"-c {input.config} --device gpu --vocab-dir {ACTBERT_FULL}/bert-base-uncased "
+            f"--pretrained {ACTBERT_FULL}/bert-base-uncased.pdparams "
+            f"-o DATASET.train.file_path={data}/actbert_train_data.npy "
+            f"-o PIPELINE.train.transform.1.RandomCap.caption_path={data}/caption_train.json "
+            f"-o PIPELINE.valid.transform.1.RandomCap.caption_path={data}/caption_val.json")
+
+
+def actbert_table_inputs(wildcards):
+    scale, target = scale_of(wildcards), wildcards.target
+    base = f"work/{scale}/actbert/{target}"
+    measurements = [f"{base}/test.measurements.json"]
+    if scale == "mini":  # full-scale pretraining is a target of its own (days on 8 GPUs)
+        measurements.append(f"work/{scale}/actbert/pretrain/loss.measurements.json")
+    return {"measurements": measurements, "toolchain": f"{base}/metrics.json"}
+
+
+TABLE_INPUTS["actbert"] = actbert_table_inputs
 
 
 rule actbert_mini_data:
@@ -49,10 +69,10 @@ rule actbert_mini_data:
         "logs/mini/actbert/make_mini_data.log",
     params:
         out=output_dir,
-        seed=config["actbert"]["mini"]["seed"],
-        n_videos=config["actbert"]["mini"]["n_videos"],
+        seed=ACTBERT["mini"]["seed"],
+        n_videos=ACTBERT["mini"]["n_videos"],
     shell:
-        "python scripts/actbert/make_mini_data.py --out {params.out} --seed {params.seed} "
+        "python -m zoorepro.actbert.make_mini_data --out {params.out} --seed {params.seed} "
         "--n-videos {params.n_videos} > {log} 2>&1"
 
 
@@ -62,7 +82,7 @@ rule actbert_mini_model:
     input:
         sources="work/src/actbert/SOURCES.json",
         data="data/mini/actbert/MANIFEST.json",
-        config="configs/actbert/mini_msrvtt.yaml",
+        config=f"{ACTBERT_CONFIGS}/mini_msrvtt.yaml",
     output:
         weights="data/mini/actbert/ActBERT-mini.pdparams",
         bert="data/mini/actbert/bert-mini.pdparams",
@@ -71,16 +91,16 @@ rule actbert_mini_model:
     log:
         "logs/mini/actbert/make_mini_model.log",
     params:
-        seed=config["actbert"]["mini"]["seed"],
+        seed=ACTBERT["mini"]["seed"],
     shell:
-        "python scripts/actbert/make_mini_model.py --config {input.config} --out {output.weights} "
+        "python -m zoorepro.actbert.make_mini_model --config {input.config} --out {output.weights} "
         "--bert-out {output.bert} --seed {params.seed} --src work/src/actbert > {log} 2>&1"
 
 
 rule actbert_test:
     # Document: python3.7 main.py --test -c configs/multimodal/actbert/actbert_msrvtt.yaml -w Actbert.pdparams
-    # Patched: device from the target (the document forces a GPU), local vocab, restricted lmdb
-    # unpickling; metrics parsed from the final log line AND recomputed from the score matrix.
+    # Patched: device from the target's paddle runner (the document forces a GPU), local vocab,
+    # restricted lmdb unpickling; metrics parsed from the final log line AND recomputed from the score matrix.
     input:
         unpack(actbert_test_inputs),
         sources="work/src/actbert/SOURCES.json",
@@ -95,10 +115,10 @@ rule actbert_test:
     params:
         args=actbert_test_args,
         device=actbert_device,
-        seed=config["actbert"]["seed"],
+        seed=ACTBERT["seed"],
     threads: workflow.cores
     shell:
-        "python scripts/actbert/test.py {params.args} --src work/src/actbert --device {params.device} "
+        "python -m zoorepro.actbert.test {params.args} --src work/src/actbert --device {params.device} "
         "--seed {params.seed} --work-dir {output.work} --out {output.metrics} "
         "--measurements {output.measurements} > {log} 2>&1"
 
@@ -120,10 +140,10 @@ rule actbert_pretrain:
         "logs/{scale}/actbert/pretrain.log",
     params:
         args=actbert_pretrain_args,
-        seed=config["actbert"]["seed"],
+        seed=ACTBERT["seed"],
     threads: workflow.cores
     shell:
-        "python scripts/actbert/pretrain.py {params.args} --src work/src/actbert --seed {params.seed} "
+        "python -m zoorepro.actbert.pretrain {params.args} --src work/src/actbert --seed {params.seed} "
         "--work-dir {output.work} --loss-curve {output.loss} --out {output.weights} > {log} 2>&1"
 
 
@@ -138,4 +158,4 @@ rule actbert_pretrain_measurements:
     log:
         "logs/{scale}/actbert/pretrain_measurements.log",
     shell:
-        "python scripts/actbert/loss_measurements.py --loss {input.loss} --out {output.measurements} > {log} 2>&1"
+        "python -m zoorepro.actbert.loss_measurements --loss {input.loss} --out {output.measurements} > {log} 2>&1"

@@ -1,23 +1,62 @@
 # VideoBERT on IxRT and ByteMLPerf (000_94813fe2aa136b00.txt), per scale and target.
-# Trace of document commands to rules: README.md, section "VideoBERT: document steps -> rules".
+# Code: zoorepro/videobert/; trace of document commands to rules: README.md, section
+# "VideoBERT: document steps -> rules". Download, compare (general_perf's numeric check) and table
+# are the shared rules (rules/data.smk, rules/compare.smk, rules/table.smk).
+
+VIDEOBERT = config["videobert"]
+VIDEOBERT_WORKLOAD = Path(workflow.basedir, "workloads", f"{VIDEOBERT['task']}.json")
+VIDEOBERT_FULL_ONNX = "data/full/videobert/model_zoo/popular/open_videobert/video-bert.onnx"
 
 
-rule videobert_download:
-    # Document: scripts/prepare_model_and_dataset.sh (wget + tar xf of open_videobert.tar and
-    # cifar-100-python.tar). Here: checksummed where a checksum exists, resumable, safe extraction.
-    input:
-        manifest="manifests/videobert.yaml",
-    output:
-        done="data/full/videobert/.done/{entry}",
-    conda:
-        "../envs/zoorepro.yaml"
-    log:
-        "logs/full/videobert/download_{entry}.log",
-    params:
-        tofu=download_tofu_arg,
-    shell:
-        "python scripts/download.py --manifest {input.manifest} --root data/full/videobert "
-        "--name {wildcards.entry} {params.tofu} > {log} 2>&1"
+def videobert_workload():
+    import json
+
+    return json.loads(VIDEOBERT_WORKLOAD.read_text())
+
+
+def videobert_model_inputs(wildcards):
+    """The ONNX and data a VideoBERT step reads: the exported mini model and generated data, or
+    the document's downloads (their stamps; the files inside are named by videobert_onnx and
+    videobert_cifar_dir)."""
+    if wildcards.scale == "mini":
+        return {"onnx": "work/mini/videobert/onnx/video-bert.onnx", "data": "data/mini/videobert/MANIFEST.json"}
+    return full_data("videobert")
+
+
+def videobert_onnx(wildcards):
+    if wildcards.scale == "mini":
+        return "work/mini/videobert/onnx/video-bert.onnx"
+    return VIDEOBERT_FULL_ONNX
+
+
+def videobert_cifar_dir(wildcards):
+    if wildcards.scale == "mini":
+        return "data/mini/videobert/cifar-100-python"
+    return "data/full/videobert/datasets/open_cifar/cifar-100-python"
+
+
+def videobert_input_shapes(wildcards):
+    return shape_words(VIDEOBERT["input_shapes"], wildcards.bs)
+
+
+def videobert_accuracy_batch_size(wildcards):
+    """perf_engine measures accuracy at the workload's first batch size."""
+    return videobert_workload()["batch_sizes"][0]
+
+
+def videobert_table_inputs(wildcards):
+    scale, target = scale_of(wildcards), wildcards.target
+    base = f"work/{scale}/videobert/{target}"
+    measurements = [f"{base}/perf_engine.measurements.json"]
+    if target != VIDEOBERT["compare"]["reference"]:  # the reference is not compared with itself
+        measurements.append(f"{base}/compare.measurements.json")
+    if get_backend(target, config).artifact_suffix == "engine":  # IxRT: the document's ixrtexec perf at BS 16
+        measurements.append(f"{base}/perf_bs{VIDEOBERT['ixrtexec_batch_size']}.measurements.json")
+    return {"measurements": measurements, "toolchain": f"{base}/perf_engine.toolchain.json"}
+
+
+TABLE_INPUTS["videobert"] = videobert_table_inputs
+COMPARE_BATCH_SIZE["videobert"] = videobert_accuracy_batch_size
 
 
 rule videobert_mini_data:
@@ -31,10 +70,10 @@ rule videobert_mini_data:
         "logs/mini/videobert/make_mini.log",
     params:
         out=output_dir,
-        seed=config["videobert"]["mini"]["seed"],
-        n_images=config["videobert"]["mini"]["n_images"],
+        seed=VIDEOBERT["mini"]["seed"],
+        n_images=VIDEOBERT["mini"]["n_images"],
     shell:
-        "python scripts/videobert/make_mini.py --out {params.out} --seed {params.seed} "
+        "python -m zoorepro.videobert.make_mini --out {params.out} --seed {params.seed} "
         "--n-images {params.n_images} > {log} 2>&1"
 
 
@@ -50,23 +89,24 @@ rule videobert_export_onnx:
     log:
         "logs/mini/videobert/export_onnx.log",
     params:
-        model_dir=videobert_mini_model_dir,
-        opset=config["videobert"]["opset"],
+        model_dir="data/mini/videobert/open_videobert/mini-clip",
+        opset=VIDEOBERT["opset"],
     shell:
-        "python scripts/videobert/export_onnx.py --model_dir {params.model_dir} --save_path {output.onnx} "
+        "python -m zoorepro.videobert.export_onnx --model_dir {params.model_dir} --save_path {output.onnx} "
         "--opset {params.opset} > {log} 2>&1"
 
 
 rule videobert_perf_engine:
     # Document: python3 core/perf_engine.py --hardware_type ILUVATAR --task videobert-onnx-fp32
     # (after copying cifar-100-python and video-bert.onnx into the ByteMLPerf tree and fetching the
-    # workload JSON; here the workload JSON is shipped, pinned). mrv100 runs ByteMLPerf's own
-    # perf_engine; portable targets run the same semantics on onnxruntime.
+    # workload JSON; here the workload JSON is shipped, pinned). A backend with ByteMLPerf's harness
+    # (IxRT) runs ByteMLPerf's own perf_engine; portable targets run the same semantics on onnxruntime.
     input:
         unpack(videobert_model_inputs),
-        workload="workloads/videobert-onnx-fp32.json",
+        workload=str(VIDEOBERT_WORKLOAD.relative_to(workflow.basedir)),
     output:
         report=directory("work/{scale}/videobert/{target}/report"),
+        logits="work/{scale}/videobert/{target}/open_cifar.npy",
         measurements="work/{scale}/videobert/{target}/perf_engine.measurements.json",
         toolchain="work/{scale}/videobert/{target}/perf_engine.toolchain.json",
     conda:
@@ -76,11 +116,12 @@ rule videobert_perf_engine:
     params:
         onnx=videobert_onnx,
         data=videobert_cifar_dir,
-        task=config["videobert"]["task"],
+        task=VIDEOBERT["task"],
     threads: workflow.cores
     shell:
-        "python scripts/videobert/perf_engine.py --target {wildcards.target} --task {params.task} "
+        "python -m zoorepro.videobert.perf_engine --target {wildcards.target} --task {params.task} "
         "--onnx {params.onnx} --data {params.data} --workload {input.workload} --out-dir {output.report} "
+        "--logits {output.logits} "
         "--measurements {output.measurements} --toolchain {output.toolchain} > {log} 2>&1"
 
 
@@ -89,6 +130,7 @@ rule videobert_compile:
     #   python3 ${OPTIMIER_FILE} --onnx ${ORIGIN_ONNX} --dump_onnx
     #   ixrtexec --onnx ${TARGET_ONNX} --min_shape image:16x3x224x224,text:100x77 --opt_shape ... --max_shape ...
     #     --save_engine ${TARGET_ENGINE} --log_level error --plugins ixrt_plugin --shapes image:16x3x224x224,text:100x77
+    # (the shapes are params `videobert.input_shapes` at the batch size).
     input:
         unpack(videobert_model_inputs),
     output:
@@ -100,9 +142,10 @@ rule videobert_compile:
         "logs/{scale}/videobert/{target}/compile_bs{bs}.log",
     params:
         onnx=videobert_onnx,
+        shapes=videobert_input_shapes,
     shell:
-        "python scripts/compile.py --target {wildcards.target} --onnx {params.onnx} --batch-size {wildcards.bs} "
-        "--out {output.model} --versions {output.versions} > {log} 2>&1"
+        "python -m zoorepro.steps.compile --target {wildcards.target} --onnx {params.onnx} --batch-size {wildcards.bs} "
+        "--input-shape {params.shapes} --out {output.model} --versions {output.versions} > {log} 2>&1"
 
 
 rule videobert_perf:
@@ -118,31 +161,10 @@ rule videobert_perf:
     log:
         "logs/{scale}/videobert/{target}/perf_bs{bs}.log",
     params:
-        loop=config["videobert"]["ixrtexec"]["iterations"],
-        warmup=config["videobert"]["ixrtexec"]["warmup"],
+        loop=VIDEOBERT["ixrtexec"]["iterations"],
+        warmup=VIDEOBERT["ixrtexec"]["warmup"],
     threads: workflow.cores
     shell:
-        "python scripts/perf.py --target {wildcards.target} --model {input.model} --batch-size {wildcards.bs} "
+        "python -m zoorepro.steps.perf --target {wildcards.target} --model {input.model} --batch-size {wildcards.bs} "
         "--loop {params.loop} --warmup {params.warmup} --out {output.raw} --measurements {output.measurements} "
         "> {log} 2>&1"
-
-
-rule videobert_numeric:
-    # general_perf's test_numeric: this target's logits against the onnxruntime-CPU reference.
-    input:
-        reference="work/{scale}/videobert/cpu/report",
-        other="work/{scale}/videobert/{target}/report",
-        workload="workloads/videobert-onnx-fp32.json",
-    output:
-        measurements="work/{scale}/videobert/{target}/numeric.measurements.json",
-    conda:
-        "../envs/zoorepro.yaml"
-    log:
-        "logs/{scale}/videobert/{target}/numeric.log",
-    params:
-        bs=videobert_accuracy_batch_size,
-        precision=videobert_precision,
-    shell:
-        "python scripts/videobert/numeric.py --reference {input.reference}/open_cifar.npy "
-        "--other {input.other}/open_cifar.npy --batch-size {params.bs} --precision {params.precision} "
-        "--measurements {output.measurements} > {log} 2>&1"

@@ -1,23 +1,91 @@
 # ViLBERT VQA (002_96a57c031fd5d3aa.txt): every step of the document, per scale and target.
-# Trace of document commands to rules: README.md, section "ViLBERT: document steps -> rules".
+# Code: zoorepro/vilbert/ (one module per document step); trace of document commands to rules:
+# README.md, section "ViLBERT: document steps -> rules". Sources, download, compare and table are
+# the shared rules (rules/data.smk, rules/compare.smk, rules/table.smk).
+
+VILBERT = config["vilbert"]
+VILBERT_ARCHIVES = {
+    "mini": "data/mini/vilbert/vilbert-vqa-mini.tar.gz",
+    "full": "data/full/vilbert/vilbert-vqa-pretrained.2021-03-15.tar.gz",
+}
+VILBERT_SHAPES = {
+    "box_features": ["bs", VILBERT["box_num"], 1024],
+    "box_coordinates": ["bs", VILBERT["box_num"], 4],
+    "box_mask": ["bs", VILBERT["box_num"]],
+    "token_ids": ["bs", VILBERT["pad_len"]],
+    "mask": ["bs", VILBERT["pad_len"]],
+    "type_ids": ["bs", VILBERT["pad_len"]],
+}
 
 
-rule vilbert_sources:
-    # Document: git clone allennlp / allennlp-models at the pinned commits + `git apply *.patch`.
-    # Here: the 2.10.1 releases (code-equivalent to the pinned commits) copied from the venv and
-    # patched with patches/allennlp*/ (the document's two patches + what the modern stack needs).
-    input:
-        patches=VILBERT_PATCHES,
-    output:
-        manifest="work/src/vilbert/SOURCES.json",
-    conda:
-        "../envs/zoorepro.yaml"
-    log:
-        "logs/vilbert/sources.log",
-    params:
-        dest=output_dir,
-    shell:
-        "python scripts/vilbert/sources.py --dest {params.dest} --patches patches > {log} 2>&1"
+def vilbert_data(wildcards):
+    """The data a ViLBERT step reads: generated (mini) or downloaded and verified (full)."""
+    if wildcards.scale == "mini":
+        return {"manifest": "data/mini/vilbert/MANIFEST.json"}
+    return full_data("vilbert")
+
+
+def vilbert_archive(wildcards):
+    return VILBERT_ARCHIVES[wildcards.scale]
+
+
+def vilbert_full_data_args(wildcards):
+    """Full-scale layout (manifests/vilbert.yaml): COCO unpacks under images/val2014/ (the reader
+    globs its image_dir recursively); the mini generator writes val2014/ where preprocess looks."""
+    return "--image_dir data/full/vilbert/images" if wildcards.scale == "full" else ""
+
+
+def vilbert_pretrained_arg(wildcards):
+    """The real archive builds its text stream from bert-base-uncased before loading its weights."""
+    return "--pretrained_dir data/full/vilbert/bert-base-uncased" if wildcards.scale == "full" else ""
+
+
+def vilbert_subset_arg(wildcards):
+    subset = VILBERT["full"]["question_subset"]
+    return f"--question_subset {subset}" if wildcards.scale == "full" and subset else ""
+
+
+def vilbert_input_shapes(wildcards):
+    return shape_words(VILBERT_SHAPES, wildcards.bs)
+
+
+def vilbert_input_dirs(wildcards):
+    return " ".join(f"work/{wildcards.scale}/vilbert/preprocessed/{name}" for name in VILBERT_SHAPES)
+
+
+def vilbert_atc_args(wildcards):
+    return " ".join(f"--tool-arg={word}" for word in VILBERT["atc_args"])
+
+
+def vilbert_compiled(scale, target, bs):
+    return f"work/{scale}/vilbert/{target}/model_bs{bs}.{artifact_suffix(target)}"
+
+
+def vilbert_compiled_model(wildcards):
+    return vilbert_compiled(wildcards.scale, wildcards.target, wildcards.bs)
+
+
+def vilbert_accuracy_model(wildcards):
+    """The document runs ais_bench inference with the bs`accuracy_batch_size` model."""
+    model = vilbert_compiled(wildcards.scale, wildcards.target, VILBERT["accuracy_batch_size"])
+    return {"model": model, "versions": f"{model}.toolchain.json"}
+
+
+def vilbert_table_inputs(wildcards):
+    scale, target = scale_of(wildcards), wildcards.target
+    base = f"work/{scale}/vilbert/{target}"
+    return {
+        "measurements": [
+            f"{base}/accuracy.measurements.json",
+            f"{base}/compare.measurements.json",
+            *(f"{base}/perf_bs{bs}.measurements.json" for bs in VILBERT["batch_sizes"]),
+        ],
+        "toolchain": vilbert_compiled(scale, target, VILBERT["accuracy_batch_size"]) + ".toolchain.json",
+    }
+
+
+TABLE_INPUTS["vilbert"] = vilbert_table_inputs
+COMPARE_BATCH_SIZE["vilbert"] = lambda wildcards: VILBERT["accuracy_batch_size"]
 
 
 rule vilbert_mini_data:
@@ -33,31 +101,12 @@ rule vilbert_mini_data:
         "logs/mini/vilbert/make_mini.log",
     params:
         out=output_dir,
-        seed=config["vilbert"]["mini"]["seed"],
-        n_images=config["vilbert"]["mini"]["n_images"],
-        n_questions=config["vilbert"]["mini"]["n_questions"],
+        seed=VILBERT["mini"]["seed"],
+        n_images=VILBERT["mini"]["n_images"],
+        n_questions=VILBERT["mini"]["n_questions"],
     shell:
-        "python scripts/vilbert/make_mini.py --out {params.out} --src work/src/vilbert --seed {params.seed} "
+        "python -m zoorepro.vilbert.make_mini --out {params.out} --src work/src/vilbert --seed {params.seed} "
         "--n-images {params.n_images} --n-questions {params.n_questions} > {log} 2>&1"
-
-
-rule vilbert_download:
-    # Full scale: the document's downloads (VQA v2 val questions/annotations, val2014 images,
-    # Faster R-CNN checkpoint, the model archive, BERT files), checksummed and resumable.
-    # SSL verification stays on (the document tells users to disable it).
-    input:
-        manifest="manifests/vilbert.yaml",
-    output:
-        done="data/full/vilbert/.done/{entry}",
-    conda:
-        "../envs/zoorepro.yaml"
-    log:
-        "logs/full/vilbert/download_{entry}.log",
-    params:
-        tofu=download_tofu_arg,
-    shell:
-        "python scripts/download.py --manifest {input.manifest} --root data/full/vilbert "
-        "--name {wildcards.entry} {params.tofu} > {log} 2>&1"
 
 
 rule vilbert_preprocess:
@@ -76,13 +125,13 @@ rule vilbert_preprocess:
     params:
         archive=vilbert_archive,
         data_dir="data/{scale}/vilbert",
-        pad_len=config["vilbert"]["pad_len"],
-        box_num=config["vilbert"]["box_num"],
+        pad_len=VILBERT["pad_len"],
+        box_num=VILBERT["box_num"],
         subset=vilbert_subset_arg,
         layout=vilbert_full_data_args,
     threads: workflow.cores
     shell:
-        "python scripts/vilbert/preprocess.py --archive_file {params.archive} --save_dir {output.data} "
+        "python -m zoorepro.vilbert.preprocess --archive_file {params.archive} --save_dir {output.data} "
         "--data_dir {params.data_dir} --src work/src/vilbert --pad_len {params.pad_len} --box_num {params.box_num} "
         "{params.subset} {params.layout} > {log} 2>&1"
 
@@ -101,12 +150,12 @@ rule vilbert_export_onnx:
         "logs/{scale}/vilbert/export_onnx.log",
     params:
         archive=vilbert_archive,
-        opset=config["vilbert"]["opset"],
-        pad_len=config["vilbert"]["pad_len"],
-        box_num=config["vilbert"]["box_num"],
+        opset=VILBERT["opset"],
+        pad_len=VILBERT["pad_len"],
+        box_num=VILBERT["box_num"],
         pretrained=vilbert_pretrained_arg,
     shell:
-        "python scripts/vilbert/export_onnx.py --archive_file {params.archive} --save_path {output.onnx} "
+        "python -m zoorepro.vilbert.export_onnx --archive_file {params.archive} --save_path {output.onnx} "
         "--src work/src/vilbert --opset {params.opset} --pad_len {params.pad_len} --box_num {params.box_num} "
         "{params.pretrained} > {log} 2>&1"
 
@@ -124,7 +173,7 @@ rule vilbert_onnxsim:
     params:
         shapes=vilbert_input_shapes,
     shell:
-        "python scripts/vilbert/onnxsim.py {input.onnx} {output.onnx} --input-shape {params.shapes} > {log} 2>&1"
+        "python -m zoorepro.steps.simplify {input.onnx} {output.onnx} --input-shape {params.shapes} > {log} 2>&1"
 
 
 rule vilbert_fix_onnx:
@@ -138,13 +187,14 @@ rule vilbert_fix_onnx:
     log:
         "logs/{scale}/vilbert/fix_onnx_bs{bs}.log",
     shell:
-        "python scripts/vilbert/fix_onnx.py {input.onnx} {output.onnx} > {log} 2>&1"
+        "python -m zoorepro.vilbert.fix_onnx {input.onnx} {output.onnx} > {log} 2>&1"
 
 
 rule vilbert_compile:
     # Document: atc --framework=5 --model=...bs1_sim_fix.onnx --output=vqa-vilbert_bs1 --input_format=ND
     #   --log=error --soc_version=${chip_name} --optypelist_for_implmode="Gelu" --op_select_implmode=high_performance
-    # (Ascend targets); onnxruntime targets load and place the ONNX file.
+    # (Ascend targets; the last two flags are params `vilbert.atc_args`); onnxruntime targets load
+    # and place the ONNX file.
     input:
         onnx="work/{scale}/vilbert/onnx/vqa-vilbert_bs{bs}_sim_fix.onnx",
     output:
@@ -156,16 +206,18 @@ rule vilbert_compile:
         "logs/{scale}/vilbert/{target}/compile_bs{bs}.{ext}.log",
     params:
         shapes=vilbert_input_shapes,
+        tool_args=vilbert_atc_args,
     shell:
-        "python scripts/compile.py --target {wildcards.target} --onnx {input.onnx} --batch-size {wildcards.bs} "
-        "--input-shape {params.shapes} --out {output.model} --versions {output.versions} > {log} 2>&1"
+        "python -m zoorepro.steps.compile --target {wildcards.target} --onnx {input.onnx} --batch-size {wildcards.bs} "
+        "--input-shape {params.shapes} --check-shapes {params.tool_args} --out {output.model} "
+        "--versions {output.versions} > {log} 2>&1"
 
 
 rule vilbert_infer:
     # Document: python3 -m ais_bench --model vqa-vilbert_bs1.om --input preprocessed_data/box_features,...
     #   --output outputs --device 1 --outfmt NPY
     input:
-        unpack(vilbert_compiled_for_accuracy),
+        unpack(vilbert_accuracy_model),
         data="work/{scale}/vilbert/preprocessed",
     output:
         outputs=directory("work/{scale}/vilbert/{target}/outputs"),
@@ -174,10 +226,30 @@ rule vilbert_infer:
     log:
         "logs/{scale}/vilbert/{target}/infer.log",
     params:
-        bs=config["vilbert"]["accuracy_batch_size"],
+        bs=VILBERT["accuracy_batch_size"],
         inputs=vilbert_input_dirs,
     shell:
-        "python scripts/infer.py --target {wildcards.target} --model {input.model} --batch-size {params.bs} "
+        "python -m zoorepro.steps.infer --target {wildcards.target} --model {input.model} --batch-size {params.bs} "
+        "--inputs {params.inputs} --out-dir {output.outputs} > {log} 2>&1"
+
+
+rule vilbert_golden:
+    # Not in the document: the compare step's reference (params vilbert.compare): the exported,
+    # un-simplified, un-fixed ONNX on onnxruntime-CPU over the first `samples` samples.
+    input:
+        onnx="work/{scale}/vilbert/onnx/vqa-vilbert.onnx",
+        data="work/{scale}/vilbert/preprocessed",
+    output:
+        outputs=directory("work/{scale}/vilbert/onnx/golden/outputs"),
+    conda:
+        "../envs/zoorepro.yaml"
+    log:
+        "logs/{scale}/vilbert/golden.log",
+    params:
+        inputs=vilbert_input_dirs,
+        limit=VILBERT["compare"]["samples"],
+    shell:
+        "python -m zoorepro.steps.infer --target cpu --model {input.onnx} --batch-size 1 --limit {params.limit} "
         "--inputs {params.inputs} --out-dir {output.outputs} > {log} 2>&1"
 
 
@@ -188,7 +260,6 @@ rule vilbert_postprocess:
         unpack(vilbert_data),
         outputs="work/{scale}/vilbert/{target}/outputs",
         data="work/{scale}/vilbert/preprocessed",
-        versions=vilbert_accuracy_versions,
     output:
         metrics="work/{scale}/vilbert/{target}/metrics.json",
         measurements="work/{scale}/vilbert/{target}/accuracy.measurements.json",
@@ -198,9 +269,9 @@ rule vilbert_postprocess:
         "logs/{scale}/vilbert/{target}/postprocess.log",
     params:
         archive=vilbert_archive,
-        precision=vilbert_precision,
+        precision=precision,
     shell:
-        "python scripts/vilbert/postprocess.py --archive_file {params.archive} --result_dir {input.outputs} "
+        "python -m zoorepro.vilbert.postprocess --archive_file {params.archive} --result_dir {input.outputs} "
         "--label_dir {input.data}/labels --label_weight_dir {input.data}/label_weights "
         "--precision {params.precision} --out {output.metrics} --measurements {output.measurements} > {log} 2>&1"
 
@@ -218,34 +289,10 @@ rule vilbert_perf:
     log:
         "logs/{scale}/vilbert/{target}/perf_bs{bs}.log",
     params:
-        loop=config["vilbert"]["perf"]["loop"],
-        warmup=config["vilbert"]["perf"]["warmup"],
+        loop=VILBERT["perf"]["loop"],
+        warmup=VILBERT["perf"]["warmup"],
     threads: workflow.cores
     shell:
-        "python scripts/perf.py --target {wildcards.target} --model {input.model} --batch-size {wildcards.bs} "
+        "python -m zoorepro.steps.perf --target {wildcards.target} --model {input.model} --batch-size {wildcards.bs} "
         "--loop {params.loop} --warmup {params.warmup} --out {output.raw} --measurements {output.measurements} "
         "> {log} 2>&1"
-
-
-rule vilbert_parity:
-    # Not in the document: the target's outputs against onnxruntime-CPU golden outputs of the
-    # exported ONNX on the same inputs (max abs diff, min cosine).
-    input:
-        golden="work/{scale}/vilbert/onnx/vqa-vilbert.onnx",
-        outputs="work/{scale}/vilbert/{target}/outputs",
-        data="work/{scale}/vilbert/preprocessed",
-    output:
-        measurements="work/{scale}/vilbert/{target}/parity.measurements.json",
-    conda:
-        "../envs/zoorepro.yaml"
-    log:
-        "logs/{scale}/vilbert/{target}/parity.log",
-    params:
-        inputs=vilbert_input_dirs,
-        limit=config["vilbert"]["parity_samples"],
-        bs=config["vilbert"]["accuracy_batch_size"],
-        precision=vilbert_precision,
-    shell:
-        "python scripts/parity.py --golden-model {input.golden} --inputs {params.inputs} --outputs {input.outputs} "
-        "--limit {params.limit} --batch-size {params.bs} --precision {params.precision} "
-        "--measurements {output.measurements} > {log} 2>&1"

@@ -120,7 +120,7 @@ def ort_vs_torch(repo: Path, bs: int, loop: int) -> dict:
 
     from zoorepro.backends.onnxruntime import session_options
     from zoorepro.backends.sample_io import batches, list_samples
-    from zoorepro.vilbert.export import load_model
+    from zoorepro.vilbert.export_onnx import load_model
 
     names = ("box_features", "box_coordinates", "box_mask", "token_ids", "mask", "type_ids")
     pre = repo / "work/mini/vilbert/preprocessed"

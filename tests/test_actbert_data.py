@@ -37,7 +37,7 @@ from zoorepro.actbert.msrvtt import (
     restricted_loads,
 )
 from zoorepro.errors import UnsafePickleError, ZooreproError
-from zoorepro.mini.actbert import (
+from zoorepro.actbert.make_mini_data import (
     HOWTO_DIR,
     MANIFEST,
     MAX_CAPTION_PIECES,

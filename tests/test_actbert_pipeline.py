@@ -26,10 +26,10 @@ import yaml
 from zoorepro.actbert.msrvtt import CAPTIONS_FILE, FEATURES_DIR
 from zoorepro.actbert.sources import prepare_sources
 from zoorepro.errors import ZooreproError
-from zoorepro.mini.actbert import make_mini, vocab
+from zoorepro.actbert.make_mini_data import make_mini, vocab
 
 REPO = Path(__file__).resolve().parents[1]
-CONFIGS = REPO / "configs" / "actbert"
+CONFIGS = REPO / "zoorepro" / "actbert" / "configs"
 MINI = Path("data/mini/actbert")  # below the scripts' working directory, as the mini configs name it
 N_VIDEOS = 24
 ACCURACY = {"R@1": "percent", "R@5": "percent", "R@10": "percent", "MedianR": "rank", "MeanR": "rank"}
@@ -81,8 +81,9 @@ def run(args: list, cwd: Path, check: bool = True) -> subprocess.CompletedProces
     return result
 
 
-def script(name: str) -> Path:
-    return REPO / "scripts" / "actbert" / name
+def step(name: str) -> list[str]:
+    """The interpreter arguments that run the step zoorepro.actbert.<name> as the rules do."""
+    return ["-m", f"zoorepro.actbert.{name}"]
 
 
 def sha256(path: Path) -> str:
@@ -102,16 +103,16 @@ def cwd(tmp_path_factory, src) -> Path:
     model (make_mini_model.py) where the mini configs expect them."""
     root = tmp_path_factory.mktemp("cwd")
     make_mini(root / MINI, seed=0, n_videos=N_VIDEOS)
-    run([script("make_mini_model.py"), "--config", CONFIGS / "mini_msrvtt.yaml", "--src", src, "--seed", 0,
+    run([*step("make_mini_model"), "--config", CONFIGS / "mini_msrvtt.yaml", "--src", src, "--seed", 0,
          "--out", MINI / "ActBERT-mini.pdparams", "--bert-out", MINI / "bert-mini.pdparams"], cwd=root)
     return root
 
 
 @pytest.fixture(scope="module")
 def tested(cwd, src) -> dict:
-    """scripts/actbert/test.py on the mini set, as the rule runs it."""
+    """zoorepro.actbert.test on the mini set, as the rule runs it."""
     work = Path("work/test")
-    run([script("test.py"), "-c", CONFIGS / "mini_msrvtt.yaml", "-w", MINI / "ActBERT-mini.pdparams",
+    run([*step("test"), "-c", CONFIGS / "mini_msrvtt.yaml", "-w", MINI / "ActBERT-mini.pdparams",
          "--src", src, "--device", "cpu", "--work-dir", work,
          "--out", "work/metrics.json", "--measurements", "work/measurements.json"], cwd=cwd)
     return {"metrics": json.loads((cwd / "work/metrics.json").read_text()),
@@ -172,7 +173,7 @@ def test_the_mini_configs_fit_the_mini_data_and_each_other():
 
 
 def test_the_mini_model_is_byte_identical_across_runs(cwd, src, tmp_path):
-    run([script("make_mini_model.py"), "--config", CONFIGS / "mini_msrvtt.yaml", "--src", src, "--seed", 0,
+    run([*step("make_mini_model"), "--config", CONFIGS / "mini_msrvtt.yaml", "--src", src, "--seed", 0,
          "--out", tmp_path / "again.pdparams", "--bert-out", tmp_path / "bert.pdparams"], cwd=tmp_path)
     assert sha256(tmp_path / "again.pdparams") == sha256(cwd / MINI / "ActBERT-mini.pdparams")
     assert sha256(tmp_path / "bert.pdparams") == sha256(cwd / MINI / "bert-mini.pdparams")
@@ -247,7 +248,7 @@ def test_a_feature_record_that_asks_for_a_foreign_global_is_refused(cwd, src, tm
         first = (data / CAPTIONS_FILE).read_text().split(",", 1)[0]
         txn.put(first.encode(), pickle.dumps({"video_id": Opens()}))
     env.close()
-    result = run([script("test.py"), "-c", CONFIGS / "mini_msrvtt.yaml", "-w", MINI / "ActBERT-mini.pdparams",
+    result = run([*step("test"), "-c", CONFIGS / "mini_msrvtt.yaml", "-w", MINI / "ActBERT-mini.pdparams",
                   "--src", src, "--device", "cpu", "--work-dir", "work"], cwd=tmp_path, check=False)
     assert result.returncode == 2 and "pickle asks for io.open" in result.stderr
     assert not marker.exists()
@@ -256,7 +257,7 @@ def test_a_feature_record_that_asks_for_a_foreign_global_is_refused(cwd, src, tm
 # ---- pretrain.py --------------------------------------------------------------------------------
 
 def test_pretraining_runs_two_steps_with_a_finite_loss(cwd, src):
-    run([script("pretrain.py"), "-c", CONFIGS / "mini_pretrain.yaml", "--src", src, "--device", "cpu",
+    run([*step("pretrain"), "-c", CONFIGS / "mini_pretrain.yaml", "--src", src, "--device", "cpu",
          "--work-dir", "work/pretrain", "--max-steps", 2, "--loss-curve", "work/loss.json",
          "--out", "work/final.pdparams"], cwd=cwd)
     curve = json.loads((cwd / "work/loss.json").read_text())

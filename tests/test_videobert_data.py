@@ -28,18 +28,18 @@ from PIL import Image
 from conftest import tiny_onnx
 from zoorepro.errors import ShapeMismatchError, UnsafePickleError, ZooreproError
 from zoorepro.fetch import load_manifest, sha256sum
-from zoorepro.mini.videobert import END_TOKEN, MANIFEST, MODEL_DIR, START_TOKEN, TEXT_VOCAB, make_mini, py2_pickle
+from zoorepro.videobert.make_mini import END_TOKEN, MANIFEST, MODEL_DIR, START_TOKEN, TEXT_VOCAB, make_mini, py2_pickle
 from zoorepro.videobert.cifar import (CIFAR_DIR, CLIP_MEAN, CLIP_STD, META_FILE, TEST_FILE, TEXT_FILE, OpenCifar,
                                       restricted_load, top1)
-from zoorepro.videobert.export import INPUT_NAMES, OUTPUT_NAMES, check_signature, load_model
+from zoorepro.videobert.export_onnx import INPUT_NAMES, OUTPUT_NAMES, check_signature, load_model
 
 REPO = Path(__file__).resolve().parents[1]
 N_IMAGES = 130  # every class appears, and 130 is no multiple of 4: rebatch(4) drops a remainder
 
 
 def run_script(name: str, *args: object) -> str:
-    """Run scripts/videobert/<name> like a rule does; fail the test with its stderr."""
-    result = subprocess.run([sys.executable, str(REPO / "scripts" / "videobert" / name), *map(str, args)],
+    """Run the step zoorepro.videobert.<name> like a rule does; fail the test with its stderr."""
+    result = subprocess.run([sys.executable, "-m", f"zoorepro.videobert.{name}", *map(str, args)],
                             cwd=REPO, capture_output=True, text=True, check=False,
                             env={**os.environ, "HF_HUB_OFFLINE": "1"})
     assert result.returncode == 0, f"{name} failed:\n{result.stderr[-4000:]}"
@@ -56,14 +56,14 @@ def mini(tmp_path_factory) -> dict[str, Path]:
     """The mini set generated twice: in-process, and by the script in a fresh process."""
     root = tmp_path_factory.mktemp("mini")
     make_mini(root / "a", seed=0, n_images=N_IMAGES)
-    run_script("make_mini.py", "--out", root / "b", "--seed", 0, "--n-images", N_IMAGES)
+    run_script("make_mini", "--out", root / "b", "--seed", 0, "--n-images", N_IMAGES)
     return {"a": root / "a", "b": root / "b"}
 
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory, mini) -> Path:
     path = tmp_path_factory.mktemp("onnx") / "video-bert.onnx"
-    out = run_script("export_onnx.py", "--model_dir", mini["a"] / MODEL_DIR, "--save_path", path, "--opset", 17)
+    out = run_script("export_onnx", "--model_dir", mini["a"] / MODEL_DIR, "--save_path", path, "--opset", 17)
     assert "max abs diff" in out
     return path
 

@@ -172,7 +172,7 @@ def test_answer_vocab_size_refuses_an_archive_without_answers(tmp_path):
 
 
 def run_postprocess(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(ROOT / "scripts/vilbert/postprocess.py"), *args],
+    return subprocess.run([sys.executable, "-m", "zoorepro.vilbert.postprocess", *args],
                           capture_output=True, text=True)
 
 

@@ -19,9 +19,9 @@ import pytest
 import torch
 from onnx import TensorProto, helper, numpy_helper
 
-from zoorepro import onnxsim_step
+from zoorepro.steps import simplify as onnxsim_step
 from zoorepro.errors import ShapeMismatchError, ZooreproError
-from zoorepro.onnxsim_step import check_input_shapes, parse_input_shapes, simplify
+from zoorepro.steps.simplify import check_input_shapes, parse_input_shapes, simplify
 from zoorepro.vilbert.fix_onnx import FP16_MAX, SLICE_END, fix_file, fix_gather, fix_model, fix_mul
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -113,7 +113,7 @@ def simplified(exported, tmp_path_factory) -> Path:
 
 def test_onnxsim_cli_documented_shapes_give_static_inputs(exported, tmp_path):
     out = tmp_path / "vqa-vilbert_bs1_sim.onnx"
-    proc = subprocess.run([sys.executable, str(ROOT / "scripts/vilbert/onnxsim.py"), str(exported), str(out),
+    proc = subprocess.run([sys.executable, "-m", "zoorepro.steps.simplify", str(exported), str(out),
                            "--input-shape", *DOC_SHAPE_ARGS], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert "Ok!" in proc.stdout
@@ -230,7 +230,7 @@ def test_fix_onnx_on_exported_models(tmp_path, opset):
 
 def test_fix_onnx_on_the_simplified_model(simplified, tmp_path):
     out = tmp_path / "vqa-vilbert_bs1_sim_fix.onnx"
-    proc = subprocess.run([sys.executable, str(ROOT / "scripts/vilbert/fix_onnx.py"), str(simplified), str(out)],
+    proc = subprocess.run([sys.executable, "-m", "zoorepro.vilbert.fix_onnx", str(simplified), str(out)],
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.count("Fix value node: ") == 1  # onnxsim merged the two equal mask constants

@@ -21,8 +21,8 @@ import onnxruntime
 import pytest
 
 from zoorepro.errors import ZooreproError
-from zoorepro.mini.vilbert import ARCHIVE, MANIFEST, QUESTIONS_FILE, TOKENIZER_DIR, make_mini
-from zoorepro.vilbert.export import INPUT_NAMES, OUTPUT_NAMES, load_model, model_overrides
+from zoorepro.vilbert.make_mini import ARCHIVE, MANIFEST, QUESTIONS_FILE, TOKENIZER_DIR, make_mini
+from zoorepro.vilbert.export_onnx import INPUT_NAMES, OUTPUT_NAMES, load_model, model_overrides
 from zoorepro.vilbert.preprocess import DTYPES, fit, select_questions
 from zoorepro.vilbert.sources import activate, prepare_sources
 
@@ -31,8 +31,8 @@ N_IMAGES, N_QUESTIONS, PAD_LEN, BOX_NUM, SUBSET = 12, 36, 32, 100, 5
 
 
 def run_script(name: str, *args: object) -> str:
-    """Run scripts/vilbert/<name> like a rule does; fail the test with its stderr."""
-    result = subprocess.run([sys.executable, str(REPO / "scripts" / "vilbert" / name), *map(str, args)],
+    """Run the step zoorepro.vilbert.<name> like a rule does; fail the test with its stderr."""
+    result = subprocess.run([sys.executable, "-m", f"zoorepro.vilbert.{name}", *map(str, args)],
                             cwd=REPO, capture_output=True, text=True, check=False)
     assert result.returncode == 0, f"{name} failed:\n{result.stderr[-4000:]}"
     return result.stdout
@@ -56,7 +56,7 @@ def mini(tmp_path_factory, src) -> dict[str, Path]:
     """The mini set generated twice: in-process, and by the script in a fresh process."""
     root = tmp_path_factory.mktemp("mini")
     make_mini(root / "a", src, seed=0, n_images=N_IMAGES, n_questions=N_QUESTIONS)
-    run_script("make_mini.py", "--out", root / "b", "--src", src, "--seed", 0,
+    run_script("make_mini", "--out", root / "b", "--src", src, "--seed", 0,
                "--n-images", N_IMAGES, "--n-questions", N_QUESTIONS)
     return {"a": root / "a", "b": root / "b"}
 
@@ -71,7 +71,7 @@ def preprocessed(tmp_path_factory, mini, src) -> dict[str, Path]:
             "subset": root / "one" / "subset"}
     for name, save_dir in runs.items():
         extra = ["--question_subset", SUBSET, "--image_dir", data] if name == "subset" else []
-        run_script("preprocess.py", "--archive_file", data / ARCHIVE, "--save_dir", save_dir, "--data_dir", data,
+        run_script("preprocess", "--archive_file", data / ARCHIVE, "--save_dir", save_dir, "--data_dir", data,
                    "--src", src, "--pad_len", PAD_LEN, "--box_num", BOX_NUM, *extra)
     return runs
 
@@ -79,7 +79,7 @@ def preprocessed(tmp_path_factory, mini, src) -> dict[str, Path]:
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory, mini, src) -> Path:
     path = tmp_path_factory.mktemp("onnx") / "vqa-vilbert.onnx"
-    out = run_script("export_onnx.py", "--archive_file", mini["a"] / ARCHIVE, "--save_path", path, "--src", src,
+    out = run_script("export_onnx", "--archive_file", mini["a"] / ARCHIVE, "--save_path", path, "--src", src,
                      "--opset", 17, "--pad_len", PAD_LEN, "--box_num", BOX_NUM, "--batch_size", 1)
     assert "max abs diff" in out
     return path

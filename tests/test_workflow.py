@@ -5,9 +5,11 @@ import pytest
 import yaml
 from conftest import ROOT, copy_repo, run
 
-VILBERT_STEPS = ("vilbert_sources", "vilbert_download", "vilbert_preprocess", "vilbert_export_onnx",
-                 "vilbert_onnxsim", "vilbert_fix_onnx", "vilbert_compile", "vilbert_infer",
-                 "vilbert_postprocess", "vilbert_perf", "vilbert_parity", "vilbert_table")
+# The document's steps (rules/vilbert.smk) and the shared stages every model runs (sources,
+# download, compare, table: rules/data.smk, rules/compare.smk, rules/table.smk).
+VILBERT_STEPS = ("sources", "download", "vilbert_preprocess", "vilbert_export_onnx",
+                 "vilbert_onnxsim", "vilbert_fix_onnx", "vilbert_compile", "vilbert_infer", "vilbert_golden",
+                 "vilbert_postprocess", "vilbert_perf", "compare", "table")
 
 
 @pytest.fixture(scope="module")
@@ -69,11 +71,10 @@ def test_dry_run_of_the_mrv100_table_lists_every_documented_step(repo):
     proc = dry_run(repo, "results/videobert_mrv100.csv")
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = proc.stdout + proc.stderr
-    for step in ("videobert_download", "videobert_perf_engine", "videobert_compile", "videobert_perf",
-                 "videobert_numeric", "videobert_table"):
+    for step in ("download", "videobert_perf_engine", "videobert_compile", "videobert_perf", "compare", "table"):
         assert re.search(rf"rule {step}:", out), step
     assert "work/full/videobert/mrv100/model_bs16.engine" in out  # the perf script's BS=16
-    assert "work/full/videobert/cpu/report" in out                # the numeric check's CPU reference
+    assert "work/full/videobert/cpu/open_cifar.npy" in out        # the compare step's CPU reference
     manifest = yaml.safe_load((ROOT / "manifests/videobert.yaml").read_text())
     for entry in manifest["entries"]:
         assert f"data/full/videobert/.done/{entry['name']}" in out
@@ -84,14 +85,14 @@ def test_mini_videobert_is_generated_and_exported_not_downloaded(repo):
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-3000:]
     assert "rule videobert_mini_data:" in out and "rule videobert_export_onnx:" in out
-    assert "videobert_download" not in out
+    assert "rule download:" not in out
 
 
 def test_dry_run_of_the_actbert_table_lists_every_documented_step(repo):
     proc = dry_run(repo, "results/actbert_cpu.csv")
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = proc.stdout + proc.stderr
-    for step in ("actbert_sources", "actbert_download", "actbert_test", "actbert_table"):
+    for step in ("sources", "download", "actbert_test", "table"):
         assert re.search(rf"rule {step}:", out), step
     manifest = yaml.safe_load((ROOT / "manifests/actbert.yaml").read_text())
     for entry in manifest["entries"]:
@@ -103,4 +104,4 @@ def test_dry_run_of_the_actbert_table_lists_every_documented_step(repo):
 def test_actbert_on_a_chip_target_is_refused_before_any_job(repo):
     proc = dry_run(repo, "results/mini/actbert_310P3.csv")
     assert proc.returncode != 0
-    assert "ActBERT runs on PaddlePaddle" in proc.stdout + proc.stderr
+    assert "actbert runs on PaddlePaddle" in proc.stdout + proc.stderr

@@ -26,9 +26,22 @@ def _key_path(path) -> str:
     return out or "<top level>"
 
 
+def params_schema(schema_path: Path = SCHEMA_PATH) -> dict:
+    """The generic schema with every registered model merged in: its block (required, checked
+    against zoorepro/<model>/params.schema.yaml) and its entry in `tables`."""
+    from . import models
+
+    schema = yaml.safe_load(schema_path.read_text())
+    for model in models.model_names():
+        schema["properties"][model] = yaml.safe_load(models.params_schema_path(model).read_text())
+        schema["required"].append(model)
+        schema["$defs"]["table_map"]["properties"][model] = {"$ref": "#/$defs/target_list"}
+    return schema
+
+
 def validate(params: Any, schema_path: Path = SCHEMA_PATH) -> dict:
     """Validate params against the schema and the cross-field rules; return them unchanged."""
-    schema = yaml.safe_load(schema_path.read_text())
+    schema = params_schema(schema_path)
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(params), key=lambda e: list(e.absolute_path))
     if errors:
@@ -47,10 +60,11 @@ def _check_cross_fields(params: dict) -> None:
                 if target not in params["targets"]:
                     problems.append(f"  tables.{scale}.{model}[{i}]: unknown target {target!r} "
                                     f"(known: {', '.join(params['targets'])})")
-    vil = params["vilbert"]
-    if vil["accuracy_batch_size"] not in vil["batch_sizes"]:
-        problems.append(f"  vilbert.accuracy_batch_size: {vil['accuracy_batch_size']} is not one of "
-                        f"vilbert.batch_sizes {vil['batch_sizes']}")
+    from . import models
+
+    for model in models.model_names():
+        check = getattr(models.pipeline(model), "check_params", None)
+        problems += [f"  {model}.{problem}" for problem in (check(params[model]) if check else [])]
     if problems:
         raise ConfigError("invalid params.yaml:\n" + "\n".join(problems))
 

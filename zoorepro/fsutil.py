@@ -4,6 +4,8 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -20,8 +22,42 @@ def replace_dir(new: Path, dest: Path) -> None:
     shutil.rmtree(old)
 
 
+@contextmanager
+def building_dir(dest: Path) -> Iterator[Path]:
+    """Build a folder in a fresh temporary sibling of `dest` and swap it into place only when the
+    block finishes: `with building_dir(out) as tmp: ...write into tmp...`. An exception (or a
+    kill) leaves `dest` as it was; the temporary folder is removed on an exception."""
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.tmp-", dir=dest.parent))
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    replace_dir(tmp, dest)
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     """Write beside `path`, then rename over it."""
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     tmp.write_text(text)
     os.replace(tmp, path)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write beside `path`, then rename over it."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def sha256sum(path: Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB chunks so multi-GB archives never sit in memory."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as stream:
+        for chunk in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

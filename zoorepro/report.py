@@ -15,36 +15,16 @@ from pathlib import Path
 from . import provenance
 from .fsutil import atomic_write_text
 from .claims import Claim
+from .measurements import Measurement, read_measurements
 from .verdicts import NO_CLAIM, NOT_RUN, RunContext, judge
 
 COLUMNS = ("model", "target", "scale", "batch_size", "precision", "metric", "kind", "unit", "reproduced",
            "reported", "claim_id", "claim_target", "source", "tolerance", "verdict", "note", "raw_sha256")
 
 
-@dataclass
-class Measurement:
-    metric: str
-    kind: str
-    value: float
-    unit: str
-    batch_size: int | None = None
-    precision: str = ""
-    note: str = ""
-    raw: tuple[str, ...] = ()
-
-    @classmethod
-    def from_dict(cls, d: dict, raw: tuple[str, ...] = ()) -> "Measurement":
-        return cls(metric=d["metric"], kind=d["kind"], value=float(d["value"]), unit=d["unit"],
-                   batch_size=d.get("batch_size"), precision=d.get("precision", ""), note=d.get("note", ""),
-                   raw=tuple(d.get("raw", ())) + raw)
-
-
-def load_measurements(spec: str) -> list[Measurement]:
-    """`file.json` or `file.json=raw1,raw2`: a JSON list of measurement records, optionally with the
-    raw files/folders they were computed from."""
-    path, _, raw = spec.partition("=")
-    raw_paths = tuple(p for p in raw.split(",") if p)
-    return [Measurement.from_dict(d, raw_paths) for d in json.loads(Path(path).read_text())]
+def load_measurements(paths: list[str | Path]) -> list[Measurement]:
+    """Every record of the given measurement files (each record names its own raw files)."""
+    return [m for path in paths for m in read_measurements(Path(path))]
 
 
 def _matches(claim: Claim, m: Measurement) -> bool:
@@ -137,9 +117,9 @@ def read_table(path: Path) -> list[dict]:
         return list(csv.DictReader(f))
 
 
-def make_table(ctx: RunContext, measurement_specs: list[str], claims: list[Claim], tolerances: dict,
+def make_table(ctx: RunContext, measurement_files: list[str], claims: list[Claim], tolerances: dict,
                out_csv: Path, toolchain: dict | None = None) -> Table:
-    measurements = [m for spec in measurement_specs for m in load_measurements(spec)]
+    measurements = load_measurements(measurement_files)
     raw_paths = sorted({p for m in measurements for p in m.raw})
     prov = provenance.collect([Path(p) for p in raw_paths])
     prov["run"] = {"model": ctx.model, "target": ctx.target, "hardware": ctx.hardware, "scale": ctx.scale,

@@ -15,11 +15,10 @@ import json
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 from zoorepro.errors import ZooreproError
-from zoorepro.fsutil import replace_dir
+from zoorepro.fsutil import building_dir
 
 MANIFEST = "SOURCES.json"
 _IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc")
@@ -85,8 +84,7 @@ def prepare_sources(dest: Path, patches_dirs: list[Path], packages: dict[str, st
     dest = Path(dest).resolve()
     patches = patch_files([Path(d).resolve() for d in patches_dirs])
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.tmp-", dir=dest.parent))
-    try:
+    with building_dir(dest) as tmp:
         manifest: dict = {"packages": {}, "patches": []}
         for name, distribution in packages.items():
             folder, version = installed_package(name, distribution)
@@ -99,10 +97,6 @@ def prepare_sources(dest: Path, patches_dirs: list[Path], packages: dict[str, st
             manifest["patches"].append({"file": label,
                                         "sha256": hashlib.sha256(patch.read_bytes()).hexdigest()})
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-        replace_dir(tmp, dest)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return manifest
 
 
@@ -112,7 +106,7 @@ def activate(dest: Path, modules: list[str], paths: list[Path], script: str) -> 
     silently stay unpatched, so that is refused. `script` is the step that builds `dest`."""
     dest = Path(dest).resolve()
     if not (dest / MANIFEST).is_file():
-        raise ZooreproError(f"{dest} holds no patched sources; run {script} --dest {dest} first")
+        raise ZooreproError(f"{dest} holds no patched sources; run `{script} --dest {dest}` first")
     for name in modules:
         module = sys.modules.get(name)
         if module is not None and not Path(module.__file__ or "").resolve().is_relative_to(dest):

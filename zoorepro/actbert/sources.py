@@ -8,8 +8,7 @@ why each, patches/README.md); site-packages stays untouched. No `paddle.fluid` a
 installed: patch 01 moves the only two fluid users to paddle.base.
 
 The steps run the document's command, `python main.py ...`, in-process through `run_main`, so they
-can time around it and read what it saved; `override_args`, `check_device` and
-`check_local_vocab` turn the step's options into main.py's `-o` and refuse, before the run, what
+can time around it and read what it saved; `override_args` and `check_local_vocab` turn the step's options into main.py's `-o` and refuse, before the run, what
 would fail in it or download.
 """
 from __future__ import annotations
@@ -27,13 +26,13 @@ PACKAGES = {"ppvideo": "ppvideo"}
 # PaddleVideo's main.py imports `paddlevideo` as a top-level package (it sits beside main.py in a
 # checkout); both names must come from the patched tree.
 MODULES = ["ppvideo", "paddlevideo"]
-PATCH_DIR = "ppvideo"
+PATCH_GLOB = "ppvideo"
 
 
 def prepare_sources(dest: Path, patches_dir: Path) -> dict:
     """Copy the installed ppvideo into `dest/ppvideo`, apply `patches_dir/ppvideo/*.patch`, write
     `dest/SOURCES.json`, all atomically. Returns the manifest."""
-    return sources.prepare_sources(dest, [Path(patches_dir) / PATCH_DIR], PACKAGES)
+    return sources.prepare_sources(dest, [Path(patches_dir) / PATCH_GLOB], PACKAGES)
 
 
 def activate(dest: Path) -> Path:
@@ -41,7 +40,7 @@ def activate(dest: Path) -> Path:
     checkout) and `dest` (so `import ppvideo` is the patched copy) first on sys.path. Must run
     before anything imports paddlevideo. Returns the path of PaddleVideo's main.py."""
     dest = Path(dest)
-    sources.activate(dest, MODULES, [dest / "ppvideo", dest], "scripts/actbert/sources.py")
+    sources.activate(dest, MODULES, [dest / "ppvideo", dest], "python -m zoorepro.steps.sources --model actbert")
     return dest.resolve() / "ppvideo" / "main.py"
 
 
@@ -66,18 +65,6 @@ def override_args(overrides: dict[str, str]) -> list[str]:
             raise ZooreproError(f"-o {key}={value}: PaddleVideo's -o allows no '=' in a key or value")
         args += ["-o", f"{key}={value}"]
     return args
-
-
-def check_device(device: str) -> None:
-    """Refuse a device this paddle cannot use, before a run fails deep inside PaddleVideo: 'gpu'
-    needs a CUDA build of paddle (the document's device; there is no silent fallback to cpu)."""
-    import paddle
-
-    if device not in ("cpu", "gpu"):
-        raise ZooreproError(f"device {device!r}: expected cpu or gpu")
-    if device == "gpu" and not paddle.is_compiled_with_cuda():
-        raise ZooreproError(f"paddle {paddle.__version__} here is a CPU build; run with --device cpu "
-                            "or install paddlepaddle-gpu")
 
 
 def check_local_vocab(config: Path, key: str, bert_model: str | None) -> None:

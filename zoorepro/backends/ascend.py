@@ -82,6 +82,7 @@ def _dist_version(name: str) -> str | None:
 class AscendBackend(Backend):
     """ATC + ais_bench on an Ascend NPU (chip named by `soc_version`, card by `device`)."""
 
+    artifact_suffix = "om"
     name = "ascend"
     precision = "fp16"  # ATC's default --precision_mode is force_fp16
 
@@ -168,7 +169,7 @@ class AscendBackend(Backend):
         exact = out_dir / f"{stem}.om"
         return ([exact] if exact.is_file() else []) + sorted(out_dir.glob(f"{stem}_*.om"))
 
-    def compile(self, onnx_path: Path, out_dir: Path, batch_size: int) -> Path:
+    def compile(self, onnx_path: Path, out_dir: Path, batch_size: int, *, input_shapes=None, tool_args=()) -> Path:
         onnx_path, out_dir = Path(onnx_path).resolve(), Path(out_dir).resolve()
         if not onnx_path.is_file():
             raise ZooreproError(f"ONNX model {onnx_path} does not exist")

@@ -46,6 +46,11 @@ class Backend(abc.ABC):
 
     name: str = "base"
     precision: str = "fp32"  # the numeric precision the backend computes in by default
+    artifact_suffix: str = "onnx"
+
+    def harness(self, name: str):
+        """TEMP until the backends branch lands."""
+        return None
 
     def __init__(self, target: str, settings: dict):
         self.target = target
@@ -65,7 +70,7 @@ class Backend(abc.ABC):
         """Raise ToolchainMissing (tool, how to get it, portable target) unless usable now."""
 
     @abc.abstractmethod
-    def compile(self, onnx_path: Path, out_dir: Path, batch_size: int) -> Path:
+    def compile(self, onnx_path: Path, out_dir: Path, batch_size: int, *, input_shapes=None, tool_args=()) -> Path:
         """Turn a static-shape ONNX file into this backend's model artifact; return its path."""
 
     @abc.abstractmethod

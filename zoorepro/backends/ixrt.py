@@ -163,6 +163,7 @@ def _same_json(a: Path, b: Path) -> bool:
 class IxrtBackend(Backend):
     """optimizer.py + ixrtexec on one Iluvatar GPU (`device`), ByteMLPerf for accuracy."""
 
+    artifact_suffix = "engine"
     name = "ixrt"
     precision = "fp16"
 
@@ -286,7 +287,7 @@ class IxrtBackend(Backend):
             "--shapes", shapes,
         ]
 
-    def compile(self, onnx_path: Path, out_dir: Path, batch_size: int) -> Path:
+    def compile(self, onnx_path: Path, out_dir: Path, batch_size: int, *, input_shapes=None, tool_args=()) -> Path:
         out_dir = Path(out_dir).resolve()
         optimized = self.optimize(onnx_path, out_dir)
         engine = out_dir / f"model_bs{batch_size}.engine"

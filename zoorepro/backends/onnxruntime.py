@@ -47,6 +47,7 @@ def percentile(values: list[float], q: float) -> float:
 
 
 class OnnxRuntimeBackend(Backend):
+    artifact_suffix = "onnx"
     name = "onnxruntime"
     precision = "fp32"
 
@@ -71,7 +72,7 @@ class OnnxRuntimeBackend(Backend):
         self.check()
         return ort.InferenceSession(str(model), session_options(), providers=[self.provider])
 
-    def compile(self, onnx_path: Path, out_dir: Path, batch_size: int) -> Path:
+    def compile(self, onnx_path: Path, out_dir: Path, batch_size: int, *, input_shapes=None, tool_args=()) -> Path:
         """onnxruntime runs the ONNX itself: check it loads with the requested static batch,
         then place it as the target's model file."""
         sess = self.session(onnx_path)

@@ -43,7 +43,7 @@ import onnx
 from onnx import helper, numpy_helper
 
 from ..errors import ZooreproError
-from ..onnxsim_step import save_model_atomic
+from ..steps.simplify import save_model_atomic
 
 FP16_MAX = 65504.0
 SLICE_END = 65504  # the document's Slice end: "to the end" for any axis up to this length
@@ -343,3 +343,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     print(f"fixed {counts.mul_constants} Mul constant(s), {counts.gathers} Gather(-1) node(s) -> {args.output_model}")
     return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

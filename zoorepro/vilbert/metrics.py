@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ZooreproError
+from ..measurements import Measurement
 
 THRESHOLD = 0.5
 IGNORED_COLUMNS = (0, 1)  # @@PADDING@@ and @@UNKNOWN@@ of the "answers" namespace
@@ -196,11 +197,11 @@ def answer_vocab_size(archive: Path) -> int:
     return len(tokens)
 
 
-def measurement_records(metrics: dict, precision: str, raw: str) -> list[dict]:
-    """The four accuracy numbers as docs/design.md measurement records (batch_size null: accuracy
-    does not depend on the batch the claims were measured with)."""
+def measurement_records(metrics: dict, precision: str, raw: list) -> list[Measurement]:
+    """The four accuracy numbers as measurement records (batch_size None: accuracy does not depend
+    on the batch the claims were measured with); `raw`: the outputs and the labels they came from."""
     note = (f"{metrics['n']} samples; allennlp F1MultiLabelMeasure(micro, logits >= 0.5, answer "
             "columns 0/1 masked) and VqaMeasure (argmax label weight)")
-    return [{"metric": name, "kind": "accuracy", "batch_size": None, "value": metrics[name], "unit": "fraction",
-             "precision": precision, "note": note, "raw": [raw]}
+    return [Measurement(name, "accuracy", metrics[name], "fraction", precision=precision, note=note,
+                        raw=tuple(str(p) for p in raw))
             for name in ("precision", "recall", "fscore", "vqa_score")]

@@ -21,13 +21,20 @@ Fixed here, and why:
 * Box features are cached in `<save_dir's parent>/feature_cache/<key>` (allennlp's lmdb cache),
   so a rerun does not featurize again; the key covers the featurization settings, the Faster
   R-CNN checkpoint and the image list, so a cache made with other settings is never reused.
+
+Usage: python -m zoorepro.vilbert.preprocess --archive_file data/mini/vilbert/vilbert-vqa-mini.tar.gz
+           --save_dir work/mini/vilbert/preprocessed --data_dir data/mini/vilbert
+           [--src work/src/vilbert] [--pad_len 32] [--box_num 100] [--question_subset N]
+           [--tokenizer_dir DIR] [--image_dir DIR] [--cuda_device -1]
 """
 from __future__ import annotations
+
+import argparse
+from zoorepro.cli import run_step
 
 import hashlib
 import json
 import os
-import shutil
 import tarfile
 import tempfile
 import time
@@ -36,9 +43,8 @@ from pathlib import Path
 import numpy as np
 
 from zoorepro.errors import ZooreproError
-from zoorepro.fetch import sha256sum
-from zoorepro.vilbert.export import model_overrides
-from zoorepro.fsutil import replace_dir
+from zoorepro.fsutil import building_dir, sha256sum
+from zoorepro.vilbert.export_onnx import model_overrides
 from zoorepro.vilbert.sources import activate
 
 SPLIT = "balanced_real_val"
@@ -231,17 +237,51 @@ def preprocess(archive_file: Path, save_dir: Path, data_dir: Path, src: Path, *,
     save_dir.parent.mkdir(parents=True, exist_ok=True)
     key = feature_cache_key(config[validation_reader_key(config)], checkpoint, image_dir)
     feature_cache = save_dir.parent / "feature_cache" / key
-    tmp = Path(tempfile.mkdtemp(prefix=f".{save_dir.name}.tmp-", dir=save_dir.parent))
-    try:
-        split_files, ids = write_split_files(tmp, data_dir, question_subset)
+    with tempfile.TemporaryDirectory(prefix=f".{save_dir.name}.split-", dir=save_dir.parent) as scratch, \
+            building_dir(save_dir) as out:
+        split_files, ids = write_split_files(Path(scratch), data_dir, question_subset)
         overrides = reader_overrides(config, image_dir, tokenizer_dir, split_files, feature_cache, cuda_device)
         overrides.update(model_overrides(config, tokenizer_dir))
         archive = load_archive(str(archive_file), cuda_device=cuda_device, overrides=json.dumps(overrides))
-        out = tmp / "out"
         write_samples(archive.validation_dataset_reader, archive.model.vocab, out, len(ids), pad_len, box_num)
         index = {"split": SPLIT, "pad_len": pad_len, "box_num": box_num, "question_ids": ids}
         (out / "index.json").write_text(json.dumps(index, indent=1) + "\n")
-        replace_dir(out, save_dir)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return index
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--archive_file", type=Path, required=True)
+    parser.add_argument("--save_dir", type=Path, required=True)
+    parser.add_argument("--data_dir", type=Path, required=True,
+                        help="folder with val2014/, the two VQA v2 JSONs, torch_home/ and the tokenizer")
+    parser.add_argument("--src", type=Path, default=Path("work/src/vilbert"))
+    parser.add_argument("--pad_len", type=int, default=-1, help="pad/truncate sequences to this (-1: as read)")
+    parser.add_argument("--box_num", type=int, default=-1, help="pad/truncate boxes to this (-1: as read)")
+    parser.add_argument("--question_subset", type=int, default=None,
+                        help="only the first N questions by ascending question_id")
+    parser.add_argument("--tokenizer_dir", type=Path, default=None,
+                        help="default: <data_dir>/<tokenizer model_name of the archive's reader>; also the "
+                             "local copy of a Hugging Face model the archive's model is built from")
+    parser.add_argument("--image_dir", type=Path, default=None,
+                        help="folder searched (recursively) for COCO_val2014_*.jpg; default: <data_dir>/val2014")
+    parser.add_argument("--cuda_device", type=int, default=-1, help="GPU for featurization (-1: CPU)")
+    args = parser.parse_args()
+    # Set before allennlp and transformers are imported (they read these once): nothing may be
+    # downloaded, and allennlp's answer-count cache stays out of $HOME and dies with this run.
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    os.environ["TRANSFORMERS_OFFLINE"] = "1"
+    start = time.perf_counter()
+    args.save_dir.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".allennlp-cache-", dir=args.save_dir.parent) as cache_root:
+        os.environ["ALLENNLP_CACHE_ROOT"] = cache_root
+        index = preprocess(args.archive_file, args.save_dir, args.data_dir, args.src, pad_len=args.pad_len,
+                           box_num=args.box_num, question_subset=args.question_subset,
+                           tokenizer_dir=args.tokenizer_dir, image_dir=args.image_dir,
+                           cuda_device=args.cuda_device)
+    print(f"wrote {len(index['question_ids'])} samples to {args.save_dir} in {time.perf_counter() - start:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    run_step(main)

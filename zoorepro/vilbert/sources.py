@@ -15,6 +15,8 @@ from zoorepro import sources
 
 # import name -> distribution name
 PACKAGES = {"allennlp": "allennlp", "allennlp_models": "allennlp-models"}
+# Its patch folders below patches/: one per package (allennlp/, allennlp-models/).
+PATCH_GLOB = "allennlp*"
 MANIFEST = sources.MANIFEST
 
 
@@ -26,7 +28,7 @@ def installed_package(name: str) -> tuple[Path, str]:
 def patch_dirs(patches_dir: Path) -> list[Path]:
     """The ViLBERT patch folders below `patches_dir`: one per package (`allennlp/`,
     `allennlp-models/`); other models' folders beside them are not ViLBERT's."""
-    return sorted(p for p in Path(patches_dir).glob("allennlp*") if p.is_dir())
+    return sorted(p for p in Path(patches_dir).glob(PATCH_GLOB) if p.is_dir())
 
 
 def prepare_sources(dest: Path, patches_dir: Path) -> dict:
@@ -37,4 +39,4 @@ def prepare_sources(dest: Path, patches_dir: Path) -> dict:
 
 def activate(dest: Path) -> None:
     """Put the patched tree first on sys.path. Must run before anything imports allennlp."""
-    sources.activate(dest, list(PACKAGES), [Path(dest)], "scripts/vilbert/sources.py")
+    sources.activate(dest, list(PACKAGES), [Path(dest)], "python -m zoorepro.steps.sources --model vilbert")

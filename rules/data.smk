@@ -1,0 +1,37 @@
+# Stages every model shares, with `{model}` as the wildcard: upstream sources and full-scale downloads.
+
+
+rule sources:
+    # The documents' `git clone ... && git apply *.patch`: the installed upstream package(s) copied
+    # from the venv and patched with the model's patches/ folders (zoorepro/<model>/sources.py).
+    input:
+        patches=lambda wildcards: models.patch_files(wildcards.model, Path(workflow.basedir, "patches")),
+    output:
+        manifest="work/src/{model}/SOURCES.json",
+    conda:
+        "../envs/zoorepro.yaml"
+    log:
+        "logs/src/{model}.log",
+    params:
+        dest=output_dir,
+    shell:
+        "python -m zoorepro.steps.sources --model {wildcards.model} --dest {params.dest} --patches patches "
+        "> {log} 2>&1"
+
+
+rule download:
+    # Full scale: one entry of manifests/{model}.yaml, checksummed (or trusted on first use when
+    # params say so), resumable, safely extracted; TLS verification always on.
+    input:
+        manifest="manifests/{model}.yaml",
+    output:
+        done="data/full/{model}/.done/{entry}",
+    conda:
+        "../envs/zoorepro.yaml"
+    log:
+        "logs/full/{model}/download_{entry}.log",
+    params:
+        tofu=download_tofu_arg,
+    shell:
+        "python -m zoorepro.download --manifest {input.manifest} --root data/full/{wildcards.model} "
+        "--name {wildcards.entry} {params.tofu} > {log} 2>&1"

@@ -1,0 +1,20 @@
+# Result tables, for every model: its measurements joined with the claims registry
+# (claims/claims.yaml), verdicts from the tolerances in params.yaml, provenance and DVC metrics
+# beside each table. Which measurement files a model's table joins: rules/<model>.smk.
+
+
+rule table:
+    input:
+        unpack(table_inputs),
+        claims="claims/claims.yaml",
+    output:
+        csv="{resdir}/{model}_{target}.csv",
+        provenance="{resdir}/{model}_{target}.provenance.json",
+        metrics="{resdir}/{model}_{target}.metrics.json",
+    conda:
+        "../envs/zoorepro.yaml"
+    log:
+        "logs/{resdir}/{model}_{target}.table.log",
+    shell:
+        "python -m zoorepro table --model {wildcards.model} --target {wildcards.target} "
+        "--measurements {input.measurements} --toolchain {input.toolchain} --out {output.csv} > {log} 2>&1"

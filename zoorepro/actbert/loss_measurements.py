@@ -1,0 +1,34 @@
+"""Table rows from a pretraining loss curve (zoorepro.actbert.pretrain --loss-curve): the first
+and last training loss and the number of steps, so a table shows that the HowTo100M pretraining
+code path ran (rows with no claim: the document reports no pretraining number).
+
+Usage: python -m zoorepro.actbert.loss_measurements --loss loss.json --out loss.measurements.json
+"""
+import argparse
+import json
+from pathlib import Path
+
+from zoorepro.cli import run_step
+from zoorepro.errors import ZooreproError
+from zoorepro.measurements import Measurement, print_measurements, write_measurements
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--loss", required=True, type=Path)
+    ap.add_argument("--out", required=True, type=Path)
+    args = ap.parse_args()
+    train = json.loads(args.loss.read_text()).get("train") or []
+    if not train:
+        raise ZooreproError(f"{args.loss} holds no training steps")
+    common = {"kind": "training", "unit": "loss", "precision": "fp32", "raw": (str(args.loss),)}
+    records = [Measurement("pretrain_loss_first", value=train[0]["loss"],
+                           note=f"ActBertLoss at step {train[0]['step']} of epoch {train[0]['epoch']}", **common),
+               Measurement("pretrain_loss_last", value=train[-1]["loss"],
+                           note=f"ActBertLoss after {len(train)} logged steps", **common)]
+    print_measurements(write_measurements(args.out, records))
+    return 0
+
+
+if __name__ == "__main__":
+    run_step(main)

@@ -1,0 +1,36 @@
+"""ActBERT text-to-video retrieval on MSR-VTT with PaddleVideo (004_1d93f0d998946b96.txt): the
+model's registry entry (zoorepro/models.py). Its rules: rules/actbert.smk; its data:
+manifests/actbert.yaml; PaddleVideo's configs: zoorepro/actbert/configs/."""
+from __future__ import annotations
+
+from zoorepro import dvcgen
+
+DOCUMENT = "004_1d93f0d998946b96.txt"
+RUNNER = "paddle"  # PaddleVideo's main.py runs in paddle itself (zoorepro/runners/paddle.py)
+
+
+def dvc_stages(params: dict, scale: str) -> dict:
+    work = f"work/{scale}/actbert"
+    stages = dvcgen.sources_stage("actbert")
+    table_deps = [f"data/{scale}/actbert", "work/src/actbert", "zoorepro/actbert", "rules/actbert.smk"]
+    if scale == "mini":
+        stages["actbert_data_mini"] = {
+            "cmd": dvcgen.cmd(["data/mini/actbert/MANIFEST.json", "data/mini/actbert/ActBERT-mini.pdparams",
+                               "data/mini/actbert/bert-mini.pdparams"]),
+            "deps": ["work/src/actbert", "zoorepro/actbert/configs", "zoorepro/actbert/make_mini_data.py",
+                     "zoorepro/actbert/make_mini_model.py"],
+            "params": ["actbert.mini"],
+            "outs": ["data/mini/actbert"],
+        }
+        stages["actbert_pretrain_mini"] = {
+            "cmd": dvcgen.cmd([f"{work}/pretrain/loss.measurements.json"]),
+            "deps": ["data/mini/actbert", "work/src/actbert", "zoorepro/actbert/configs",
+                     "zoorepro/actbert/pretrain.py", "zoorepro/actbert/loss_measurements.py", "zoorepro/runners"],
+            "params": ["actbert.pretrain_steps", "actbert.seed"],
+            "outs": [f"{work}/pretrain"],
+        }
+        table_deps.append(f"{work}/pretrain")
+    else:
+        stages.update(dvcgen.download_stage("actbert"))
+    stages.update(dvcgen.table_stages(params, "actbert", scale, table_deps, ["actbert.seed"]))
+    return stages

@@ -1,0 +1,62 @@
+"""The model registry. A model is one package `zoorepro/<model>/` with a `pipeline.py` beside its
+step modules, plus `rules/<model>.smk`, `manifests/<model>.yaml` and its params.yaml block; nothing
+generic names a model. `pipeline.py` declares:
+
+* `DOCUMENT`: the source document's file name (../shared/seeds/);
+* `dvc_stages(params, scale) -> dict`: its DVC stages (zoorepro/dvcgen.py renders them);
+* optionally `check_params(block) -> list[str]`: cross-field problems in its params block, each
+  as `key: message` (the block's JSON schema is `zoorepro/<model>/params.schema.yaml`).
+
+A model whose steps import a patched upstream tree also has `sources.py` with `PACKAGES` (import
+name -> distribution), `PATCH_GLOB` (its folders under patches/) and `prepare_sources(dest, patches)`.
+"""
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from functools import cache
+from pathlib import Path
+from types import ModuleType
+
+import zoorepro
+from .errors import ConfigError
+
+PACKAGE_DIR = Path(zoorepro.__file__).resolve().parent
+
+
+@cache
+def model_names() -> tuple[str, ...]:
+    """Every package of zoorepro that has a pipeline.py, sorted."""
+    return tuple(sorted(m.name for m in pkgutil.iter_modules([str(PACKAGE_DIR)])
+                        if m.ispkg and (PACKAGE_DIR / m.name / "pipeline.py").is_file()))
+
+
+def _require(model: str) -> None:
+    if model not in model_names():
+        raise ConfigError(f"unknown model {model!r} (known: {', '.join(model_names())})")
+
+
+def pipeline(model: str) -> ModuleType:
+    _require(model)
+    return importlib.import_module(f"zoorepro.{model}.pipeline")
+
+
+def sources(model: str) -> ModuleType | None:
+    """The model's sources module, or None for a model that imports no patched upstream tree."""
+    _require(model)
+    if not (PACKAGE_DIR / model / "sources.py").is_file():
+        return None
+    return importlib.import_module(f"zoorepro.{model}.sources")
+
+
+def params_schema_path(model: str) -> Path:
+    _require(model)
+    return PACKAGE_DIR / model / "params.schema.yaml"
+
+
+def patch_files(model: str, patches_dir: Path) -> list[Path]:
+    """The model's patch files, in the order they are applied (sorted per folder, folders sorted)."""
+    mod = sources(model)
+    if mod is None:
+        return []
+    return sorted(p for d in sorted(Path(patches_dir).glob(mod.PATCH_GLOB)) if d.is_dir() for p in d.glob("*.patch"))

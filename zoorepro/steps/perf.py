@@ -1,0 +1,56 @@
+"""Pure-inference performance: the document's `ais_bench --model X --loop 20` step (one warm-up,
+`loop` timed runs on all-zero inputs, throughput = 1000*bs/mean_ms, host<->device copies excluded),
+plus the end-to-end figure that includes the copies. Writes the raw timings and measurement records.
+
+Usage: python -m zoorepro.steps.perf --target cpu --model M --batch-size 4 --out raw.json --measurements m.json
+"""
+import argparse
+import json
+from pathlib import Path
+
+from zoorepro.backends import get_backend
+from zoorepro.cli import run_step
+from zoorepro.config import load_params
+from zoorepro.fsutil import atomic_write_text
+from zoorepro.measurements import Measurement, print_measurements, write_measurements
+
+
+def measurements(bench, precision: str, raw: str) -> list[Measurement]:
+    bs = bench.batch_size
+    common = {"batch_size": bs, "precision": precision, "raw": (raw,)}
+    rows = [Measurement("throughput", "throughput", bench.throughput, "samples/s",
+                        note=f"1000*bs/mean compute ms over {bench.loop} runs after {bench.warmup} warm-up; "
+                             "copies excluded", **common),
+            Measurement("latency_mean", "latency", bench.mean_ms, "ms", note="mean compute time per execute", **common)]
+    if bench.times_ms:  # a tool that timed the whole loop only (ixrtexec) has no percentile
+        rows.append(Measurement("latency_p99", "latency", bench.p99_ms, "ms",
+                                note="99th percentile compute time per execute", **common))
+    rows.append(Measurement("throughput_batches", "throughput", bench.throughput / bs, "batches/s",
+                            note="the same runs counted as executions per second (the other reading of a tool's "
+                                 "fps/qps)", **common))
+    if bench.e2e_throughput is not None:
+        rows.append(Measurement("throughput_e2e", "throughput", bench.e2e_throughput, "samples/s",
+                                note="includes host<->device copies", **common))
+    return rows
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--target", required=True)
+    ap.add_argument("--model", required=True, type=Path)
+    ap.add_argument("--batch-size", required=True, type=int)
+    ap.add_argument("--loop", type=int, default=20)
+    ap.add_argument("--warmup", type=int, default=1)
+    ap.add_argument("--out", required=True, type=Path, help="raw timings JSON")
+    ap.add_argument("--measurements", required=True, type=Path)
+    args = ap.parse_args()
+    backend = get_backend(args.target, load_params())
+    backend.check()
+    bench = backend.benchmark(args.model, args.batch_size, args.loop, args.warmup)
+    atomic_write_text(args.out, json.dumps(bench.to_dict(), indent=2) + "\n")
+    print_measurements(write_measurements(args.measurements, measurements(bench, backend.precision, str(args.out))))
+    return 0
+
+
+if __name__ == "__main__":
+    run_step(main)
