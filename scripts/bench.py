@@ -20,8 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
-import _bootstrap  # noqa: F401
-from _bootstrap import ROOT
+from zoorepro.config import REPO_ROOT
+from zoorepro.repocopy import copy_repo
 
 VENV_BIN = Path(sys.executable).parent
 
@@ -31,16 +31,10 @@ def sh(cmd: list[str], cwd: Path) -> float:
     import os
     env = dict(os.environ, PATH=f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}")
     start = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, check=False)
     if proc.returncode:
         raise SystemExit(f"{' '.join(cmd)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
     return time.perf_counter() - start
-
-
-def copy_checkout(dest: Path) -> Path:
-    sys.path.insert(0, str(ROOT / "tests"))
-    from conftest import copy_repo
-    return copy_repo(dest)
 
 
 def harness_vs_bare(model: Path, bs: int, loop: int, repeats: int) -> dict:
@@ -49,7 +43,11 @@ def harness_vs_bare(model: Path, bs: int, loop: int, repeats: int) -> dict:
     calls on the same zero inputs under one timer. Repeats alternate, medians are compared."""
     import onnxruntime as ort
 
-    from zoorepro.backends.onnxruntime import OnnxRuntimeBackend, session_options, zero_feeds
+    from zoorepro.backends.onnxruntime import (
+        OnnxRuntimeBackend,
+        session_options,
+        zero_feeds,
+    )
 
     def bare_once() -> float:
         sess = ort.InferenceSession(str(model), session_options(), providers=["CPUExecutionProvider"])
@@ -152,7 +150,7 @@ def main() -> int:
     args = ap.parse_args()
     figures = {}
     with tempfile.TemporaryDirectory(prefix="zoorepro-bench-") as tmp:
-        repo = copy_checkout(Path(tmp) / "repo")
+        repo = copy_repo(Path(tmp) / "repo", REPO_ROOT)
         figures["mini_vilbert_e2e_s"] = sh(["snakemake", "--cores", "all", "results/mini/vilbert_cpu.csv"], repo)
         figures["mini_videobert_e2e_s"] = sh(["snakemake", "--cores", "all", "results/mini/videobert_cpu.csv"], repo)
         figures["mini_actbert_e2e_s"] = sh(["snakemake", "--cores", "all", "results/mini/actbert_cpu.csv"], repo)

@@ -9,6 +9,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from zoorepro import repocopy
+
 
 def tiny_onnx(path: Path, batch: int | str = 2, seed: int = 0) -> Path:
     """A two-input model (float features + bool mask) with two outputs, like ViLBERT's logits/probs."""
@@ -98,25 +100,9 @@ VENV_BIN = Path(sys.executable).parent
 
 
 def copy_repo(dest: Path) -> Path:
-    """A copy of the working tree (tracked and untracked-not-ignored files) in `dest`, made a git
-    repo of its own, so DAG tests never touch the checkout's data, work or results."""
-    import shutil
-    import subprocess
-
-    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT, check=True,
-                           capture_output=True).stdout.decode().split("\0")
-    for rel in filter(None, files):
-        src = ROOT / rel
-        if not src.is_file() or rel.startswith(("results/", "data/", "work/")):
-            continue
-        target = dest / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(src, target)
-    git = ["git", "-c", "user.name=test", "-c", "user.email=test@example.invalid"]
-    subprocess.run(["git", "init", "-q"], cwd=dest, check=True)
-    subprocess.run(["git", "add", "-A"], cwd=dest, check=True)
-    subprocess.run([*git, "commit", "-qm", "copy"], cwd=dest, check=True)
-    return dest
+    """A scratch git repo copy of this checkout (zoorepro.repocopy.copy_repo), so DAG tests never
+    touch the checkout's data, work or results."""
+    return repocopy.copy_repo(dest, ROOT)
 
 
 def run(cmd: list[str], cwd: Path, env_extra: dict | None = None, check: bool = True, timeout: int = 1200):
@@ -126,7 +112,8 @@ def run(cmd: list[str], cwd: Path, env_extra: dict | None = None, check: bool = 
 
     env = dict(os.environ, PATH=f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}")
     env.update(env_extra or {})
-    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout,
+                          check=False)
     if check and proc.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
     return proc

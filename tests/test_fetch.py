@@ -1,4 +1,4 @@
-"""zoorepro.fetch against a local HTTP server (127.0.0.1 only) that can honour or ignore Range
+"""zoorepro.download against a local HTTP server (127.0.0.1 only) that can honour or ignore Range
 and drop connections, plus hand-built hostile archives."""
 from __future__ import annotations
 
@@ -18,10 +18,20 @@ from pathlib import Path
 
 import pytest
 
-from zoorepro import fetch
+from zoorepro.download import (
+    Entry,
+    download,
+    extract,
+    extract_member,
+    fetch_entry,
+    load_manifest,
+    read_stamp,
+    select_entries,
+    sha256sum,
+    stamp_path,
+    transfer,
+)
 from zoorepro.errors import ChecksumError, UnsafeArchiveError, ZooreproError
-from zoorepro.fetch import (Entry, download, extract, extract_member, fetch_entry, load_manifest,
-                            read_stamp, sha256sum, stamp_path)
 
 REPO = Path(__file__).resolve().parents[1]
 PAYLOAD = os.urandom(300_000)  # incompressible, so a truncated .tar.gz really is cut short
@@ -46,7 +56,7 @@ class ServerState:
 class RangeHandler(http.server.BaseHTTPRequestHandler):
     """Serves files from state.root with `Range: bytes=N-` support (206 / 416)."""
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+    def do_GET(self) -> None:  # http.server's method naming
         state: ServerState = self.server.state  # type: ignore[attr-defined]
         range_header = self.headers.get("Range")
         state.requests.append((self.path, range_header))
@@ -84,7 +94,7 @@ class RangeHandler(http.server.BaseHTTPRequestHandler):
 def server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    monkeypatch.setattr(fetch, "_BACKOFF_S", 0.0)
+    monkeypatch.setattr(transfer, "_BACKOFF_S", 0.0)
     root = tmp_path / "served"
     root.mkdir()
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), RangeHandler)
@@ -489,8 +499,8 @@ def test_fetch_entry_redoes_work_without_a_current_stamp(server, tmp_path):
     ("entries:\n  - {name: a, url: 'http://x/a', dest: a, sha265: abc}\n", "unknown keys"),
     ("entries:\n  - {name: a, url: 'http://x/a', dest: a, extract: x, member: y}\n", "not both"),
     ("entries:\n  - {name: a, url: 'http://x/a', dest: a, sha256_prefix: 12345678}\n", "quoted"),
-    ("entries:\n  - {name: a, url: 'http://x/a', dest: a}\n  - {name: a, url: 'http://x/b', "
-     "dest: b}\n", "repeated"),
+    (("entries:\n  - {name: a, url: 'http://x/a', dest: a}\n  - {name: a, url: 'http://x/b', "
+      "dest: b}\n"), "repeated"),
     ("files: []\n", "entries"),
 ])
 def test_bad_manifest_is_rejected(tmp_path, text, match):
@@ -507,6 +517,22 @@ def test_member_dest_defaults_beside_dest():
     assert entry.output(Path("/r")) == Path("/r/vqa/q.json")
 
 
+def test_select_entries_keeps_the_order_asked_and_names_the_known_ones():
+    entries = [Entry(name=n, url=f"http://x/{n}", dest=n, sha256="a" * 64) for n in "abc"]
+    assert select_entries(entries, None) == entries
+    assert [e.name for e in select_entries(entries, ["c", "a"])] == ["c", "a"]
+    with pytest.raises(ZooreproError, match=r"no manifest entry named \['z'\]; known: \['a', 'b', 'c'\]"):
+        select_entries(entries, ["a", "z"])
+
+
+def test_sha256sum_is_the_shared_fsutil_one(tmp_path):
+    from zoorepro import fsutil
+
+    assert sha256sum is fsutil.sha256sum
+    (tmp_path / "f").write_bytes(PAYLOAD)
+    assert sha256sum(tmp_path / "f") == _sha(PAYLOAD)
+
+
 def test_project_manifest_loads():
     entries = load_manifest(REPO / "manifests" / "vilbert.yaml")
     names = {e.name for e in entries}
@@ -521,9 +547,25 @@ def test_project_manifest_loads():
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ, no_proxy="127.0.0.1,localhost", NO_PROXY="127.0.0.1,localhost")
-    return subprocess.run([sys.executable, str(REPO / "scripts" / "download.py"), *args],
-                          capture_output=True, text=True, env=env, timeout=60)
+    """`python -m zoorepro.download ...` as a rule runs it, importing this checkout's package."""
+    pythonpath = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
+    env = dict(os.environ, no_proxy="127.0.0.1,localhost", NO_PROXY="127.0.0.1,localhost",
+               PYTHONPATH=pythonpath)
+    return subprocess.run([sys.executable, "-m", "zoorepro.download", *args], cwd=REPO,
+                          capture_output=True, text=True, env=env, timeout=60, check=False)
+
+
+def test_cli_help_exits_0():
+    done = _cli("--help")
+    assert done.returncode == 0, done.stderr
+    for option in ("--manifest", "--root", "--name", "--trust-on-first-use"):
+        assert option in done.stdout
+    assert "python -m zoorepro.download" in done.stdout
+
+
+def test_cli_usage_error_exits_2():
+    done = _cli("--root", "r")
+    assert done.returncode == 2 and "--manifest" in done.stderr
 
 
 def test_cli_prints_verified_sha_and_refuses_unpinned(server, tmp_path):

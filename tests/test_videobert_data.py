@@ -27,7 +27,8 @@ from PIL import Image
 
 from conftest import tiny_onnx
 from zoorepro.errors import ShapeMismatchError, UnsafePickleError, ZooreproError
-from zoorepro.fetch import load_manifest, sha256sum
+from zoorepro.download import load_manifest
+from zoorepro.fsutil import sha256sum
 from zoorepro.videobert.make_mini import END_TOKEN, MANIFEST, MODEL_DIR, START_TOKEN, TEXT_VOCAB, make_mini, py2_pickle
 from zoorepro.videobert.cifar import (CIFAR_DIR, CLIP_MEAN, CLIP_STD, META_FILE, TEST_FILE, TEXT_FILE, OpenCifar,
                                       restricted_load, top1)

@@ -26,11 +26,12 @@ def _params(args) -> int:
 
 
 def _table(args) -> int:
+    import json
+
     from .claims import load_claims
     from .config import load_params, scale_of_results_dir, target_settings
     from .report import make_table
     from .verdicts import RunContext
-    import json
     params = load_params()
     out = Path(args.out)
     scale = scale_of_results_dir(out.parent.as_posix()) if args.scale is None else args.scale
@@ -67,39 +68,54 @@ def _dvc_yaml(args) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
+def _claims(args) -> int:
+    from .claims import run_claims
+    return run_claims(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command line: one subparser with real options and a --help per command."""
+    from .claims import CLAIMS_DESCRIPTION, add_claims_arguments
+
     parser = argparse.ArgumentParser(prog="python -m zoorepro", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("claims", help="print the claims registry", add_help=False)
-    p.add_argument("rest", nargs=argparse.REMAINDER)
-    p = sub.add_parser("audit", help="compare every claim with every table; write results/audit.md")
-    p.add_argument("--results", default="results")
-    p.add_argument("--out", default="results/audit.md")
-    p.set_defaults(func=_audit)
-    p = sub.add_parser("params", help="validate params.yaml")
-    p.add_argument("--params", default="params.yaml")
-    p.set_defaults(func=_params)
-    p = sub.add_parser("table", help="join measurements with claims into a result table")
-    p.add_argument("--model", required=True)
-    p.add_argument("--target", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, summary: str, func, description: str | None = None):
+        p = sub.add_parser(name, help=summary, description=description or summary)
+        p.set_defaults(func=func)
+        return p
+
+    p = command("claims", "print the claims registry", _claims, CLAIMS_DESCRIPTION)
+    add_claims_arguments(p)
+    p = command("audit", "compare every claim with every table; write results/audit.md", _audit,
+                "Compare every claim with every table under --results and write the report to "
+                "--out. Exit status 1 when a comparable number is out of tolerance.")
+    p.add_argument("--results", default="results", help="folder of result tables (default: results)")
+    p.add_argument("--out", default="results/audit.md",
+                   help="markdown report to write; empty to only print (default: results/audit.md)")
+    p = command("params", "validate params.yaml", _params)
+    p.add_argument("--params", default="params.yaml", help="file to validate (default: params.yaml)")
+    p = command("table", "join measurements with claims into a result table", _table)
+    p.add_argument("--model", required=True, help="model name, e.g. vilbert")
+    p.add_argument("--target", required=True, help="target name from params.yaml targets, e.g. cpu")
     p.add_argument("--scale", choices=["mini", "full"], default=None,
                    help="default: from the output folder (results/ = full, results/mini/ = mini)")
     p.add_argument("--measurements", nargs="+", required=True, help="FILE.json[=RAW1,RAW2,...]")
     p.add_argument("--toolchain", help="JSON with the backend's versions (standin: true marks stand-in tools)")
-    p.add_argument("--out", required=True)
-    p.set_defaults(func=_table)
-    p = sub.add_parser("tables", help="list the tables params.yaml asks for at a scale")
+    p.add_argument("--out", required=True, help="the table to write, e.g. results/mini/vilbert_cpu.csv")
+    p = command("tables", "list the tables params.yaml asks for at a scale", _tables)
     p.add_argument("--scale", choices=["mini", "full"], default=None, help="default: params.yaml scale")
-    p.set_defaults(func=_tables)
-    p = sub.add_parser("dvc-yaml", help="generate dvc.yaml from params.yaml and the Snakefile targets")
-    p.add_argument("--path", default="dvc.yaml")
+    p = command("dvc-yaml", "generate dvc.yaml from params.yaml and the Snakefile targets", _dvc_yaml)
+    p.add_argument("--path", default="dvc.yaml", help="file to write or check (default: dvc.yaml)")
     p.add_argument("--check", action="store_true", help="exit 1 when the file differs from what would be generated")
-    p.set_defaults(func=_dvc_yaml)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse, run the command, return its exit status; a ZooreproError is printed as one
+    `error: ...` line and exits 2, like a usage error."""
+    args = build_parser().parse_args(argv)
     try:
-        if args.command == "claims":
-            from .claims import main_claims
-            return main_claims(args.rest)
         return args.func(args)
     except ZooreproError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -272,7 +272,7 @@ def claims_for(claims: Iterable[Claim], model: str) -> list[Claim]:
     return [c for c in claims if c.model == model]
 
 
-def _format_value(value: float | int) -> str:
+def _format_value(value: float) -> str:
     """The number as the registry holds it, i.e. as the document prints it (13.0 stays 13.0)."""
     return str(value)
 
@@ -300,10 +300,9 @@ def format_table(claims: Sequence[Claim]) -> str:
     return "\n".join(lines)
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="zoorepro claims", description="List the numbers the source documents claim."
-    )
+def add_claims_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The `claims` command's options (--json, --model, --claims), added to `parser`: the one
+    definition both `python -m zoorepro claims` and `main_claims` parse with."""
     parser.add_argument("--json", action="store_true", help="print a JSON list of claim objects")
     parser.add_argument("--model", metavar="M", help="only this model's claims (e.g. vilbert)")
     parser.add_argument(
@@ -316,13 +315,19 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main_claims(argv: Sequence[str] | None = None) -> int:
-    """`python -m zoorepro claims [--json] [--model M]`: print the registry. Returns the exit
-    status: 0 on success, 2 on an invalid registry or an unknown model (message on stderr)."""
-    try:
-        args = _parser().parse_args(list(argv) if argv is not None else None)
-    except SystemExit as exc:  # argparse exits on --help and on usage errors; report, don't exit
-        return exc.code if isinstance(exc.code, int) else 2
+CLAIMS_DESCRIPTION = "List the numbers the source documents claim."
+
+
+def _parser() -> argparse.ArgumentParser:
+    return add_claims_arguments(
+        argparse.ArgumentParser(prog="zoorepro claims", description=CLAIMS_DESCRIPTION)
+    )
+
+
+def run_claims(args: argparse.Namespace) -> int:
+    """Print the registry as `args` (parsed by `add_claims_arguments`'s options) asks. Returns
+    the exit status: 0 on success, 2 on an invalid registry or an unknown model (message on
+    stderr)."""
     try:
         registry = load_registry(args.claims)
     except ZooreproError as exc:
@@ -346,3 +351,13 @@ def main_claims(argv: Sequence[str] | None = None) -> int:
     elif selected:
         print(format_table(selected))
     return 0
+
+
+def main_claims(argv: Sequence[str] | None = None) -> int:
+    """`python -m zoorepro claims [--json] [--model M]`: print the registry. Returns the exit
+    status: 0 on success, 2 on an invalid registry or an unknown model (message on stderr)."""
+    try:
+        args = _parser().parse_args(list(argv) if argv is not None else None)
+    except SystemExit as exc:  # argparse exits on --help and on usage errors; report, don't exit
+        return exc.code if isinstance(exc.code, int) else 2
+    return run_claims(args)

@@ -1,12 +1,31 @@
-"""Atomic file-system helpers: a step's output is either complete or absent, never half-written."""
+"""File-system helpers: atomic writes (a step's output is either complete or absent, never
+half-written) and chunked sha256 of files."""
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+CHUNK = 1 << 20  # bytes per read when hashing or copying large files
+
+
+def sha256sum(path: Path) -> str:
+    """Hex sha256 of a file, read in chunks so multi-GB archives never sit in memory."""
+    return hash_file(path).hexdigest()
+
+
+def hash_file(path: Path) -> hashlib._Hash:
+    """A sha256 object fed with the file's bytes, for callers that keep hashing (a resumed
+    download appends to what is already on disk)."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as stream:
+        for chunk in iter(lambda: stream.read(CHUNK), b""):
+            digest.update(chunk)
+    return digest
 
 
 def replace_dir(new: Path, dest: Path) -> None:
@@ -50,14 +69,3 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     tmp.write_bytes(data)
     os.replace(tmp, path)
-
-
-def sha256sum(path: Path) -> str:
-    """Hex sha256 of a file, read in 1 MiB chunks so multi-GB archives never sit in memory."""
-    import hashlib
-
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as stream:
-        for chunk in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()

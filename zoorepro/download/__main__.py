@@ -1,21 +1,27 @@
-#!/usr/bin/env python
 """Fetch the inputs a manifest lists (all, or those named with --name) into --root: download with
 resume, verify the pinned sha256, unpack, stamp. Prints `<sha256>  <name>  <output>` per entry.
-An unpinned entry needs --trust-on-first-use; the sha256 it saw is then printed for pinning."""
+An unpinned entry needs --trust-on-first-use; the sha256 it saw is then printed for pinning.
+Exit status: 0 when every entry is in place, 2 on an error the message explains."""
+from __future__ import annotations
+
 import argparse
 import logging
 import sys
 from pathlib import Path
 
-import _bootstrap  # noqa: F401
-from zoorepro.errors import ZooreproError
 from zoorepro.cli import run_step
-from zoorepro.fetch import Entry, fetch_entry, load_manifest, read_stamp
+from zoorepro.download.manifest import (
+    fetch_entry,
+    load_manifest,
+    read_stamp,
+    select_entries,
+)
+from zoorepro.errors import ZooreproError
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """The command line: manifest, root, optional entry names, the trust-on-first-use switch."""
-    ap = argparse.ArgumentParser(description=__doc__)
+    ap = argparse.ArgumentParser(prog="python -m zoorepro.download", description=__doc__)
     ap.add_argument("--manifest", required=True, type=Path, help="e.g. manifests/vilbert.yaml")
     ap.add_argument("--root", required=True, type=Path, help="e.g. data/full/vilbert")
     ap.add_argument("--name", action="append", help="entry to fetch (repeatable; default: all)")
@@ -24,21 +30,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return ap.parse_args(argv)
 
 
-def select(entries: list[Entry], names: list[str] | None) -> list[Entry]:
-    """The entries asked for, in the order asked; an unknown name lists the known ones."""
-    if names is None:
-        return entries
-    by_name = {entry.name: entry for entry in entries}
-    unknown = [name for name in names if name not in by_name]
-    if unknown:
-        raise ZooreproError(f"no manifest entry named {unknown}; known: {sorted(by_name)}")
-    return [by_name[name] for name in names]
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
-    for entry in select(load_manifest(args.manifest), args.name):
+    for entry in select_entries(load_manifest(args.manifest), args.name):
         output = fetch_entry(entry, args.root, trust_on_first_use=args.trust_on_first_use)
         stamp = read_stamp(entry, args.root)
         if stamp is None:
