@@ -1,4 +1,5 @@
 # zoorepro — `make demo` (set up, run the mini DAG end to end, print the audit) and `make test`.
+SHELL := /bin/bash
 PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -19,8 +20,12 @@ $(STAMP): envs/requirements.lock envs/requirements-nodeps.txt pyproject.toml
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
+# From scratch every time (--forceall): committed mini tables must not pass for a run.
 demo: env
-	$(SNAKEMAKE) $(MINI_TABLES)
+	@mkdir -p logs
+	set -o pipefail; $(SNAKEMAKE) --forceall $(MINI_TABLES) 2>&1 | tee logs/demo.log \
+		| grep --line-buffered -E '^(rule [a-z_]+:|[0-9]+ of [0-9]+ steps)'
+	@echo "demo: $$(grep -Eo '[0-9]+ of [0-9]+ steps' logs/demo.log | tail -1 | cut -d' ' -f1) jobs ran from scratch for $(words $(MINI_TABLES)) mini tables (log: logs/demo.log)"
 	$(PY) -m zoorepro audit
 
 test: env

@@ -61,7 +61,7 @@ def mini(tmp_path_factory) -> dict[str, Path]:
     """The mini set generated twice: in-process, and by the script in a fresh process."""
     root = tmp_path_factory.mktemp("mini")
     make_mini(root / "a", seed=0, n_videos=N_VIDEOS)
-    result = subprocess.run([sys.executable, str(REPO / "scripts" / "actbert" / "make_mini_data.py"),
+    result = subprocess.run([sys.executable, "-m", "zoorepro.actbert.make_mini_data",
                              "--out", str(root / "b"), "--seed", "0", "--n-videos", str(N_VIDEOS)],
                             cwd=REPO, capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr[-4000:]

@@ -1,7 +1,0 @@
-"""Make `zoorepro` importable when a step script runs from a checkout without `pip install -e .`."""
-import sys
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
