@@ -9,10 +9,11 @@ import onnx
 import onnxruntime
 import pytest
 from onnx import TensorProto, helper, numpy_helper
-
 from standins_fixture import activate
-from zoorepro.backends.ais_bench_io import list_input_files, natural_key, summary_times
+
 from zoorepro.backends.ascend import AscendBackend
+from zoorepro.backends.ascend.ais_bench import summary_times
+from zoorepro.backends.sample_layout import list_input_files, natural_key
 from zoorepro.errors import ConfigError, ToolchainMissing, ZooreproError
 
 N_SAMPLES = 10

@@ -1,5 +1,5 @@
 """IxrtBackend against the stand-in ixrtexec / optimizer.py / ByteMLPerf tree, and the ByteMLPerf
-formulas in zoorepro.videobert.bytemlperf on hand-computed inputs."""
+formulas in zoorepro.backends.ixrt.bytemlperf on hand-computed inputs."""
 from __future__ import annotations
 
 import hashlib
@@ -15,15 +15,15 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 from standins_fixture import STANDINS, activate_ixrt
 
-from zoorepro.backends.ixrt import IxrtBackend, shapes_arg
-from zoorepro.errors import ConfigError, ToolchainMissing, ZooreproError
-from zoorepro.videobert.bytemlperf import (
+from zoorepro.backends.ixrt.backend import IxrtBackend, shapes_arg
+from zoorepro.backends.ixrt.bytemlperf import (
     load_workload,
     numeric_diff,
     parse_ixrtexec,
     perf_stats,
     read_report,
 )
+from zoorepro.errors import ConfigError, ToolchainMissing, ZooreproError
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKLOAD = ROOT / "workloads" / "videobert-onnx-fp32.json"

@@ -1,8 +1,8 @@
 """Backends behind one interface (see base.py); `get_backend` maps a target to its backend."""
 from __future__ import annotations
 
-from .base import Backend, BenchResult, InferResult
 from ..config import target_settings
+from .base import Backend, BenchResult, InferResult
 
 
 def get_backend(target: str, params: dict) -> Backend:

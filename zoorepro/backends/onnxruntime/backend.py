@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ToolchainMissing, ZooreproError
-from .base import Backend, BenchResult, InferResult
-from .sample_io import batches, list_samples, save_outputs
+from ...errors import ToolchainMissing, ZooreproError
+from ..base import Backend, BenchResult, InferResult
+from ..sample_layout import batches, list_samples, save_outputs
 
 _DTYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(bool)": np.bool_,
            "tensor(int64)": np.int64, "tensor(int32)": np.int32, "tensor(double)": np.float64}

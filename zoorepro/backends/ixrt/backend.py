@@ -21,16 +21,16 @@ import tempfile
 from pathlib import Path
 
 from zoorepro.backends.base import Backend, BenchResult, InferResult
-from zoorepro.errors import ConfigError, ToolchainMissing, ZooreproError
-from zoorepro.config import REPO_ROOT
-from zoorepro.provenance import git_state
-from zoorepro.videobert.bytemlperf import (
+from zoorepro.backends.ixrt.bytemlperf import (
     accuracy_summary,
     load_workload,
     parse_ixrtexec,
     read_report,
     report_path,
 )
+from zoorepro.config import REPO_ROOT
+from zoorepro.errors import ConfigError, ToolchainMissing, ZooreproError
+from zoorepro.provenance import git_state
 
 STANDIN_MARK = "ZOOREPRO STAND-IN"
 HARDWARE_TYPE = "ILUVATAR"

@@ -15,8 +15,9 @@ import tempfile
 from collections import deque
 from pathlib import Path
 
-from zoorepro.backends.ais_bench_io import list_input_files, read_summary, summary_path, summary_times
+from zoorepro.backends.ascend.ais_bench import read_summary, summary_path, summary_times
 from zoorepro.backends.base import Backend, BenchResult, InferResult
+from zoorepro.backends.sample_layout import list_input_files
 from zoorepro.errors import ConfigError, ToolchainMissing, ZooreproError
 
 DEFAULT_ASCEND_HOME = "/usr/local/Ascend"
@@ -108,7 +109,7 @@ class AscendBackend(Backend):
         if len(argv) == 3 and argv[1] == "-m":
             probe = [argv[0], "-c", f"import importlib.util,sys; sys.exit(importlib.util.find_spec({argv[2]!r}) is None)"]
             try:
-                return subprocess.run(probe, capture_output=True, timeout=120).returncode == 0
+                return subprocess.run(probe, check=False, capture_output=True, timeout=120).returncode == 0
             except (OSError, subprocess.SubprocessError):
                 return False
         return shutil.which(argv[0]) is not None
@@ -272,7 +273,7 @@ class AscendBackend(Backend):
             return None
         try:
             proc = subprocess.run(
-                ["atc", "--version"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                ["atc", "--version"], check=False, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                 text=True, errors="replace", timeout=120,
             )
         except (OSError, subprocess.SubprocessError):

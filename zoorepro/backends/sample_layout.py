@@ -5,12 +5,27 @@ order, leading batch dim 1). Outputs: `{sample}_{k}.npy`, one file per sample an
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import ZooreproError
-from .ais_bench_io import natural_key
+
+INPUT_SUFFIXES = (".npy", ".bin")
+
+
+def natural_key(name: str) -> list[int | str]:
+    """Sort key that orders digit runs by value, so `10.npy` follows `9.npy` as in ais_bench."""
+    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)]
+
+
+def list_input_files(folder: Path) -> list[Path]:
+    """The files ais_bench would read from one input folder, in the order it pairs them."""
+    if not folder.is_dir():
+        raise ZooreproError(f"input folder {folder} does not exist")
+    files = [p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in INPUT_SUFFIXES]
+    return sorted(files, key=lambda p: natural_key(p.name))
 
 
 def list_samples(input_dirs: list[Path]) -> list[list[Path]]:
