@@ -1,45 +1,45 @@
-"""Iluvatar IxRT backend: the VideoBERT document's own tools (IxRT's optimizer.py, ixrtexec, and
-ByteMLPerf's perf_engine with the ILUVATAR backend for accuracy).
+"""Iluvatar IxRT backend: the document's own tools (IxRT's optimizer.py, ixrtexec, and ByteMLPerf's
+perf_engine with the ILUVATAR backend for accuracy, offered as the `bytemlperf` harness).
 
-Every command line below is one the document runs (`scripts/infer_videobert_fp16_performance.sh` and
-its accuracy section), plus only what a pipeline needs on top: the batch size as a parameter instead
-of the script's hard-coded BS=16, private working folders so concurrent jobs never share the files
-these tools drop beside their inputs, and explicit `--iterations/--warmUp`.
+Every command line below is one the document runs (its fp16 performance script and its accuracy
+section), plus only what a pipeline needs on top: the batch size as a parameter instead of the
+script's hard-coded BS, private working folders so concurrent jobs never share the files these
+tools drop beside their inputs, and explicit `--iterations/--warmUp`. The model's input shapes
+come from the caller (compile's `input_shapes`) and are recorded beside the engine.
 
 Precision is fp16 on both paths: ixrtexec 4.2.0 builds fp16 when no `--precision` is given (the
 document passes none), and ByteMLPerf's ILUVATAR backend builds FP32 workloads as FP16.
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from zoorepro.backends.base import Backend, BenchResult, InferResult
-from zoorepro.backends.ixrt.bytemlperf import (
-    accuracy_summary,
-    load_workload,
+from ...errors import ConfigError, ZooreproError
+from ...provenance import git_state
+from ..base import Backend, BenchResult, InferResult, validate_input_shapes
+from ..tools import argv_words, checkout_pin, first_line, run_tool, toolchain_missing
+from .bytemlperf import ByteMLPerfHarness
+from .config import IxrtConfig
+from .ixrtexec import (
+    build_argv,
+    load_argv,
     parse_ixrtexec,
-    read_report,
-    report_path,
+    read_sidecar,
+    shapes_arg,
+    sidecar_path,
+    write_sidecar,
 )
-from zoorepro.config import REPO_ROOT
-from zoorepro.errors import ConfigError, ToolchainMissing, ZooreproError
-from zoorepro.provenance import git_state
 
 STANDIN_MARK = "ZOOREPRO STAND-IN"
 HARDWARE_TYPE = "ILUVATAR"
 REPORT_PRECISION = "fp16"
 DEFAULT_COREX_HOME = "/usr/local/corex"
 COREX_VERSION_FILES = ("version.txt", "version", "VERSION")
-BATCH_MARK = "bs"
-# VideoBERT's two inputs: `image` carries the batch, `text` (100 class prompts x 77 tokens) does not.
-DEFAULT_INPUT_SHAPES: dict[str, list[int | str]] = {"image": [BATCH_MARK, 3, 224, 224], "text": [100, 77]}
 IXRTEXEC_HOWTO = "install the Iluvatar IXUCA SDK 4.2.0 (it provides `ixrtexec` and IxRT's `tensorrt`-compatible Python API)"
 OPTIMIZER_HOWTO = (
     "`git clone https://gitee.com/deep-spark/iluvatar-corex-ixrt.git --depth=1` and set "
@@ -50,93 +50,7 @@ BYTEMLPERF_HOWTO = (
     "bytedance/ByteMLPerf has none) and set targets.{target}.bytemlperf_root or BYTEMLPERF_ROOT to "
     "its toolbox/ByteMLPerf/byte_infer_perf"
 )
-PORTABLE_HINT = (
-    "or run a portable target instead: `cpu` (e.g. `snakemake results/videobert_cpu.csv`), "
-    "or `cuda` where onnxruntime-gpu is installed"
-)
-LOG_TAIL_CHARS = 4000
-# The sources the document's steps run (pinned here, it clones moving branches): iluvatar-corex-ixrt
-# "release 4.2.0" for tools/optimizer, DeepSparkInference tag 25.03 for toolbox/ByteMLPerf with the
-# ILUVATAR backend (upstream ByteMLPerf has none). params.yaml `targets.<t>.pins` may override.
-DEFAULT_PINS = {"optimizer": "6d81ff77f084e38a64ba63bcb7f2fbd6300a68e7",
-                "bytemlperf": "fdf68dc917349407d991d5dfe79276c9fdd25a67"}
-
-
-def _optional_path(value: object, env: str, key: str) -> Path | None:
-    """A path setting, falling back to an environment variable (how the document passes it)."""
-    if value is None:
-        value = os.environ.get(env) or None
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value:
-        raise ConfigError(f"{key} must be a path string, got {value!r}")
-    return Path(value).expanduser()
-
-
-def _input_shapes(value: object, key: str) -> dict[str, list[int | str]]:
-    """`{name: [dims]}` in model input order; at most one dim per input is the word `bs` (the
-    batched dim). ixrtexec's shape flags are built from this, so a wrong entry fails here."""
-    if not isinstance(value, dict) or not value:
-        raise ConfigError(f"{key} must map input names to dimension lists, got {value!r}")
-    shapes: dict[str, list[int | str]] = {}
-    for name, dims in value.items():
-        ok = (isinstance(name, str) and name and isinstance(dims, list) and dims
-              and all(d == BATCH_MARK or (isinstance(d, int) and not isinstance(d, bool) and d > 0) for d in dims)
-              and dims.count(BATCH_MARK) <= 1)
-        if not ok:
-            raise ConfigError(f"{key}.{name} must be a list of positive integers with at most one {BATCH_MARK!r}, got {dims!r}")
-        shapes[name] = list(dims)
-    return shapes
-
-
-def shapes_arg(input_shapes: dict[str, list[int | str]], batch_size: int) -> str:
-    """ixrtexec's shape syntax, e.g. `image:16x3x224x224,text:100x77`."""
-    return ",".join(
-        f"{name}:" + "x".join(str(batch_size if d == BATCH_MARK else d) for d in dims)
-        for name, dims in input_shapes.items()
-    )
-
-
-def _run(argv: list[str], tool: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> str:
-    """Run a vendor tool, echoing its console to ours (the step's log) and returning all of it:
-    ixrtexec's result lines are parsed from it. A non-zero exit becomes one error with the tail."""
-    lines: list[str] = []
-    try:
-        with subprocess.Popen(
-            argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            text=True, errors="replace",
-        ) as proc:
-            assert proc.stdout is not None
-            for line in proc.stdout:
-                sys.stdout.write(line)
-                lines.append(line)
-    except OSError as exc:
-        raise ToolchainMissing(f"cannot start {tool} (`{argv[0]}`): {exc}; {PORTABLE_HINT}") from None
-    sys.stdout.flush()
-    output = "".join(lines)
-    if proc.returncode != 0:
-        raise ZooreproError(f"{tool} failed (exit {proc.returncode}):\n{output[-LOG_TAIL_CHARS:]}")
-    return output
-
-
-def _first_line(argv: list[str]) -> str | None:
-    """First non-empty output line of a command that exits 0, else None (absent tool, no flag)."""
-    try:
-        proc = subprocess.run(argv, check=False, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                              errors="replace", timeout=120)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    lines = [line.strip() for line in proc.stdout.splitlines() if line.strip()]
-    return lines[0] if proc.returncode == 0 and lines else None
-
-
-def _git_toplevel(path: Path) -> Path | None:
-    try:
-        out = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=path, capture_output=True, text=True,
-                             check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return None
-    return Path(out).resolve()
+TOOLCHAIN = "the Iluvatar IxRT toolchain"
 
 
 def _corex_version() -> str | None:
@@ -152,100 +66,74 @@ def _corex_version() -> str | None:
     return None
 
 
-def _same_json(a: Path, b: Path) -> bool:
-    """Equal JSON content (formatting aside); an unreadable file is never equal."""
-    try:
-        return json.loads(a.read_text()) == json.loads(b.read_text())
-    except (OSError, ValueError):
-        return False
-
-
 class IxrtBackend(Backend):
     """optimizer.py + ixrtexec on one Iluvatar GPU (`device`), ByteMLPerf for accuracy."""
 
     name = "ixrt"
     precision = "fp16"
+    artifact_suffix = "engine"
+    config_class = IxrtConfig
+    compile_tool = "ixrtexec"
+    can_infer = False  # ixrtexec has no input-folder mode: accuracy runs through the bytemlperf harness
+    harnesses = frozenset({"bytemlperf"})
+    config: IxrtConfig
 
-    def __init__(self, target: str, settings: dict):
-        super().__init__(target, settings)
-        self.optimizer = _optional_path(
-            self.settings.get("optimizer"), "IXRT_OPTIMIZER", f"targets.{target}.optimizer"
-        )
-        self.bytemlperf_root = _optional_path(
-            self.settings.get("bytemlperf_root"), "BYTEMLPERF_ROOT", f"targets.{target}.bytemlperf_root"
-        )
-        python = self.settings.get("python") or os.environ.get("IXRT_PYTHON") or "python3"
-        if not isinstance(python, str):
-            raise ConfigError(f"targets.{target}.python must be a command name or path, got {python!r}")
-        # The document runs optimizer.py and perf_engine.py with `python3`: the SDK's interpreter,
-        # not this project's venv (which lacks IxRT's `tensorrt` module).
-        self.python = python
-        self.device = self.device_setting()
-        self.input_shapes = _input_shapes(
-            self.settings.get("input_shapes", DEFAULT_INPUT_SHAPES), f"targets.{target}.input_shapes"
+    # -- capabilities ------------------------------------------------------------------------
+
+    def harness(self, name: str) -> ByteMLPerfHarness | None:
+        """`bytemlperf`: ByteMLPerf's perf_engine with the ILUVATAR backend, in `bytemlperf_root`."""
+        if name != "bytemlperf":
+            return None
+        return ByteMLPerfHarness(
+            root=self.config.bytemlperf_root, python=self.config.python, hardware_type=HARDWARE_TYPE,
+            precision=REPORT_PRECISION, target=self.target, pin=self.config.pins["bytemlperf"],
+            pin_key=f"targets.{self.target}.pins.bytemlperf", howto=BYTEMLPERF_HOWTO.format(target=self.target),
         )
 
     # -- availability ------------------------------------------------------------------------
 
-    @property
-    def perf_engine(self) -> Path | None:
-        return self.bytemlperf_root / "general_perf" / "core" / "perf_engine.py" if self.bytemlperf_root else None
-
     def _optimizer_missing(self) -> str | None:
-        if self.optimizer is not None and self.optimizer.is_file():
+        optimizer = self.config.optimizer
+        if optimizer is not None and optimizer.is_file():
             return None
-        where = f" ({self.optimizer} does not exist)" if self.optimizer else ""
+        where = f" ({optimizer} does not exist)" if optimizer else ""
         return f"IxRT's optimizer.py is not configured{where}: {OPTIMIZER_HOWTO.format(target=self.target)}"
-
-    def _bytemlperf_missing(self) -> str | None:
-        howto = BYTEMLPERF_HOWTO.format(target=self.target)
-        if self.perf_engine is None or not self.perf_engine.is_file():
-            where = f" ({self.perf_engine} does not exist)" if self.perf_engine else ""
-            return f"ByteMLPerf's general_perf/core/perf_engine.py is not configured{where}: {howto}"
-        if not (self.bytemlperf_root / "general_perf" / "backends" / HARDWARE_TYPE).is_dir():
-            return f"{self.bytemlperf_root} has no general_perf/backends/{HARDWARE_TYPE}: {howto}"
-        return None
 
     def _missing(self) -> list[str]:
         """One line per missing piece, each saying how to get it."""
         missing = []
         if shutil.which("ixrtexec") is None:
             missing.append(f"`ixrtexec` is not on PATH: {IXRTEXEC_HOWTO}")
-        if shutil.which(self.python) is None:
-            missing.append(f"the Python interpreter `{self.python}` is not found: {IXRTEXEC_HOWTO}, or set IXRT_PYTHON")
-        return missing + [m for m in (self._optimizer_missing(), self._bytemlperf_missing()) if m]
+        if shutil.which(self.config.python) is None:
+            missing.append(f"the Python interpreter `{self.config.python}` is not found: {IXRTEXEC_HOWTO}, "
+                           "or set IXRT_PYTHON")
+        harness = self.harness("bytemlperf")
+        assert harness is not None
+        return missing + [m for m in (self._optimizer_missing(), harness.missing()) if m]
 
     def check(self) -> None:
         missing = self._missing()
         if missing:
-            raise ToolchainMissing(
-                f"target {self.target!r} needs the Iluvatar IxRT toolchain: {'; '.join(missing)}; {PORTABLE_HINT}."
-            )
+            raise toolchain_missing(self.target, TOOLCHAIN, missing)
         self.pin_status()
 
     def pin_status(self) -> dict[str, str]:
         """For the optimizer and the ByteMLPerf tree: 'verified' when they sit in a git checkout at
         the pinned commit, 'unverified' when they are not in a git checkout of their own (a copy, or
         a test's stand-in inside this project); a checkout at another commit is refused."""
-        pins = {**DEFAULT_PINS, **self.settings.get("pins", {})}
-        status = {}
-        for key, path in (("optimizer", self.optimizer.parent if self.optimizer else None),
-                          ("bytemlperf", self.bytemlperf_root)):
-            state = git_state(path) if path is not None and path.is_dir() else {}
-            top = _git_toplevel(path) if state.get("commit") else None
-            if top is None or top == REPO_ROOT:
-                status[key] = "unverified (not a git checkout)"
-            elif state["commit"] != pins[key]:
-                raise ZooreproError(f"{path} is a checkout at {state['commit']}, not the pinned {pins[key]}: "
-                                    f"`git -C {top} checkout {pins[key]}` (or set targets.{self.target}.pins.{key})")
-            else:
-                status[key] = f"verified {pins[key]}"
-        return status
+        optimizer = self.config.optimizer
+        harness = self.harness("bytemlperf")
+        assert harness is not None
+        return {
+            "optimizer": checkout_pin(optimizer.parent if optimizer else None, self.config.pins["optimizer"],
+                                      f"targets.{self.target}.pins.optimizer"),
+            "bytemlperf": harness.pin_status(),
+        }
 
     def _ixrtexec_env(self) -> dict[str, str]:
         """ixrtexec 4.2.0 always selects device 0 (`cudaSetDevice(0)` in its main), so the card is
         chosen by visibility: IXUCA's CUDA-compatible runtime reads CUDA_VISIBLE_DEVICES."""
-        return dict(os.environ, CUDA_VISIBLE_DEVICES=str(self.device))
+        return dict(os.environ, CUDA_VISIBLE_DEVICES=str(self.config.device))
 
     # -- compile -----------------------------------------------------------------------------
 
@@ -261,13 +149,14 @@ class IxrtBackend(Backend):
             raise ZooreproError(f"{onnx_path}: optimizer.py derives its output names by cutting `.onnx`; rename the file")
         missing = self._optimizer_missing()
         if missing:
-            raise ToolchainMissing(f"{missing}; {PORTABLE_HINT}.")
+            raise toolchain_missing(self.target, TOOLCHAIN, [missing])
         out_dir.mkdir(parents=True, exist_ok=True)
         stem = onnx_path.stem
         with tempfile.TemporaryDirectory(prefix=f".optimizer_{stem}_", dir=out_dir) as work:
             copy = Path(work) / onnx_path.name
             shutil.copyfile(onnx_path, copy)
-            _run([self.python, str(self.optimizer), "--onnx", str(copy), "--dump_onnx"], "optimizer.py", cwd=Path(work))
+            run_tool([self.config.python, str(self.config.optimizer), "--onnx", str(copy), "--dump_onnx"],
+                     "optimizer.py", cwd=Path(work))
             produced = copy.with_name(f"{stem}_end.onnx")
             if not produced.is_file():
                 raise ZooreproError(f"optimizer.py exited 0 but wrote no {produced.name} for {onnx_path}")
@@ -275,28 +164,31 @@ class IxrtBackend(Backend):
             os.replace(produced, dest)  # same file system: the private folder is inside out_dir
             return dest
 
-    def _build_argv(self, onnx_path: Path, engine: Path, batch_size: int) -> list[str]:
-        """The document's engine build: min = opt = max = the run shape, so the engine serves
-        exactly one batch size (the script's BS, here a parameter)."""
-        shapes = shapes_arg(self.input_shapes, batch_size)
-        return [
-            "ixrtexec", "--onnx", str(onnx_path),
-            "--min_shape", shapes, "--opt_shape", shapes, "--max_shape", shapes,
-            "--save_engine", str(engine), "--log_level", "error", "--plugins", "ixrt_plugin",
-            "--shapes", shapes,
-        ]
-
-    def compile(self, onnx_path: Path, out_dir: Path, batch_size: int) -> Path:
+    def compile(self, onnx_path: Path, out_dir: Path, batch_size: int, *,
+                input_shapes: Mapping[str, Sequence[int | str]] | None = None,
+                tool_args: Sequence[str] = ()) -> Path:
+        """optimizer.py, then the document's engine build for exactly this batch size (min = opt =
+        max = the run shape). `input_shapes` (`{input: [dims]}` in model input order, `bs` = the
+        batch size) are required: ixrtexec's shape flags are built from them, and they are recorded
+        in `<engine>.inputs.json` for benchmark(). `tool_args` are extra ixrtexec build flags."""
+        if input_shapes is None:
+            raise ConfigError(f"target {self.target!r} builds IxRT engines for fixed input shapes: pass "
+                              "input_shapes ({input: [dims]}, 'bs' for the batched dim) to compile")
+        shapes = validate_input_shapes(input_shapes)
+        tool_args = argv_words(tool_args)
         out_dir = Path(out_dir).resolve()
-        optimized = self.optimize(onnx_path, out_dir)
-        engine = out_dir / f"model_bs{batch_size}.engine"
+        engine = out_dir / self.artifact_name(batch_size)
         engine.unlink(missing_ok=True)
+        sidecar_path(engine).unlink(missing_ok=True)
+        optimized = self.optimize(onnx_path, out_dir)
         # ixrtexec converts non-opset-11 models into `.tmp.converted_optset11.onnx` in its working
         # directory: a private one per build keeps concurrent builds apart.
         with tempfile.TemporaryDirectory(prefix=f".ixrtexec_bs{batch_size}_", dir=out_dir) as work:
-            _run(self._build_argv(optimized, engine, batch_size), "ixrtexec", cwd=Path(work), env=self._ixrtexec_env())
+            argv = build_argv(optimized, engine, shapes_arg(shapes, batch_size), tool_args)
+            run_tool(argv, "ixrtexec", cwd=Path(work), env=self._ixrtexec_env())
         if not engine.is_file():
             raise ZooreproError(f"ixrtexec exited 0 but wrote no engine {engine}")
+        write_sidecar(engine, shapes, batch_size)
         return engine
 
     # -- infer -------------------------------------------------------------------------------
@@ -304,31 +196,28 @@ class IxrtBackend(Backend):
     def infer(self, model: Path, input_dirs: list[Path], out_dir: Path, batch_size: int) -> InferResult:
         raise ZooreproError(
             "ixrtexec has no input-folder mode (it times random inputs only); accuracy on an IxRT target "
-            "runs through ByteMLPerf's perf_engine, as the document does: IxrtBackend.accuracy()"
+            "runs through ByteMLPerf's perf_engine, as the document does: backend.harness('bytemlperf').accuracy()"
         )
 
     # -- benchmark ---------------------------------------------------------------------------
 
     def benchmark(self, model: Path, batch_size: int, loop: int, warmup: int) -> BenchResult:
         """The document's `ixrtexec --load_engine X --plugins ixrt_plugin --shapes ...` with explicit
-        `--iterations loop --warmUp warmup` (ixrtexec's defaults are 10 and 10). ixrtexec times the
-        whole loop once (on random float / all-ones integer inputs already on the device), so there
-        are no per-run times: times_ms is empty and median/p99 are NaN.
+        `--iterations loop --warmUp warmup`, the shapes rebuilt from the record compile() left beside
+        the engine. ixrtexec times the whole loop once (on random float / all-ones integer inputs
+        already on the device), so there are no per-run times: times_ms is empty and median/p99 are
+        NaN.
 
         `Throughput: T qps` is executions per second, so mean_ms = 1000/T per execution and
         throughput = batch_size*T samples/s. ixrtexec's own `fps` multiplies T by the first dimension
-        of the *last* input binding (4.2.0), which for VideoBERT is `text`'s 100, not the batch; it
-        is kept in extra as printed, never used as samples/s."""
+        of the *last* input binding (4.2.0), which need not be the batch (a model whose last input
+        is an unbatched table, say); it is kept in extra as printed, never used as samples/s."""
         model = Path(model).resolve()
         if not model.is_file():
             raise ZooreproError(f"engine {model} does not exist")
-        argv = [
-            "ixrtexec", "--load_engine", str(model), "--plugins", "ixrt_plugin",
-            "--shapes", shapes_arg(self.input_shapes, batch_size),
-            "--iterations", str(loop), "--warmUp", str(warmup),
-        ]
+        argv = load_argv(model, shapes_arg(read_sidecar(model), batch_size), loop, warmup)
         with tempfile.TemporaryDirectory(prefix="zoorepro_ixrtexec_") as work:
-            output = _run(argv, "ixrtexec", cwd=Path(work), env=self._ixrtexec_env())
+            output = run_tool(argv, "ixrtexec", cwd=Path(work), env=self._ixrtexec_env())
         fps, tool_bs, qps = parse_ixrtexec(output)
         mean_ms = 1000.0 / qps
         return BenchResult(
@@ -343,83 +232,19 @@ class IxrtBackend(Backend):
             extra={"qps_batches_per_s": qps, "tool_fps": fps, "tool_batchsize": tool_bs},
         )
 
-    # -- accuracy (ByteMLPerf) ---------------------------------------------------------------
-
-    def _install_workload(self, task: str, workload_json: Path) -> None:
-        """Put the shipped workload where perf_engine reads it (the document wgets it there from a
-        moving branch). An existing file with other content is someone's own workload: refused,
-        never overwritten."""
-        workload = load_workload(workload_json)
-        if workload["model"] != task:
-            raise ZooreproError(f"workload {workload_json} is for model {workload['model']!r}, not task {task!r}")
-        dest = self.bytemlperf_root / "general_perf" / "workloads" / f"{task}.json"
-        if dest.exists():
-            if not _same_json(dest, Path(workload_json)):
-                raise ZooreproError(
-                    f"{dest} exists with other content than {workload_json}; remove or rename it to run "
-                    "the documented workload"
-                )
-            return
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(workload_json, dest)
-
-    def _check_tree(self, task: str) -> None:
-        """What the document copies into the ByteMLPerf tree before running perf_engine; missing
-        pieces would otherwise surface as a traceback deep in perf_engine (or, for the model, as a
-        silently failed optimizer call, whose exit code the ILUVATAR backend ignores)."""
-        general = self.bytemlperf_root / "general_perf"
-        zoo = general / "model_zoo" / f"{task}.json"
-        if not zoo.is_file():
-            raise ZooreproError(f"{zoo} is missing: the ByteMLPerf tree has no model-zoo entry for {task}")
-        try:
-            info = json.loads(zoo.read_text())
-            model_path, dataset = info["model_path"], info["dataset_name"]
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise ZooreproError(f"{zoo} has no usable model_path/dataset_name: {exc}") from None
-        needed = [self.bytemlperf_root / model_path, general / "datasets" / dataset]
-        absent = [str(p) for p in needed if not p.exists()]
-        if absent:
-            raise ZooreproError(
-                f"the ByteMLPerf tree lacks {', '.join(absent)}: copy the model and dataset there as the "
-                "document's accuracy steps do"
-            )
-
-    def accuracy(self, task: str, workload_json: Path, report_dir: Path) -> dict:
-        """The document's accuracy run: `python3 general_perf/core/perf_engine.py --hardware_type
-        ILUVATAR --task <task>` in byte_infer_perf (perf_engine chdirs there anyway). Numbers come
-        from the report file it writes, not its console; the report is copied into report_dir, and
-        one older than this run is refused. perf_engine also runs the workload's performance part
-        (the ILUVATAR backend times device cores 0 and 1 itself and sums their QPS; `device` does not
-        apply), which lands in `performance` as written."""
-        self.check()
-        self._install_workload(task, Path(workload_json))
-        self._check_tree(task)
-        report = report_path(self.bytemlperf_root, HARDWARE_TYPE, task, REPORT_PRECISION)
-        before = report.stat().st_mtime_ns if report.exists() else None
-        _run(
-            [self.python, str(self.perf_engine), "--hardware_type", HARDWARE_TYPE, "--task", task],
-            "perf_engine.py", cwd=self.bytemlperf_root,
-        )
-        if not report.is_file() or report.stat().st_mtime_ns == before:
-            raise ZooreproError(f"perf_engine.py exited 0 but did not write {report}")
-        summary = accuracy_summary(read_report(report))
-        report_dir = Path(report_dir)
-        report_dir.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(report, report_dir / report.name)
-        return summary
-
     # -- provenance --------------------------------------------------------------------------
 
     def versions(self) -> dict:
         """ixrtexec 4.2.0 has no --version flag (then None); the stand-in's answer marks runs made
         with it. The ByteMLPerf commit is the checkout's, DeepSparkInference's when the toolbox copy
         is used."""
-        ixrtexec_line = _first_line(["ixrtexec", "--version"]) if shutil.which("ixrtexec") else None
-        bytemlperf_git = git_state(self.bytemlperf_root) if self.bytemlperf_root and self.bytemlperf_root.is_dir() else {}
-        optimizer_git = git_state(self.optimizer.parent) if self.optimizer and self.optimizer.is_file() else {}
+        ixrtexec_line = first_line(["ixrtexec", "--version"])
+        root, optimizer = self.config.bytemlperf_root, self.config.optimizer
+        bytemlperf_git = git_state(root) if root and root.is_dir() else {}
+        optimizer_git = git_state(optimizer.parent) if optimizer and optimizer.is_file() else {}
         return {
             "backend": self.name,
-            "device": self.device,
+            "device": self.config.device,
             "ixrtexec": ixrtexec_line,
             "ixuca_sdk": _corex_version(),
             "bytemlperf_commit": bytemlperf_git.get("commit"),

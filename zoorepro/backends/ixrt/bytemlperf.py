@@ -1,28 +1,35 @@
-"""ByteMLPerf general_perf semantics, shared by the portable VideoBERT steps and the IxRT backend.
+"""ByteMLPerf general_perf: its formats and formulas, and its `perf_engine.py` as a harness.
 
-The VideoBERT document measures accuracy with ByteMLPerf's `perf_engine.py` and performance with
-`ixrtexec`; both print or write numbers in formats of their own. This module holds the one copy of
-those formats and formulas in this project, so a number computed on the portable targets (cpu,
-cuda) means exactly what the same-named number in a vendor report means:
+A document that measures accuracy with ByteMLPerf's `perf_engine.py` gets its numbers in
+general_perf's formats. This module holds the one copy of those formats and formulas in this
+project, shared by the portable steps that follow general_perf's method and by the IxRT backend
+(which runs perf_engine itself, `ByteMLPerfHarness`), so a number computed on the portable targets
+(cpu, cuda) means exactly what the same-named number in a vendor report means:
 
 - the workload JSON (`general_perf/workloads/<task>.json`),
-- the benchmark figures (`AVG Latency`, `P99 Latency`, `QPS`: rounded as general_perf rounds them),
+- the benchmark loop and figures (`AVG Latency`, `P99 Latency`, `QPS`: rounded as general_perf
+  rounds them),
 - the numeric check against the CPU reference (`Mean Diff` ... `Mean Rel-Diff`, general_perf's
   `draw_all_diff` without its plot),
-- the report file `general_perf/reports/<HW>/<task>/result-<precision>.json`,
-- the two lines `ixrtexec` prints after timing an engine.
+- the report file `general_perf/reports/<HW>/<task>/result-<precision>.json`.
 """
 from __future__ import annotations
 
 import json
 import math
-import re
+import os
+import shutil
 import time
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
-from zoorepro.errors import ZooreproError
+from ...errors import ZooreproError
+from ..base import Harness
+from ..tools import checkout_pin, run_tool, toolchain_missing
 
 WORKLOAD_BOOL_KEYS = ("test_perf", "test_accuracy", "test_numeric", "compile_only")
 WORKLOAD_INT_KEYS = ("clients", "iterations")
@@ -31,9 +38,6 @@ DIFF_KEYS = ("Mean Diff", "Std Diff", "Max Diff", "Max Rel-Diff", "Mean Rel-Diff
 PERF_KEYS = ("BS", "QPS", "AVG Latency", "P99 Latency")
 DIFF_DECIMALS = 5
 LATENCY_DECIMALS = 2
-
-_FPS_LINE = re.compile(r"^fps: (\S+) with batchsize (\d+)\s*$", re.MULTILINE)
-_QPS_LINE = re.compile(r"^Throughput: (\S+) qps\s*$", re.MULTILINE)
 
 
 def _load_json_object(path: Path, what: str) -> dict:
@@ -106,12 +110,11 @@ def perf_stats(latencies_s: list[float], batch_size: int) -> dict:
 WARMUP = 30  # general_perf's runtime backends warm up with 30 predicts
 
 
-def benchmark(sess, text: np.ndarray, batch_size: int, iterations: int, seed: int = 0) -> list[float]:
-    """general_perf's benchmark loop on an onnxruntime session: seconds per predict on fake
-    inputs (a seeded random image batch and the text input) after WARMUP untimed predicts; numpy
-    in and out, so host copies are included as in general_perf's QPS."""
-    rng = np.random.default_rng(seed)
-    feeds = {"image": rng.random((batch_size, 3, 224, 224), dtype=np.float32), "text": text}
+def benchmark(sess, feeds: Mapping[str, np.ndarray], iterations: int) -> list[float]:
+    """general_perf's benchmark loop on an onnxruntime session: seconds per predict on the given
+    inputs (the caller's fake batch) after WARMUP untimed predicts; numpy in and out, so host
+    copies are included as in general_perf's QPS."""
+    feeds = dict(feeds)
     for _ in range(WARMUP):
         sess.run(None, feeds)
     times = []
@@ -188,32 +191,162 @@ def accuracy_summary(report: dict) -> dict:
     }
 
 
-def _single_match(pattern: re.Pattern[str], stdout: str, line: str) -> re.Match[str]:
-    """Exactly one such line: none means ixrtexec did not finish timing (or printed a profile
-    instead), several mean two runs' output got mixed, and either way no number is trustworthy."""
-    matches = list(pattern.finditer(stdout))
-    if len(matches) != 1:
-        found = "no" if not matches else f"{len(matches)}"
-        raise ZooreproError(f"ixrtexec output has {found} `{line}` line(s); expected exactly one:\n{stdout[-2000:]}")
-    return matches[0]
+# -- perf_engine as a harness ----------------------------------------------------------------------
 
 
-def _positive_float(text: str, what: str) -> float:
+def _same_json(a: Path, b: Path) -> bool:
+    """Equal JSON content (formatting aside); an unreadable file is never equal."""
     try:
-        value = float(text)
-    except ValueError:
-        raise ZooreproError(f"ixrtexec printed a non-number {what}: {text!r}") from None
-    if not math.isfinite(value) or value <= 0:
-        raise ZooreproError(f"ixrtexec printed {what} {text}, not a positive finite number")
-    return value
+        return json.loads(a.read_text()) == json.loads(b.read_text())
+    except (OSError, ValueError):
+        return False
 
 
-def parse_ixrtexec(stdout: str) -> tuple[float, int, float]:
-    """(fps, batchsize, qps) from ixrtexec's two result lines, `fps: F with batchsize B` and
-    `Throughput: T qps`. ixrtexec computes F = iterations*B/elapsed and T = iterations/elapsed, so
-    T counts engine executions (batches) per second; B is the first dimension of one input binding
-    as ixrtexec chose it, which need not be the batch size."""
-    fps = _single_match(_FPS_LINE, stdout, "fps: F with batchsize B")
-    qps = _single_match(_QPS_LINE, stdout, "Throughput: T qps")
-    return (_positive_float(fps.group(1), "fps"), int(fps.group(2)),
-            _positive_float(qps.group(1), "throughput"))
+@dataclass(frozen=True)
+class ByteMLPerfHarness(Harness):
+    """ByteMLPerf's `general_perf/core/perf_engine.py` in a byte_infer_perf tree, run with one of its
+    hardware backends (`--hardware_type`), as a document's accuracy steps run it. A backend that
+    runs it natively hands one out from `harness("bytemlperf")`.
+
+    The caller puts the model and the dataset where the tree's model-zoo entry expects them
+    (`model_zoo(task)`, `install(src, rel)`), then `accuracy(task, workload, report_dir)` runs
+    perf_engine and returns the report's numbers."""
+
+    name: ClassVar[str] = "bytemlperf"
+    root: Path | None  # byte_infer_perf (None where not configured)
+    python: str  # the interpreter perf_engine runs with (the SDK's, which has the vendor runtime)
+    hardware_type: str  # general_perf/backends/<hardware_type>, e.g. ILUVATAR
+    precision: str  # what the hardware backend compiles to: the report is result-<precision>.json
+    target: str
+    pin: str  # the commit a git checkout of the tree must be at
+    pin_key: str  # the setting that overrides `pin`, for messages
+    howto: str  # how to get a tree with this hardware backend
+
+    @property
+    def general_perf(self) -> Path | None:
+        return self.root / "general_perf" if self.root else None
+
+    @property
+    def perf_engine(self) -> Path | None:
+        return self.root / "general_perf" / "core" / "perf_engine.py" if self.root else None
+
+    def missing(self) -> str | None:
+        """What the tree lacks (perf_engine.py, the hardware backend), with how to get it; None if
+        nothing."""
+        if self.perf_engine is None or not self.perf_engine.is_file():
+            where = f" ({self.perf_engine} does not exist)" if self.perf_engine else ""
+            return f"ByteMLPerf's general_perf/core/perf_engine.py is not configured{where}: {self.howto}"
+        if not (self.root / "general_perf" / "backends" / self.hardware_type).is_dir():
+            return f"{self.root} has no general_perf/backends/{self.hardware_type}: {self.howto}"
+        return None
+
+    def pin_status(self) -> str:
+        """'verified <pin>', 'unverified (not a git checkout)', or an error for a checkout at
+        another commit."""
+        return checkout_pin(self.root, self.pin, self.pin_key)
+
+    def check(self) -> None:
+        missing = [m for m in (self.missing(),) if m]
+        if shutil.which(self.python) is None:
+            missing.append(f"the Python interpreter `{self.python}` that runs perf_engine.py is not found")
+        if missing:
+            raise toolchain_missing(self.target, f"ByteMLPerf with its {self.hardware_type} backend", missing)
+        self.pin_status()
+
+    def _tree(self) -> Path:
+        if self.root is None:
+            self.check()  # raises: nothing configured
+        assert self.root is not None
+        return self.root
+
+    def model_zoo(self, task: str) -> dict:
+        """The tree's `general_perf/model_zoo/<task>.json`: where perf_engine reads the model
+        (`model_path`, relative to byte_infer_perf) and which dataset it loads (`dataset_name`,
+        under general_perf/datasets/)."""
+        zoo = self._tree() / "general_perf" / "model_zoo" / f"{task}.json"
+        if not zoo.is_file():
+            raise ZooreproError(f"{zoo} is missing: the ByteMLPerf tree has no model-zoo entry for {task}")
+        info = _load_json_object(zoo, "ByteMLPerf model-zoo entry")
+        for key in ("model_path", "dataset_name"):
+            if not isinstance(info.get(key), str) or not info[key]:
+                raise ZooreproError(f"{zoo} has no usable {key}: {info.get(key)!r}")
+        return info
+
+    def install(self, src: Path, rel: str | Path) -> Path:
+        """Put a file or folder at `<root>/<rel>` (where the model-zoo entry expects it), as the
+        document's accuracy steps copy them; nothing to do where it is already that file."""
+        root = self._tree()
+        dest = root / rel
+        if not os.path.abspath(dest).startswith(os.path.abspath(root) + os.sep):
+            raise ZooreproError(f"{rel} is not inside the ByteMLPerf tree {root}")
+        if dest.exists() and os.path.samefile(src, dest):  # already linked there
+            return dest
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if Path(src).is_dir():
+            shutil.copytree(src, dest, dirs_exist_ok=True)
+        else:
+            shutil.copyfile(src, dest)
+        return dest
+
+    def outputs_dir(self, task: str) -> Path:
+        """Where perf_engine leaves this hardware's report and saved outputs (`<dataset>.npy`, the
+        other side of general_perf's numeric check)."""
+        return self._tree() / "general_perf" / "reports" / self.hardware_type / task
+
+    def report_path(self, task: str) -> Path:
+        return report_path(self._tree(), self.hardware_type, task, self.precision)
+
+    def _install_workload(self, task: str, workload_json: Path) -> None:
+        """Put the shipped workload where perf_engine reads it (documents fetch it from a moving
+        branch). An existing file with other content is someone's own workload: refused, never
+        overwritten."""
+        workload = load_workload(workload_json)
+        if workload["model"] != task:
+            raise ZooreproError(f"workload {workload_json} is for model {workload['model']!r}, not task {task!r}")
+        dest = self._tree() / "general_perf" / "workloads" / f"{task}.json"
+        if dest.exists():
+            if not _same_json(dest, Path(workload_json)):
+                raise ZooreproError(
+                    f"{dest} exists with other content than {workload_json}; remove or rename it to run "
+                    "the documented workload"
+                )
+            return
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(workload_json, dest)
+
+    def _check_tree(self, task: str) -> None:
+        """What the document copies into the ByteMLPerf tree before running perf_engine; missing
+        pieces would otherwise surface as a traceback deep in perf_engine (or, for the model, as a
+        silently failed optimizer call, whose exit code the hardware backend may ignore)."""
+        info = self.model_zoo(task)
+        general = self._tree() / "general_perf"
+        needed = [self._tree() / info["model_path"], general / "datasets" / info["dataset_name"]]
+        absent = [str(p) for p in needed if not p.exists()]
+        if absent:
+            raise ZooreproError(
+                f"the ByteMLPerf tree lacks {', '.join(absent)}: copy the model and dataset there as the "
+                "document's accuracy steps do"
+            )
+
+    def accuracy(self, task: str, workload_json: Path, report_dir: Path) -> dict:
+        """The document's accuracy run: `python3 general_perf/core/perf_engine.py --hardware_type
+        <HW> --task <task>` in byte_infer_perf (perf_engine chdirs there anyway). Numbers come from
+        the report file it writes, not its console; the report is copied into report_dir, and one
+        older than this run is refused. perf_engine also runs the workload's performance part,
+        which lands in `performance` as written (how it times is the hardware backend's choice)."""
+        self.check()
+        self._install_workload(task, Path(workload_json))
+        self._check_tree(task)
+        report = self.report_path(task)
+        before = report.stat().st_mtime_ns if report.exists() else None
+        run_tool(
+            [self.python, str(self.perf_engine), "--hardware_type", self.hardware_type, "--task", task],
+            "perf_engine.py", cwd=self.root,
+        )
+        if not report.is_file() or report.stat().st_mtime_ns == before:
+            raise ZooreproError(f"perf_engine.py exited 0 but did not write {report}")
+        summary = accuracy_summary(read_report(report))
+        report_dir = Path(report_dir)
+        report_dir.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(report, report_dir / report.name)
+        return summary
