@@ -43,7 +43,7 @@ def test_registry_classes_declare_what_rules_read() -> None:
         assert issubclass(cls, Backend) and cls.name == name
         for attr in ("precision", "artifact_suffix", "config_class"):
             assert getattr(cls, attr)
-        assert cls.harnesses == frozenset(h for h in cls.harnesses if isinstance(h, str))
+        assert isinstance(cls.harnesses, frozenset) and all(isinstance(h, str) for h in cls.harnesses)
 
 
 def test_backends_take_only_a_typed_config() -> None:
