@@ -9,10 +9,12 @@ import onnx
 import onnxruntime
 import pytest
 from onnx import TensorProto, helper, numpy_helper
+from standins_fixture import STANDINS, activate
 
-from standins_fixture import activate
-from zoorepro.backends.ais_bench_io import list_input_files, natural_key, summary_times
+from zoorepro.backends import get_backend
 from zoorepro.backends.ascend import AscendBackend
+from zoorepro.backends.ascend.ais_bench import summary_times
+from zoorepro.backends.sample_layout import list_input_files, natural_key
 from zoorepro.errors import ConfigError, ToolchainMissing, ZooreproError
 
 N_SAMPLES = 10
@@ -55,8 +57,14 @@ def per_sample_inputs(root: Path, rng: np.random.Generator) -> tuple[Path, Path]
     return a_dir, b_dir
 
 
+def ascend_target(**settings: object) -> AscendBackend:
+    """The 310P3 target built as the pipeline builds it (the factory), with these settings."""
+    entry = {"backend": "ascend", "hardware": "310P3", **settings}
+    return get_backend("310P3", {"targets": {"310P3": entry}})
+
+
 def backend(**settings: object) -> AscendBackend:
-    return AscendBackend("310P3", {"soc_version": "Ascend310P3", "device": 1, **settings})
+    return ascend_target(**{"soc_version": "Ascend310P3", "device": 1, **settings})
 
 
 def test_compile_then_infer_matches_onnxruntime_with_padding(tmp_path: Path, standin: None) -> None:
@@ -196,7 +204,7 @@ def test_infer_refuses_nonempty_output_folder(tmp_path: Path) -> None:
 
 def test_settings_are_validated() -> None:
     with pytest.raises(ConfigError, match="soc_version"):
-        AscendBackend("310P3", {})
+        ascend_target()
     with pytest.raises(ConfigError, match="ais_bench"):
         backend(ais_bench="python -m ais_bench")
     with pytest.raises(ConfigError, match="device"):
@@ -213,3 +221,68 @@ def test_input_files_follow_natural_order(tmp_path: Path) -> None:
 def test_summary_without_timings_is_an_error() -> None:
     with pytest.raises(ZooreproError, match="npu_compute_time_list"):
         summary_times({"NPU_compute_time": {"mean": 1.0, "median": 1.0, "percentile(99%)": 1.0}, "throughput": 1.0})
+
+
+def test_atc_gets_the_documents_flags_then_tool_args_then_atc_extra(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """The backend adds no model's flags: op selection comes in as the caller's tool_args."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    argv_file = tmp_path / "argv.txt"
+    fake_atc = bin_dir / "atc"  # records its argv, then writes the OM ATC would
+    fake_atc.write_text(
+        f'#!/usr/bin/env bash\nprintf "%s\\n" "$@" > {argv_file}\n'
+        'for a in "$@"; do case $a in --output=*) out=${a#--output=};; esac; done\ntouch "${out}.om"\n'
+    )
+    fake_atc.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
+    onnx_path = tiny_onnx(tmp_path / "m.onnx", 4)
+    gelu = ["--optypelist_for_implmode=Gelu", "--op_select_implmode=high_performance"]
+    om = backend(atc_extra=["--precision_mode=allow_fp32_to_fp16"]).compile(
+        onnx_path, tmp_path / "om", 4, input_shapes={"a": ["bs", 5], "b": ["bs", 2]}, tool_args=gelu)
+    assert om == tmp_path / "om" / "model_bs4.om"
+    assert argv_file.read_text().splitlines() == [
+        "--framework=5", f"--model={onnx_path}", f"--output={tmp_path / 'om' / 'model_bs4'}", "--input_format=ND",
+        "--log=error", "--soc_version=Ascend310P3", *gelu, "--precision_mode=allow_fp32_to_fp16",
+    ]
+    backend().compile(onnx_path, tmp_path / "om", 4)
+    assert argv_file.read_text().splitlines() == [
+        "--framework=5", f"--model={onnx_path}", f"--output={tmp_path / 'om' / 'model_bs4'}", "--input_format=ND",
+        "--log=error", "--soc_version=Ascend310P3",
+    ]
+
+
+def test_tool_args_reach_the_standin_atc(tmp_path: Path, standin: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.syspath_prepend(str(STANDINS / "python"))
+    from standin_om import read_om
+
+    om = backend().compile(tiny_onnx(tmp_path / "m.onnx", 1), tmp_path / "om", 1,
+                           tool_args=["--optypelist_for_implmode=Gelu", "--op_select_implmode=high_performance"])
+    assert read_om(om)[0]["options"]["optypelist_for_implmode"] == "Gelu"
+    plain = backend().compile(tiny_onnx(tmp_path / "m.onnx", 1), tmp_path / "om2", 1)
+    assert read_om(plain)[0]["options"]["optypelist_for_implmode"] is None
+
+
+@pytest.mark.parametrize("kwargs", [{"tool_args": "--log=info"}, {"tool_args": [3]},
+                                    {"input_shapes": {"a": [0, 5]}}, {"input_shapes": {}}])
+def test_compile_arguments_are_checked_before_atc_runs(tmp_path: Path, kwargs: dict) -> None:
+    with pytest.raises(ZooreproError, match="tool_args|input_shapes"):
+        backend().compile(tmp_path / "absent.onnx", tmp_path / "om", 1, **kwargs)
+    assert not (tmp_path / "om").exists()
+
+
+@pytest.mark.parametrize(("settings", "key"), [
+    ({"device": -1}, "device"), ({"atc_extra": "--log=info"}, "atc_extra"), ({"ais_bench": []}, "ais_bench"),
+    ({"soc_version": ""}, "soc_version"), ({"input_shapes": {}}, "input_shapes"),
+])
+def test_bad_settings_name_their_key(settings: dict, key: str) -> None:
+    with pytest.raises(ConfigError, match=rf"targets\.310P3\.{key}\b"):
+        backend(**settings)
+
+
+def test_building_runs_no_tool(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rules build backends to read precision and suffix: that must work with no toolchain."""
+    monkeypatch.setenv("PATH", str(tmp_path))
+    ascend = backend()
+    assert (ascend.name, ascend.precision, ascend.artifact_suffix, ascend.compile_tool) == ("ascend", "fp16", "om", "atc")
+    assert ascend.artifact_name(8) == "model_bs8.om" and ascend.harness("bytemlperf") is None

@@ -1,5 +1,5 @@
 """IxrtBackend against the stand-in ixrtexec / optimizer.py / ByteMLPerf tree, and the ByteMLPerf
-formulas in zoorepro.videobert.bytemlperf on hand-computed inputs."""
+formulas in zoorepro.backends.ixrt.bytemlperf and ixrtexec's output parser on hand-computed inputs."""
 from __future__ import annotations
 
 import hashlib
@@ -15,15 +15,16 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 from standins_fixture import STANDINS, activate_ixrt
 
-from zoorepro.backends.ixrt import IxrtBackend, shapes_arg
-from zoorepro.errors import ConfigError, ToolchainMissing, ZooreproError
-from zoorepro.videobert.bytemlperf import (
+from zoorepro.backends import get_backend
+from zoorepro.backends.ixrt import IxrtBackend
+from zoorepro.backends.ixrt.bytemlperf import (
     load_workload,
     numeric_diff,
-    parse_ixrtexec,
     perf_stats,
     read_report,
 )
+from zoorepro.backends.ixrt.ixrtexec import parse_ixrtexec, shapes_arg, sidecar_path
+from zoorepro.errors import ConfigError, ToolchainMissing, ZooreproError
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKLOAD = ROOT / "workloads" / "videobert-onnx-fp32.json"
@@ -32,6 +33,13 @@ TASK = "videobert-onnx-fp32"
 N_IMAGES = 20
 WRONG = {1, 6, 7, 13, 19}  # images whose label is not the class the tiny model predicts
 IXRTEXEC_OUTPUT = "Load plugin: ixrt_plugin\nfps: 603.0 with batchsize 16\nThroughput: 37.6875 qps\n"
+# The document's model inputs, as its caller passes them: `image` carries the batch, `text` does not.
+INPUT_SHAPES = {"image": ["bs", 3, 224, 224], "text": [100, 77]}
+
+
+def ixrt(**settings: object) -> IxrtBackend:
+    """The mrv100 target built as the pipeline builds it (the factory), with these settings."""
+    return get_backend("mrv100", {"targets": {"mrv100": {"backend": "ixrt", "hardware": "mrv100", **settings}}})
 
 
 def videobert_like_onnx(path: Path) -> Path:
@@ -104,22 +112,22 @@ def test_check_names_each_missing_piece_and_the_portable_target(tmp_path: Path, 
     for name in ("IXRT_OPTIMIZER", "BYTEMLPERF_ROOT", "IXRT_PYTHON"):
         monkeypatch.delenv(name, raising=False)
     with pytest.raises(ToolchainMissing) as err:
-        IxrtBackend("mrv100", {}).check()
+        ixrt().check()
     message = str(err.value)
     for needle in ("`ixrtexec` is not on PATH", "IXUCA SDK 4.2.0", "tensorrt",
                    "git clone https://gitee.com/deep-spark/iluvatar-corex-ixrt.git", "IXRT_OPTIMIZER",
-                   "toolbox/ByteMLPerf", "BYTEMLPERF_ROOT", "`cpu`", "snakemake results/videobert_cpu.csv",
+                   "toolbox/ByteMLPerf", "BYTEMLPERF_ROOT", "`cpu`", "snakemake results/<model>_cpu.csv",
                    "onnxruntime-gpu"):
         assert needle in message
 
 
 def test_check_refuses_upstream_bytemlperf_without_the_iluvatar_backend(tree: Path) -> None:
-    IxrtBackend("mrv100", {}).check()  # the stand-in tree passes
+    ixrt().check()  # the stand-in tree passes
     (tree / "general_perf" / "backends" / "ILUVATAR" / "optimizer" / "optimizer.py").unlink()
     (tree / "general_perf" / "backends" / "ILUVATAR" / "optimizer").rmdir()
     (tree / "general_perf" / "backends" / "ILUVATAR").rmdir()
     with pytest.raises(ToolchainMissing, match="no general_perf/backends/ILUVATAR"):
-        IxrtBackend("mrv100", {}).check()
+        ixrt().check()
 
 
 @pytest.mark.parametrize("settings", [
@@ -128,12 +136,11 @@ def test_check_refuses_upstream_bytemlperf_without_the_iluvatar_backend(tree: Pa
 ])
 def test_bad_settings_name_their_key(settings: dict) -> None:
     with pytest.raises(ConfigError, match=r"targets\.mrv100\."):
-        IxrtBackend("mrv100", settings)
+        ixrt(**settings)
 
 
 def test_shapes_arg_is_the_documents_syntax() -> None:
-    backend = IxrtBackend("mrv100", {})
-    assert shapes_arg(backend.input_shapes, 16) == "image:16x3x224x224,text:100x77"
+    assert shapes_arg(INPUT_SHAPES, 16) == "image:16x3x224x224,text:100x77"
 
 
 # -- compile / benchmark / versions through the stand-ins ----------------------------------------
@@ -142,15 +149,16 @@ def test_shapes_arg_is_the_documents_syntax() -> None:
 def test_compile_then_benchmark(tree: Path, tmp_path: Path) -> None:
     (tmp_path / "corex").mkdir()
     (tmp_path / "corex" / "version.txt").write_text("4.2.0\n")
-    backend = IxrtBackend("mrv100", {"device": 1})
+    backend = ixrt(device=1)
     backend.check()
     onnx_path = tree / "general_perf" / "model_zoo" / "popular" / "open_videobert" / "video-bert.onnx"
-    engine = backend.compile(onnx_path, tmp_path / "engines", 4)
+    engine = backend.compile(onnx_path, tmp_path / "engines", 4, input_shapes=INPUT_SHAPES)
 
     assert engine == tmp_path / "engines" / "model_bs4.engine"
     assert engine.read_bytes().startswith(b"ZOOREPRO-STANDIN-ENGINE\n")
     assert (tmp_path / "engines" / "video-bert_end.onnx").is_file()
-    assert sorted(p.name for p in (tmp_path / "engines").iterdir()) == ["model_bs4.engine", "video-bert_end.onnx"]
+    assert sorted(p.name for p in (tmp_path / "engines").iterdir()) == [
+        "model_bs4.engine", "model_bs4.engine.inputs.json", "video-bert_end.onnx"]
     assert not (onnx_path.parent / "video-bert_end.onnx").exists()  # the optimizer ran on a copy
 
     bench = backend.benchmark(engine, 4, loop=6, warmup=2)
@@ -170,32 +178,34 @@ def test_compile_then_benchmark(tree: Path, tmp_path: Path) -> None:
 
 
 def test_engine_serves_only_its_batch_size(tree: Path, tmp_path: Path) -> None:
-    backend = IxrtBackend("mrv100", {})
+    backend = ixrt()
     onnx_path = tree / "general_perf" / "model_zoo" / "popular" / "open_videobert" / "video-bert.onnx"
-    engine = backend.compile(onnx_path, tmp_path / "engines", 2)
+    engine = backend.compile(onnx_path, tmp_path / "engines", 2, input_shapes=INPUT_SHAPES)
     with pytest.raises(ZooreproError, match="outside the engine's profile"):
         backend.benchmark(engine, 3, loop=2, warmup=0)
 
 
 def test_compile_refuses_input_names_the_model_lacks(tree: Path, tmp_path: Path) -> None:
-    backend = IxrtBackend("mrv100", {"input_shapes": {"image": ["bs", 3, 224, 224], "txt": [100, 77]}})
+    backend = ixrt()
     onnx_path = tree / "general_perf" / "model_zoo" / "popular" / "open_videobert" / "video-bert.onnx"
     with pytest.raises(ZooreproError, match="Cannot find input tensor with name 'txt'"):
-        backend.compile(onnx_path, tmp_path / "engines", 2)
+        backend.compile(onnx_path, tmp_path / "engines", 2,
+                        input_shapes={"image": ["bs", 3, 224, 224], "txt": [100, 77]})
     assert not (tmp_path / "engines" / "model_bs2.engine").exists()
+    assert not sidecar_path(tmp_path / "engines" / "model_bs2.engine").exists()
 
 
 def test_infer_points_to_bytemlperf(tmp_path: Path) -> None:
     with pytest.raises(ZooreproError, match=r"accuracy\(\)"):
-        IxrtBackend("mrv100", {}).infer(tmp_path / "e.engine", [], tmp_path / "out", 4)
+        ixrt().infer(tmp_path / "e.engine", [], tmp_path / "out", 4)
 
 
 # -- accuracy through the stand-in perf_engine ---------------------------------------------------
 
 
 def test_accuracy_runs_the_documented_workload(tree: Path, tmp_path: Path) -> None:
-    backend = IxrtBackend("mrv100", {})
-    result = backend.accuracy(TASK, WORKLOAD, tmp_path / "report")
+    harness = ixrt().harness("bytemlperf")
+    result = harness.accuracy(TASK, WORKLOAD, tmp_path / "report")
 
     assert result["top1"] == expected_top1(N_IMAGES) == 0.75
     assert result["data_percent"] == 100
@@ -211,7 +221,7 @@ def test_accuracy_runs_the_documented_workload(tree: Path, tmp_path: Path) -> No
     other = tmp_path / "other.json"
     other.write_text(json.dumps({**json.loads(WORKLOAD.read_text()), "iterations": 5}))
     with pytest.raises(ZooreproError, match="exists with other content"):
-        backend.accuracy(TASK, other, tmp_path / "report2")
+        harness.accuracy(TASK, other, tmp_path / "report2")
 
 
 def test_accuracy_with_cpu_reference_reports_general_perf_diffs(tree: Path, tmp_path: Path) -> None:
@@ -223,7 +233,7 @@ def test_accuracy_with_cpu_reference_reports_general_perf_diffs(tree: Path, tmp_
     cpu = np.random.default_rng(3).standard_normal((batches, 4, 100)).astype(np.float32)
     np.save(cpu_dir / "open_cifar.npy", cpu)
 
-    result = IxrtBackend("mrv100", {}).accuracy(TASK, workload, tmp_path / "report")
+    result = ixrt().harness("bytemlperf").accuracy(TASK, workload, tmp_path / "report")
 
     assert result["top1"] == expected_top1(4 * batches) == 0.625
     assert result["data_percent"] == 50 and result["performance"] == []
@@ -356,8 +366,107 @@ def test_a_checkout_of_the_optimizer_at_another_commit_than_the_pin_is_refused(t
                           text=True).stdout.strip()
     monkeypatch.setenv("IXRT_OPTIMIZER", str(checkout / "tools/optimizer/optimizer.py"))
     with pytest.raises(ZooreproError, match="not the pinned 6d81ff77"):
-        IxrtBackend("mrv100", {}).check()
-    backend = IxrtBackend("mrv100", {"pins": {"optimizer": head}})
+        ixrt().check()
+    backend = ixrt(pins={"optimizer": head})
     backend.check()
     assert backend.versions()["pins"]["optimizer"] == f"verified {head}"
     assert backend.versions()["pins"]["bytemlperf"].startswith("unverified")
+
+
+# -- input shapes from the caller, recorded beside the engine -------------------------------------
+
+
+def test_input_shapes_are_the_callers_not_a_target_setting(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"targets\.mrv100\.input_shapes is not a setting"):
+        ixrt(input_shapes=INPUT_SHAPES)
+    with pytest.raises(ConfigError, match="pass input_shapes"):
+        ixrt().compile(tmp_path / "m.onnx", tmp_path / "engines", 2)
+
+
+@pytest.mark.parametrize("shapes", [{"image": ["bs", "bs", 3]}, {"image": [0, 3]}, [], {"image": []},
+                                    {"image": [True, 3]}])
+def test_bad_input_shapes_are_refused_before_any_tool_runs(tmp_path: Path, shapes: object) -> None:
+    with pytest.raises(ConfigError, match="input_shapes"):
+        ixrt().compile(tmp_path / "m.onnx", tmp_path / "engines", 2, input_shapes=shapes)
+    assert not (tmp_path / "engines").exists()
+
+
+def test_compile_records_the_shapes_benchmark_uses(tree: Path, tmp_path: Path) -> None:
+    backend = ixrt()
+    onnx_path = tree / "general_perf" / "model_zoo" / "popular" / "open_videobert" / "video-bert.onnx"
+    engine = backend.compile(onnx_path, tmp_path / "engines", 2, input_shapes=INPUT_SHAPES)
+    record = json.loads(sidecar_path(engine).read_text())
+    assert record["input_shapes"] == INPUT_SHAPES and record["batch_size"] == 2
+    assert record["shapes"] == "image:2x3x224x224,text:100x77"
+    assert record["engine_sha256"] == hashlib.sha256(engine.read_bytes()).hexdigest()
+
+    assert backend.benchmark(engine, 2, loop=2, warmup=0).extra["tool_batchsize"] == 100
+    engine.write_bytes(engine.read_bytes() + b"\n")  # another engine under the same name
+    with pytest.raises(ZooreproError, match="written for another engine"):
+        backend.benchmark(engine, 2, loop=2, warmup=0)
+    sidecar_path(engine).unlink()
+    with pytest.raises(ZooreproError, match="compile the engine again"):
+        backend.benchmark(engine, 2, loop=2, warmup=0)
+
+
+def test_tool_args_reach_the_engine_build(tree: Path, tmp_path: Path) -> None:
+    onnx_path = tree / "general_perf" / "model_zoo" / "popular" / "open_videobert" / "video-bert.onnx"
+    with pytest.raises(ZooreproError, match="builds fp16 engines only"):
+        ixrt().compile(onnx_path, tmp_path / "engines", 2, input_shapes=INPUT_SHAPES, tool_args=["--precision", "int8"])
+
+
+# -- what the backend declares, and the bytemlperf harness ----------------------------------------
+
+
+def test_building_runs_no_tool_and_declares_itself(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setenv("BYTEMLPERF_ROOT", str(tmp_path / "bmp"))
+    backend = ixrt()
+    assert (backend.name, backend.precision, backend.artifact_suffix, backend.compile_tool) == (
+        "ixrt", "fp16", "engine", "ixrtexec")
+    assert backend.artifact_name(16) == "model_bs16.engine" and backend.can_infer is False
+    assert backend.harnesses == {"bytemlperf"} and backend.harness("other") is None
+    harness = backend.harness("bytemlperf")
+    assert harness.root == tmp_path / "bmp" and harness.hardware_type == "ILUVATAR" and harness.precision == "fp16"
+    assert harness.report_path(TASK) == tmp_path / "bmp" / "general_perf/reports/ILUVATAR" / TASK / "result-fp16.json"
+
+
+@pytest.mark.parametrize("pins", [{"optimiser": "abc"}, {"bytemlperf": ""}, ["abc"]])
+def test_bad_pins_name_their_key(pins: object) -> None:
+    with pytest.raises(ConfigError, match=r"targets\.mrv100\.pins"):
+        ixrt(pins=pins)
+
+
+def test_harness_places_model_and_data_where_the_model_zoo_entry_says(tree: Path, tmp_path: Path) -> None:
+    harness = ixrt().harness("bytemlperf")
+    harness.check()
+    zoo = harness.model_zoo(TASK)
+    assert zoo["dataset_name"] == "open_cifar"
+    model = tree / zoo["model_path"]
+    assert harness.install(model, zoo["model_path"]) == model  # already there: left alone
+    other = tmp_path / "other.onnx"
+    other.write_bytes(b"onnx")
+    assert harness.install(other, "general_perf/model_zoo/x/y.onnx").read_bytes() == b"onnx"
+    with pytest.raises(ZooreproError, match="not inside"):
+        harness.install(other, "../outside.onnx")
+    assert harness.outputs_dir(TASK) == tree / "general_perf" / "reports" / "ILUVATAR" / TASK
+
+
+def test_general_perf_benchmark_loop_times_the_callers_feeds(tmp_path: Path) -> None:
+    import onnxruntime as ort
+
+    from zoorepro.backends.ixrt.bytemlperf import WARMUP, benchmark
+
+    calls = []
+
+    class Session:  # counts predicts; the feeds are the caller's, passed through unchanged
+        def run(self, outputs, feeds):
+            calls.append(feeds)
+            return [np.zeros(1)]
+
+    feeds = {"image": np.zeros((2, 3, 224, 224), np.float32), "text": np.zeros((100, 77), np.int64)}
+    times = benchmark(Session(), feeds, 5)
+    assert len(times) == 5 and all(t >= 0 for t in times) and len(calls) == WARMUP + 5
+    assert all(c.keys() == feeds.keys() and c["image"] is feeds["image"] for c in calls)
+    sess = ort.InferenceSession(str(videobert_like_onnx(tmp_path / "m.onnx")), providers=["CPUExecutionProvider"])
+    assert len(benchmark(sess, feeds, 2)) == 2

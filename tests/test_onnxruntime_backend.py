@@ -67,3 +67,25 @@ def test_compile_step_refuses_an_onnx_whose_input_shapes_differ_from_the_config(
               "--batch-size", "1", "--input-shape", "x:1,3,8", "m:1,3", "--out", str(out),
               "--versions", str(tmp_path / "v.json")], cwd=ROOT)
     assert out.exists() and "onnxruntime" in (tmp_path / "v.json").read_text(), ok.stdout
+
+
+def test_compile_checks_the_callers_input_shapes_and_takes_no_tool_args(tmp_path, params):
+    from zoorepro.errors import ConfigError, ShapeMismatchError
+
+    backend = get_backend("cpu", params)
+    onnx_path = tiny_onnx(tmp_path / "m.onnx", batch=4)
+    model = backend.compile(onnx_path, tmp_path / "cpu", 4, input_shapes={"x": ["bs", 3, 8], "m": ["bs", 3]})
+    assert model == tmp_path / "cpu" / backend.artifact_name(4) == tmp_path / "cpu" / "model_bs4.onnx"
+    with pytest.raises(ShapeMismatchError, match="differ"):
+        backend.compile(onnx_path, tmp_path / "cpu", 4, input_shapes={"x": ["bs", 3, 9], "m": ["bs", 3]})
+    with pytest.raises(ConfigError, match="input_shapes"):
+        backend.compile(onnx_path, tmp_path / "cpu", 4, input_shapes={"x": "bs,3,8"})
+    with pytest.raises(ZooreproError, match="tool_args"):
+        backend.compile(onnx_path, tmp_path / "cpu", 4, tool_args=["--optypelist_for_implmode=Gelu"])
+
+
+def test_cpu_target_declares_itself(params):
+    backend = get_backend("cpu", params)
+    assert (backend.name, backend.precision, backend.artifact_suffix, backend.compile_tool) == (
+        "onnxruntime", "fp32", "onnx", None)
+    assert backend.can_infer and backend.harnesses == frozenset() and backend.harness("bytemlperf") is None

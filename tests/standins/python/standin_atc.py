@@ -15,7 +15,6 @@ from pathlib import Path
 import onnx
 import onnx.helper
 import onnxruntime
-
 from standin_om import MARK, StandinError, write_om
 
 SOC_PATTERN = re.compile(r"Ascend(310P\d|310B\d|310|910[A-Z0-9]*)")

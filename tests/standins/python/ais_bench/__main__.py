@@ -20,7 +20,6 @@ from pathlib import Path
 
 import numpy as np
 import onnxruntime
-
 from standin_om import MARK, StandinError, read_om
 
 PURE_INFER_NAME = "pure_infer_data"

@@ -1,34 +1,17 @@
-"""What ais_bench reads and writes, outside the tool: its input order and its summary JSON.
+"""ais_bench's summary JSON (its input order is the per-sample layout: ../sample_layout.py).
 
-ais_bench pairs the files of its input folders by position after a *natural* sort
-(`2.npy` before `10.npy`) and names each output after the first input file of its sample.
-It writes timings only to `<output>/<dirname>_summary.json` (stdout is for people), so the
+ais_bench writes timings only to `<output>/<dirname>_summary.json` (stdout is for people), so the
 backend reads that file instead of scraping the console.
 """
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from zoorepro.errors import ZooreproError
 
-INPUT_SUFFIXES = (".npy", ".bin")
 PERCENTILE_KEY = "percentile(99%)"
-
-
-def natural_key(name: str) -> list[int | str]:
-    """Sort key that orders digit runs by value, so `10.npy` follows `9.npy` as in ais_bench."""
-    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)]
-
-
-def list_input_files(folder: Path) -> list[Path]:
-    """The files ais_bench would read from one input folder, in the order it pairs them."""
-    if not folder.is_dir():
-        raise ZooreproError(f"input folder {folder} does not exist")
-    files = [p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in INPUT_SUFFIXES]
-    return sorted(files, key=lambda p: natural_key(p.name))
 
 
 def summary_path(output: Path, dirname: str) -> Path:

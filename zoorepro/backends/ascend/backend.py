@@ -1,23 +1,33 @@
 """Ascend NPU backend: the document's own tools and flags (ATC to compile, ais_bench to run and time).
 
-Every command line below is the one the ViLBERT document prints, plus only what a pipeline needs
-on top: a batch size, a job-specific output folder name (so concurrent jobs never share ais_bench's
-timestamp folder) and a summary JSON to read numbers from instead of the console.
+Every command line below is the one the document prints, plus only what a pipeline needs on top:
+a batch size, a job-specific output folder name (so concurrent jobs never share ais_bench's
+timestamp folder) and a summary JSON to read numbers from instead of the console. ATC gets the
+document's generic flags; flags that belong to one model (op selection, say) come from the caller
+as `tool_args`, then the target's `atc_extra`.
 """
 from __future__ import annotations
 
 import importlib.metadata
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
-from collections import deque
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from zoorepro.backends.ais_bench_io import list_input_files, read_summary, summary_path, summary_times
-from zoorepro.backends.base import Backend, BenchResult, InferResult
-from zoorepro.errors import ConfigError, ToolchainMissing, ZooreproError
+from ...errors import ZooreproError
+from ..base import Backend, BenchResult, InferResult, validate_input_shapes
+from ..sample_layout import list_input_files
+from ..tools import (
+    argv_words,
+    first_line,
+    python_module_available,
+    run_tool,
+    tail,
+    toolchain_missing,
+)
+from .ais_bench import read_summary, summary_path, summary_times
+from .config import AscendConfig
 
 DEFAULT_ASCEND_HOME = "/usr/local/Ascend"
 STANDIN_MARK = "ZOOREPRO STAND-IN"
@@ -29,18 +39,6 @@ AIS_BENCH_HOWTO = (
     "build the aclruntime and ais_bench wheels from Ascend/tools ais-bench_workload/tool/ais_bench "
     "(`pip3 wheel ./backend/` and `pip3 wheel ./` there) and pip install both"
 )
-PORTABLE_HINT = (
-    "or run a portable target instead: `cpu` (e.g. `snakemake results/vilbert_cpu.csv`), "
-    "or `cuda` where onnxruntime-gpu is installed"
-)
-LOG_TAIL_LINES = 20
-
-
-def _str_list(value: object, key: str) -> list[str]:
-    """Settings that hold argv words must be a list of strings; say which key is wrong otherwise."""
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise ConfigError(f"{key} must be a list of strings, got {value!r}")
-    return list(value)
 
 
 def _key_value(path: Path, key: str) -> str | None:
@@ -82,36 +80,21 @@ def _dist_version(name: str) -> str | None:
 class AscendBackend(Backend):
     """ATC + ais_bench on an Ascend NPU (chip named by `soc_version`, card by `device`)."""
 
-    artifact_suffix = "om"
     name = "ascend"
     precision = "fp16"  # ATC's default --precision_mode is force_fp16
-
-    def __init__(self, target: str, settings: dict):
-        super().__init__(target, settings)
-        soc = self.settings.get("soc_version")
-        if not isinstance(soc, str) or not soc:
-            raise ConfigError(f"targets.{target}.soc_version must name the chip, e.g. Ascend310P3")
-        self.soc_version = soc
-        self.device = self.device_setting()
-        self.ais_bench = _str_list(
-            self.settings.get("ais_bench", [sys.executable, "-m", "ais_bench"]), f"targets.{target}.ais_bench"
-        )
-        if not self.ais_bench:
-            raise ConfigError(f"targets.{target}.ais_bench must not be empty")
-        self.atc_extra = _str_list(self.settings.get("atc_extra", []), f"targets.{target}.atc_extra")
+    artifact_suffix = "om"
+    config_class = AscendConfig
+    compile_tool = "atc"
+    config: AscendConfig
 
     # -- availability ------------------------------------------------------------------------
 
     def _ais_bench_available(self) -> bool:
         """`python -m mod` commands are probed in that python (it sees PYTHONPATH as the real run
         will); any other command only needs its program on PATH."""
-        argv = self.ais_bench
+        argv = self.config.ais_bench
         if len(argv) == 3 and argv[1] == "-m":
-            probe = [argv[0], "-c", f"import importlib.util,sys; sys.exit(importlib.util.find_spec({argv[2]!r}) is None)"]
-            try:
-                return subprocess.run(probe, capture_output=True, timeout=120).returncode == 0
-            except (OSError, subprocess.SubprocessError):
-                return False
+            return python_module_available(argv[0], argv[2])
         return shutil.which(argv[0]) is not None
 
     def check(self) -> None:
@@ -119,36 +102,15 @@ class AscendBackend(Backend):
         if shutil.which("atc") is None:
             missing.append(f"`atc` (CANN toolkit) is not on PATH: {CANN_HOWTO}")
         if not self._ais_bench_available():
-            missing.append(f"ais_bench (`{' '.join(self.ais_bench)}`) is not available: {AIS_BENCH_HOWTO}")
+            missing.append(f"ais_bench (`{' '.join(self.config.ais_bench)}`) is not available: {AIS_BENCH_HOWTO}")
         if missing:
-            raise ToolchainMissing(
-                f"target {self.target!r} needs the Ascend toolchain: {'; '.join(missing)}; {PORTABLE_HINT}."
-            )
-
-    def _run(self, argv: list[str], tool: str, cwd: Path | None = None) -> str:
-        """Run a vendor tool, echoing its console to ours (the step's log) and returning the last
-        lines; a non-zero exit becomes one error carrying that tail, where both tools say why."""
-        tail: deque[str] = deque(maxlen=LOG_TAIL_LINES)
-        try:
-            with subprocess.Popen(
-                argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace"
-            ) as proc:
-                assert proc.stdout is not None
-                for line in proc.stdout:
-                    sys.stdout.write(line)
-                    tail.append(line.rstrip("\n"))
-        except OSError as exc:
-            raise ToolchainMissing(f"cannot start {tool} (`{argv[0]}`): {exc}; {PORTABLE_HINT}") from None
-        sys.stdout.flush()
-        log = "\n".join(tail)
-        if proc.returncode != 0:
-            raise ZooreproError(f"{tool} failed (exit {proc.returncode}):\n{log}")
-        return log
+            raise toolchain_missing(self.target, "the Ascend toolchain", missing)
 
     # -- compile -----------------------------------------------------------------------------
 
-    def _atc_argv(self, onnx_path: Path, output: Path) -> list[str]:
-        """The document's ATC command, with our output name and any configured extra flags."""
+    def _atc_argv(self, onnx_path: Path, output: Path, tool_args: Sequence[str] = ()) -> list[str]:
+        """The document's ATC command with our output name, then the caller's flags (the model's
+        `tool_args`), then the target's `atc_extra`."""
         return [
             "atc",
             "--framework=5",
@@ -156,10 +118,9 @@ class AscendBackend(Backend):
             f"--output={output}",
             "--input_format=ND",
             "--log=error",
-            f"--soc_version={self.soc_version}",
-            "--optypelist_for_implmode=Gelu",
-            "--op_select_implmode=high_performance",
-            *self.atc_extra,
+            f"--soc_version={self.config.soc_version}",
+            *tool_args,
+            *self.config.atc_extra,
         ]
 
     @staticmethod
@@ -169,25 +130,34 @@ class AscendBackend(Backend):
         exact = out_dir / f"{stem}.om"
         return ([exact] if exact.is_file() else []) + sorted(out_dir.glob(f"{stem}_*.om"))
 
-    def compile(self, onnx_path: Path, out_dir: Path, batch_size: int, *, input_shapes=None, tool_args=()) -> Path:
+    def compile(self, onnx_path: Path, out_dir: Path, batch_size: int, *,
+                input_shapes: Mapping[str, Sequence[int | str]] | None = None,
+                tool_args: Sequence[str] = ()) -> Path:
+        """`atc` on a static ONNX file into `model_bs{bs}.om`. The document's ATC command passes no
+        --input_shape (ATC reads the static shapes from the model): `input_shapes` are only checked
+        for form."""
+        if input_shapes is not None:
+            validate_input_shapes(input_shapes)
+        tool_args = argv_words(tool_args)
         onnx_path, out_dir = Path(onnx_path).resolve(), Path(out_dir).resolve()
         if not onnx_path.is_file():
             raise ZooreproError(f"ONNX model {onnx_path} does not exist")
         out_dir.mkdir(parents=True, exist_ok=True)
-        stem = f"model_bs{batch_size}"
+        artifact = out_dir / self.artifact_name(batch_size)
+        stem = artifact.stem
         for stale in self._om_files(out_dir, stem):
             stale.unlink()
         # A private working directory: ATC drops fusion_result.json and kernel_meta/ there, which
         # concurrent compiles of other batch sizes must not share.
         with tempfile.TemporaryDirectory(prefix=f".atc_{stem}_", dir=out_dir) as work:
-            log = self._run(self._atc_argv(onnx_path, out_dir / stem), "atc", cwd=Path(work))
+            log = run_tool(self._atc_argv(onnx_path, out_dir / stem, tool_args), "atc", cwd=Path(work))
         if "ATC run failed" in log:
-            raise ZooreproError(f"atc reported a failure for {onnx_path}:\n{log}")
+            raise ZooreproError(f"atc reported a failure for {onnx_path}:\n{tail(log)}")
         produced = self._om_files(out_dir, stem)
         if len(produced) != 1:
-            raise ZooreproError(f"atc exited 0 but wrote {len(produced)} {stem}*.om files in {out_dir}:\n{log}")
+            raise ZooreproError(f"atc exited 0 but wrote {len(produced)} {stem}*.om files in {out_dir}:\n{tail(log)}")
         # One predictable name for the pipeline, whatever suffix this CANN version added.
-        return produced[0].rename(out_dir / f"{stem}.om")
+        return produced[0].rename(artifact)
 
     # -- infer -------------------------------------------------------------------------------
 
@@ -207,16 +177,16 @@ class AscendBackend(Backend):
         summary_file = summary_path(out_dir.parent, out_dir.name)
         summary_file.unlink(missing_ok=True)
         argv = [
-            *self.ais_bench,
+            *self.config.ais_bench,
             "--model", str(model),
             "--input", ",".join(str(d) for d in dirs),
             "--output", str(out_dir.parent),
             "--output_dirname", out_dir.name,
             "--outfmt", "NPY",
-            "--device", str(self.device),
+            "--device", str(self.config.device),
             "--batchsize", str(batch_size),
         ]
-        self._run(argv, "ais_bench")
+        run_tool(argv, "ais_bench")
         summary = read_summary(summary_file)
         missing = [p.name for p in samples if not (out_dir / f"{p.name.split('.')[0]}_0.npy").is_file()]
         if missing:
@@ -232,16 +202,16 @@ class AscendBackend(Backend):
         model = Path(model).resolve()
         with tempfile.TemporaryDirectory(prefix="zoorepro_ais_bench_") as tmp:
             argv = [
-                *self.ais_bench,
+                *self.config.ais_bench,
                 "--model", str(model),
                 "--loop", str(loop),
-                "--device", str(self.device),
+                "--device", str(self.config.device),
                 "--batchsize", str(batch_size),
                 "--warmup_count", str(warmup),
                 "--output", tmp,
                 "--output_dirname", "perf",
             ]
-            self._run(argv, "ais_bench")
+            run_tool(argv, "ais_bench")
             summary = read_summary(summary_path(Path(tmp), "perf"))
         times = summary_times(summary)
         copies = [t for t in (times.h2d_mean_ms, times.d2h_mean_ms) if t is not None]
@@ -266,27 +236,12 @@ class AscendBackend(Backend):
 
     # -- provenance --------------------------------------------------------------------------
 
-    @staticmethod
-    def _atc_version_line() -> str | None:
-        """First line of `atc --version`, or None where atc is absent or lacks the flag."""
-        if shutil.which("atc") is None:
-            return None
-        try:
-            proc = subprocess.run(
-                ["atc", "--version"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                text=True, errors="replace", timeout=120,
-            )
-        except (OSError, subprocess.SubprocessError):
-            return None
-        lines = [line.strip() for line in proc.stdout.splitlines() if line.strip()]
-        return lines[0] if proc.returncode == 0 and lines else None
-
     def versions(self) -> dict:
-        atc_line = self._atc_version_line()
+        atc_line = first_line(["atc", "--version"])  # None where atc is absent or lacks the flag
         return {
             "backend": self.name,
-            "soc_version": self.soc_version,
-            "device": self.device,
+            "soc_version": self.config.soc_version,
+            "device": self.config.device,
             "cann": _toolkit_version() or atc_line,
             "driver": _key_value(_ascend_home() / "driver" / "version.info", "Version"),
             "ais_bench": _dist_version("ais_bench"),

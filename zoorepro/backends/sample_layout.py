@@ -1,23 +1,43 @@
-"""The per-sample file layout that ais_bench reads and writes, shared by the portable backends.
+"""The per-sample file layout (ais_bench's): the one place that says how samples sit on disk.
 
-Inputs: one folder per model input, in model input order, each with `0.npy, 1.npy, ...` (natural
-order, leading batch dim 1). Outputs: `{sample}_{k}.npy`, one file per sample and output.
+Inputs: one folder per model input, in model input order, each with `0.npy, 1.npy, ...` (leading
+batch dim 1). Files pair by position after a *natural* sort (`2.npy` before `10.npy`), as
+ais_bench pairs them, and each output is named after the first input file of its sample.
+Outputs: `{sample}_{k}.npy`, one file per sample and output. The Ascend backend hands the folders
+to ais_bench itself; the onnxruntime backend and steps that read samples use the helpers here.
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import ZooreproError
-from .ais_bench_io import natural_key
+
+INPUT_SUFFIXES = (".npy", ".bin")
+
+
+def natural_key(name: str) -> list[int | str]:
+    """Sort key that orders digit runs by value, so `10.npy` follows `9.npy` as in ais_bench."""
+    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)]
+
+
+def list_input_files(folder: Path, suffixes: tuple[str, ...] = INPUT_SUFFIXES) -> list[Path]:
+    """The files ais_bench would read from one input folder, in the order it pairs them."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ZooreproError(f"input folder {folder} does not exist")
+    files = [p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in suffixes]
+    return sorted(files, key=lambda p: natural_key(p.name))
 
 
 def list_samples(input_dirs: list[Path]) -> list[list[Path]]:
-    """Files of each input folder, natural-sorted; all folders must hold the same sample names."""
+    """The `.npy` files of each input folder in pairing order, one row per sample; all folders
+    must hold the same sample names."""
     columns = []
     for d in input_dirs:
-        files = sorted((p for p in Path(d).iterdir() if p.suffix.lower() == ".npy"), key=lambda p: natural_key(p.name))
+        files = list_input_files(d, (".npy",))
         if not files:
             raise ZooreproError(f"input folder {d} holds no .npy files")
         columns.append(files)

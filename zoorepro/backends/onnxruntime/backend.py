@@ -12,13 +12,22 @@ import os
 import shutil
 import statistics
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import ToolchainMissing, ZooreproError
-from .base import Backend, BenchResult, InferResult
-from .sample_io import batches, list_samples, save_outputs
+from ...errors import ShapeMismatchError, ZooreproError
+from ..base import (
+    Backend,
+    BenchResult,
+    InferResult,
+    concrete_shapes,
+    validate_input_shapes,
+)
+from ..sample_layout import batches, list_samples, save_outputs
+from ..tools import toolchain_missing
+from .config import OnnxRuntimeConfig
 
 _DTYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(bool)": np.bool_,
            "tensor(int64)": np.int64, "tensor(int32)": np.int32, "tensor(double)": np.float64}
@@ -47,40 +56,56 @@ def percentile(values: list[float], q: float) -> float:
 
 
 class OnnxRuntimeBackend(Backend):
-    artifact_suffix = "onnx"
+    """onnxruntime with one execution provider (`provider`); the ONNX file is the artifact."""
+
     name = "onnxruntime"
     precision = "fp32"
+    artifact_suffix = "onnx"
+    config_class = OnnxRuntimeConfig
+    config: OnnxRuntimeConfig
 
     @property
     def provider(self) -> str:
-        return self.settings["provider"]
+        return self.config.provider
 
     def check(self) -> None:
         try:
             import onnxruntime as ort
         except ImportError:
-            raise ToolchainMissing("onnxruntime is not installed: run `make env` (it installs envs/requirements.lock)") from None
+            raise toolchain_missing(self.target, "onnxruntime", [
+                "onnxruntime is not installed: run `make env` (it installs envs/requirements.lock)"]) from None
         if self.provider not in ort.get_available_providers():
-            raise ToolchainMissing(
-                f"target {self.target!r} needs onnxruntime's {self.provider}, which this onnxruntime "
-                f"({ort.__version__}, providers {ort.get_available_providers()}) lacks: install "
-                f"onnxruntime-gpu matching your CUDA in place of onnxruntime, or run the portable target `cpu` "
-                f"(e.g. `snakemake results/vilbert_cpu.csv`)")
+            lacks = (f"this onnxruntime ({ort.__version__}, providers {ort.get_available_providers()}) lacks it: "
+                     "install onnxruntime-gpu matching your CUDA in place of onnxruntime")
+            raise toolchain_missing(self.target, f"onnxruntime's {self.provider}", [lacks])
 
     def session(self, model: Path):
         import onnxruntime as ort
         self.check()
         return ort.InferenceSession(str(model), session_options(), providers=[self.provider])
 
-    def compile(self, onnx_path: Path, out_dir: Path, batch_size: int, *, input_shapes=None, tool_args=()) -> Path:
-        """onnxruntime runs the ONNX itself: check it loads with the requested static batch,
-        then place it as the target's model file."""
+    def compile(self, onnx_path: Path, out_dir: Path, batch_size: int, *,
+                input_shapes: Mapping[str, Sequence[int | str]] | None = None,
+                tool_args: Sequence[str] = ()) -> Path:
+        """onnxruntime runs the ONNX itself: check it loads with the requested static batch (and,
+        when given, exactly the caller's input shapes), then place it as the target's model file.
+        There is no compile tool, so tool_args must be empty."""
+        if tool_args:
+            raise ZooreproError(f"target {self.target!r} compiles with no tool: tool_args {list(tool_args)} "
+                                "would be ignored")
+        shapes = validate_input_shapes(input_shapes) if input_shapes is not None else None
         sess = self.session(onnx_path)
         for inp in sess.get_inputs():
             if inp.shape[0] != batch_size:
                 raise ZooreproError(f"{onnx_path}: input {inp.name} has batch {inp.shape[0]}, expected {batch_size}")
+        if shapes is not None:
+            have = {inp.name: list(inp.shape) for inp in sess.get_inputs()}
+            want = concrete_shapes(shapes, batch_size)
+            if have != want:
+                raise ShapeMismatchError(f"{onnx_path}: input shapes {have} differ from the expected {want}")
+        out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
-        dest = out_dir / f"model_bs{batch_size}.onnx"
+        dest = out_dir / self.artifact_name(batch_size)
         tmp = dest.with_suffix(".onnx.tmp")
         shutil.copyfile(onnx_path, tmp)
         os.replace(tmp, dest)
