@@ -1,61 +1,10 @@
 # ActBERT text-to-video retrieval on MSR-VTT with PaddleVideo (004_1d93f0d998946b96.txt).
-# Code: zoorepro/actbert/ (PaddleVideo's configs in zoorepro/actbert/configs/), run by the paddle
-# runner (zoorepro/runners/paddle.py); trace of document commands to rules: README.md, section
-# "ActBERT: document steps -> rules". Sources, download and table are the shared rules.
+# Code: zoorepro/actbert/ (PaddleVideo's configs in configs/, its input functions in inputs.py), run
+# by the paddle runner (zoorepro/runners/paddle.py); trace of document commands to rules: README.md,
+# section "ActBERT: document steps -> rules". Sources, download and table are the shared rules.
 
 ACTBERT = config["actbert"]
-ACTBERT_FULL = "data/full/actbert"
-ACTBERT_CONFIGS = "zoorepro/actbert/configs"
-
-
-def actbert_device(wildcards):
-    """PaddleVideo's device for a target (the document forces gpu; patches/ppvideo/04 makes it a choice)."""
-    return runner_device("actbert", wildcards.target)
-
-
-def actbert_test_inputs(wildcards):
-    if wildcards.scale == "mini":
-        return {"data": "data/mini/actbert/MANIFEST.json", "weights": "data/mini/actbert/ActBERT-mini.pdparams",
-                "config": f"{ACTBERT_CONFIGS}/mini_msrvtt.yaml"}
-    return {**full_data("actbert"), "config": f"{ACTBERT_CONFIGS}/actbert_msrvtt.yaml"}
-
-
-def actbert_test_args(wildcards, input):
-    """The document's -c/-w, with the data paths of this scale (the mini config names its own)."""
-    if wildcards.scale == "mini":
-        return f"-c {input.config} -w {input.weights}"
-    return (f"-c {input.config} -w {ACTBERT_FULL}/ActBERT.pdparams --file-path {ACTBERT_FULL}/MSRVTT_JSFUSION_test.csv "
-            f"--features-path {ACTBERT_FULL}/features/msrvtt_test.lmdb --vocab-dir {ACTBERT_FULL}/bert-base-uncased")
-
-
-def actbert_pretrain_inputs(wildcards):
-    if wildcards.scale == "mini":
-        return {"data": "data/mini/actbert/MANIFEST.json", "bert": "data/mini/actbert/bert-mini.pdparams",
-                "config": f"{ACTBERT_CONFIGS}/mini_pretrain.yaml"}
-    return {**full_data("actbert"), "config": f"{ACTBERT_CONFIGS}/actbert.yaml"}
-
-
-def actbert_pretrain_args(wildcards, input):
-    if wildcards.scale == "mini":
-        return f"-c {input.config} --device cpu --max-steps {ACTBERT['pretrain_steps']}"
-    data = f"{ACTBERT_FULL}/howto100m"
-    return (f"-c {input.config} --device gpu --vocab-dir {ACTBERT_FULL}/bert-base-uncased "
-            f"--pretrained {ACTBERT_FULL}/bert-base-uncased.pdparams "
-            f"-o DATASET.train.file_path={data}/actbert_train_data.npy "
-            f"-o PIPELINE.train.transform.1.RandomCap.caption_path={data}/caption_train.json "
-            f"-o PIPELINE.valid.transform.1.RandomCap.caption_path={data}/caption_val.json")
-
-
-def actbert_table_inputs(wildcards):
-    scale, target = scale_of(wildcards), wildcards.target
-    base = f"work/{scale}/actbert/{target}"
-    measurements = [f"{base}/test.measurements.json"]
-    if scale == "mini":  # full-scale pretraining is a target of its own (days on 8 GPUs)
-        measurements.append(f"work/{scale}/actbert/pretrain/loss.measurements.json")
-    return {"measurements": measurements, "toolchain": f"{base}/metrics.json"}
-
-
-TABLE_INPUTS["actbert"] = actbert_table_inputs
+IN_ACTBERT = INPUTS["actbert"]
 
 
 rule actbert_mini_data:
@@ -82,7 +31,7 @@ rule actbert_mini_model:
     input:
         sources="work/src/actbert/SOURCES.json",
         data="data/mini/actbert/MANIFEST.json",
-        config=f"{ACTBERT_CONFIGS}/mini_msrvtt.yaml",
+        config="zoorepro/actbert/configs/mini_msrvtt.yaml",
     output:
         weights="data/mini/actbert/ActBERT-mini.pdparams",
         bert="data/mini/actbert/bert-mini.pdparams",
@@ -102,7 +51,7 @@ rule actbert_test:
     # Patched: device from the target's paddle runner (the document forces a GPU), local vocab,
     # restricted lmdb unpickling; metrics parsed from the final log line AND recomputed from the score matrix.
     input:
-        unpack(actbert_test_inputs),
+        unpack(IN_ACTBERT.test_inputs),
         sources="work/src/actbert/SOURCES.json",
     output:
         work=directory("work/{scale}/actbert/{target}/test"),
@@ -113,8 +62,8 @@ rule actbert_test:
     log:
         "logs/{scale}/actbert/{target}/test.log",
     params:
-        args=actbert_test_args,
-        device=actbert_device,
+        args=IN_ACTBERT.test_args,
+        device=IN_ACTBERT.device,
         seed=ACTBERT["seed"],
     threads: workflow.cores
     shell:
@@ -128,7 +77,7 @@ rule actbert_pretrain:
     #   -c configs/multimodal/actbert/actbert.yaml (HowTo100M). Full scale: a target of its own
     # (days on 8 GPUs); mini scale: `actbert.pretrain_steps` steps on the cpu, in the mini table.
     input:
-        unpack(actbert_pretrain_inputs),
+        unpack(IN_ACTBERT.pretrain_inputs),
         sources="work/src/actbert/SOURCES.json",
     output:
         work=directory("work/{scale}/actbert/pretrain/run"),
@@ -139,7 +88,7 @@ rule actbert_pretrain:
     log:
         "logs/{scale}/actbert/pretrain.log",
     params:
-        args=actbert_pretrain_args,
+        args=IN_ACTBERT.pretrain_args,
         seed=ACTBERT["seed"],
     threads: workflow.cores
     shell:

@@ -1,5 +1,6 @@
-# Helpers every model's rules use: params validation, the model registry, tables, targets and the
-# backends/runners behind them. Model-specific input functions live in rules/<model>.smk.
+# Helpers every model's rules use: params validation, the model registry, the table and compare
+# inputs the shared rules ask of each model, and the named target validator. A model's own input
+# functions live in its package (zoorepro/<model>/inputs.py), so rules/*.smk hold rules only.
 import sys
 from pathlib import Path
 
@@ -7,18 +8,14 @@ sys.path.insert(0, workflow.basedir)  # the workflow's own zoorepro, also in a c
 
 from zoorepro import models
 from zoorepro.backends import get_backend
-from zoorepro.config import results_dir, scale_of_results_dir, target_settings, validate
+from zoorepro.config import results_dir, target_settings, validate
 from zoorepro.runners import get_runner
 
 validate(config)
 
 MODELS = models.model_names()
-# Filled by each rules/<model>.smk: model -> function(wildcards) -> {name: path or [paths]} of the
-# measurement files (key "measurements") and the toolchain record (key "toolchain") its table joins.
-TABLE_INPUTS = {}
-# Filled by each rules/<model>.smk with a compare step: model -> function(wildcards) -> the batch
-# size the compared outputs were computed at.
-COMPARE_BATCH_SIZE = {}
+# model -> its input functions (zoorepro/<model>/inputs.py), e.g. INPUTS["vilbert"].data
+INPUTS = {model: models.inputs(model, config) for model in MODELS}
 
 
 def default_tables():
@@ -36,43 +33,18 @@ def output_dir(wildcards, output):
     return str(Path(output[0]).parent)
 
 
-def scale_of(wildcards):
-    return scale_of_results_dir(wildcards.resdir)
-
-
 def download_tofu_arg(wildcards):
     return "--trust-on-first-use" if config["downloads"]["trust_on_first_use"] else ""
 
 
-def manifest_entries(model):
-    """The entry names of manifests/<model>.yaml (one download job each)."""
-    import yaml
-
-    manifest = yaml.safe_load(Path(workflow.basedir, "manifests", f"{model}.yaml").read_text())
-    return [entry["name"] for entry in manifest["entries"]]
-
-
-def full_data(model):
-    """The stamps of every verified download of a model (full scale)."""
-    return {f"download_{name}": f"data/full/{model}/.done/{name}" for name in manifest_entries(model)}
-
-
-def artifact_suffix(target):
-    """What the target's backend compiles to (om, engine, onnx)."""
-    return get_backend(target, config).artifact_suffix
+def source_patches(wildcards):
+    """The model's patch files (patches/<its PATCH_GLOB>/*.patch), in the order they apply."""
+    return models.patch_files(wildcards.model, Path(workflow.basedir, "patches"))
 
 
 def precision(wildcards):
     """What the target's backend computes in (ATC's force_fp16, IxRT's fp16, onnxruntime fp32)."""
     return get_backend(wildcards.target, config).precision
-
-
-def shape_words(shapes, bs):
-    """`NAME:D0,D1,...` words of params `input_shapes` at batch size `bs` (the dim `bs`)."""
-    return " ".join(
-        f'"{name}:' + ",".join(str(bs) if d == "bs" else str(d) for d in dims) + '"'
-        for name, dims in shapes.items()
-    )
 
 
 def validate_target(model, target):
@@ -88,9 +60,9 @@ def validate_target(model, target):
 
 
 def table_inputs(wildcards):
-    """The model's table inputs (rules/<model>.smk), once its target passed validate_target."""
+    """The model's measurement files and toolchain record, once its target passed validate_target."""
     validate_target(wildcards.model, wildcards.target)
-    return TABLE_INPUTS[wildcards.model](wildcards)
+    return INPUTS[wildcards.model].table(wildcards)
 
 
 def compare_settings(wildcards):
@@ -109,12 +81,8 @@ def compare_outputs(wildcards):
 
 def compare_args(wildcards):
     c = compare_settings(wildcards)
-    words = ["--output-names", *c["output_names"], "--batch-size", str(COMPARE_BATCH_SIZE[wildcards.model](wildcards))]
+    words = ["--output-names", *c["output_names"],
+             "--batch-size", str(INPUTS[wildcards.model].compare_batch_size(wildcards))]
     if c.get("statistics"):
         words += ["--statistics", *c["statistics"]]
     return " ".join(words) + f' --label "{c["label"]}"'
-
-
-def runner_device(model, target):
-    """The framework device a model's runner uses on `target` (e.g. paddle's cpu / gpu)."""
-    return get_runner(models.pipeline(model).RUNNER, target, config).device

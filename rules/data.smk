@@ -5,7 +5,7 @@ rule sources:
     # The documents' `git clone ... && git apply *.patch`: the installed upstream package(s) copied
     # from the venv and patched with the model's patches/ folders (zoorepro/<model>/sources.py).
     input:
-        patches=lambda wildcards: models.patch_files(wildcards.model, Path(workflow.basedir, "patches")),
+        patches=source_patches,
     output:
         manifest="work/src/{model}/SOURCES.json",
     conda:

@@ -1,62 +1,10 @@
 # VideoBERT on IxRT and ByteMLPerf (000_94813fe2aa136b00.txt), per scale and target.
-# Code: zoorepro/videobert/; trace of document commands to rules: README.md, section
-# "VideoBERT: document steps -> rules". Download, compare (general_perf's numeric check) and table
-# are the shared rules (rules/data.smk, rules/compare.smk, rules/table.smk).
+# Code: zoorepro/videobert/ (its input functions: inputs.py); trace of document commands to rules:
+# README.md, section "VideoBERT: document steps -> rules". Download, compare (general_perf's
+# numeric check) and table are the shared rules (rules/data.smk, rules/compare.smk, rules/table.smk).
 
 VIDEOBERT = config["videobert"]
-VIDEOBERT_WORKLOAD = Path(workflow.basedir, "workloads", f"{VIDEOBERT['task']}.json")
-VIDEOBERT_FULL_ONNX = "data/full/videobert/model_zoo/popular/open_videobert/video-bert.onnx"
-
-
-def videobert_workload():
-    import json
-
-    return json.loads(VIDEOBERT_WORKLOAD.read_text())
-
-
-def videobert_model_inputs(wildcards):
-    """The ONNX and data a VideoBERT step reads: the exported mini model and generated data, or
-    the document's downloads (their stamps; the files inside are named by videobert_onnx and
-    videobert_cifar_dir)."""
-    if wildcards.scale == "mini":
-        return {"onnx": "work/mini/videobert/onnx/video-bert.onnx", "data": "data/mini/videobert/MANIFEST.json"}
-    return full_data("videobert")
-
-
-def videobert_onnx(wildcards):
-    if wildcards.scale == "mini":
-        return "work/mini/videobert/onnx/video-bert.onnx"
-    return VIDEOBERT_FULL_ONNX
-
-
-def videobert_cifar_dir(wildcards):
-    if wildcards.scale == "mini":
-        return "data/mini/videobert/cifar-100-python"
-    return "data/full/videobert/datasets/open_cifar/cifar-100-python"
-
-
-def videobert_input_shapes(wildcards):
-    return shape_words(VIDEOBERT["input_shapes"], wildcards.bs)
-
-
-def videobert_accuracy_batch_size(wildcards):
-    """perf_engine measures accuracy at the workload's first batch size."""
-    return videobert_workload()["batch_sizes"][0]
-
-
-def videobert_table_inputs(wildcards):
-    scale, target = scale_of(wildcards), wildcards.target
-    base = f"work/{scale}/videobert/{target}"
-    measurements = [f"{base}/perf_engine.measurements.json"]
-    if target != VIDEOBERT["compare"]["reference"]:  # the reference is not compared with itself
-        measurements.append(f"{base}/compare.measurements.json")
-    if get_backend(target, config).artifact_suffix == "engine":  # IxRT: the document's ixrtexec perf at BS 16
-        measurements.append(f"{base}/perf_bs{VIDEOBERT['ixrtexec_batch_size']}.measurements.json")
-    return {"measurements": measurements, "toolchain": f"{base}/perf_engine.toolchain.json"}
-
-
-TABLE_INPUTS["videobert"] = videobert_table_inputs
-COMPARE_BATCH_SIZE["videobert"] = videobert_accuracy_batch_size
+IN_VIDEOBERT = INPUTS["videobert"]
 
 
 rule videobert_mini_data:
@@ -102,8 +50,8 @@ rule videobert_perf_engine:
     # workload JSON; here the workload JSON is shipped, pinned). A backend with ByteMLPerf's harness
     # (IxRT) runs ByteMLPerf's own perf_engine; portable targets run the same semantics on onnxruntime.
     input:
-        unpack(videobert_model_inputs),
-        workload=str(VIDEOBERT_WORKLOAD.relative_to(workflow.basedir)),
+        unpack(IN_VIDEOBERT.model_inputs),
+        workload=IN_VIDEOBERT.workload_path,
     output:
         report=directory("work/{scale}/videobert/{target}/report"),
         logits="work/{scale}/videobert/{target}/open_cifar.npy",
@@ -114,8 +62,8 @@ rule videobert_perf_engine:
     log:
         "logs/{scale}/videobert/{target}/perf_engine.log",
     params:
-        onnx=videobert_onnx,
-        data=videobert_cifar_dir,
+        onnx=IN_VIDEOBERT.onnx,
+        data=IN_VIDEOBERT.cifar_dir,
         task=VIDEOBERT["task"],
     threads: workflow.cores
     shell:
@@ -132,20 +80,22 @@ rule videobert_compile:
     #     --save_engine ${TARGET_ENGINE} --log_level error --plugins ixrt_plugin --shapes image:16x3x224x224,text:100x77
     # (the shapes are params `videobert.input_shapes` at the batch size).
     input:
-        unpack(videobert_model_inputs),
+        unpack(IN_VIDEOBERT.model_inputs),
     output:
         model="work/{scale}/videobert/{target}/model_bs{bs}.engine",
         versions="work/{scale}/videobert/{target}/model_bs{bs}.engine.toolchain.json",
+        shapes="work/{scale}/videobert/{target}/model_bs{bs}.engine.inputs.json",
     conda:
         "../envs/zoorepro.yaml"
     log:
         "logs/{scale}/videobert/{target}/compile_bs{bs}.log",
     params:
-        onnx=videobert_onnx,
-        shapes=videobert_input_shapes,
+        onnx=IN_VIDEOBERT.onnx,
+        shapes=IN_VIDEOBERT.input_shapes,
+        tool_args=IN_VIDEOBERT.compile_tool_args,
     shell:
         "python -m zoorepro.steps.compile --target {wildcards.target} --onnx {params.onnx} --batch-size {wildcards.bs} "
-        "--input-shape {params.shapes} --out {output.model} --versions {output.versions} > {log} 2>&1"
+        "--input-shape {params.shapes} {params.tool_args} --out {output.model} --versions {output.versions} > {log} 2>&1"
 
 
 rule videobert_perf:

@@ -1,91 +1,10 @@
 # ViLBERT VQA (002_96a57c031fd5d3aa.txt): every step of the document, per scale and target.
-# Code: zoorepro/vilbert/ (one module per document step); trace of document commands to rules:
-# README.md, section "ViLBERT: document steps -> rules". Sources, download, compare and table are
-# the shared rules (rules/data.smk, rules/compare.smk, rules/table.smk).
+# Code: zoorepro/vilbert/ (one module per document step; its input functions: inputs.py); trace of
+# document commands to rules: README.md, section "ViLBERT: document steps -> rules". Sources,
+# download, compare and table are the shared rules (rules/data.smk, rules/compare.smk, rules/table.smk).
 
 VILBERT = config["vilbert"]
-VILBERT_ARCHIVES = {
-    "mini": "data/mini/vilbert/vilbert-vqa-mini.tar.gz",
-    "full": "data/full/vilbert/vilbert-vqa-pretrained.2021-03-15.tar.gz",
-}
-VILBERT_SHAPES = {
-    "box_features": ["bs", VILBERT["box_num"], 1024],
-    "box_coordinates": ["bs", VILBERT["box_num"], 4],
-    "box_mask": ["bs", VILBERT["box_num"]],
-    "token_ids": ["bs", VILBERT["pad_len"]],
-    "mask": ["bs", VILBERT["pad_len"]],
-    "type_ids": ["bs", VILBERT["pad_len"]],
-}
-
-
-def vilbert_data(wildcards):
-    """The data a ViLBERT step reads: generated (mini) or downloaded and verified (full)."""
-    if wildcards.scale == "mini":
-        return {"manifest": "data/mini/vilbert/MANIFEST.json"}
-    return full_data("vilbert")
-
-
-def vilbert_archive(wildcards):
-    return VILBERT_ARCHIVES[wildcards.scale]
-
-
-def vilbert_full_data_args(wildcards):
-    """Full-scale layout (manifests/vilbert.yaml): COCO unpacks under images/val2014/ (the reader
-    globs its image_dir recursively); the mini generator writes val2014/ where preprocess looks."""
-    return "--image_dir data/full/vilbert/images" if wildcards.scale == "full" else ""
-
-
-def vilbert_pretrained_arg(wildcards):
-    """The real archive builds its text stream from bert-base-uncased before loading its weights."""
-    return "--pretrained_dir data/full/vilbert/bert-base-uncased" if wildcards.scale == "full" else ""
-
-
-def vilbert_subset_arg(wildcards):
-    subset = VILBERT["full"]["question_subset"]
-    return f"--question_subset {subset}" if wildcards.scale == "full" and subset else ""
-
-
-def vilbert_input_shapes(wildcards):
-    return shape_words(VILBERT_SHAPES, wildcards.bs)
-
-
-def vilbert_input_dirs(wildcards):
-    return " ".join(f"work/{wildcards.scale}/vilbert/preprocessed/{name}" for name in VILBERT_SHAPES)
-
-
-def vilbert_atc_args(wildcards):
-    return " ".join(f"--tool-arg={word}" for word in VILBERT["atc_args"])
-
-
-def vilbert_compiled(scale, target, bs):
-    return f"work/{scale}/vilbert/{target}/model_bs{bs}.{artifact_suffix(target)}"
-
-
-def vilbert_compiled_model(wildcards):
-    return vilbert_compiled(wildcards.scale, wildcards.target, wildcards.bs)
-
-
-def vilbert_accuracy_model(wildcards):
-    """The document runs ais_bench inference with the bs`accuracy_batch_size` model."""
-    model = vilbert_compiled(wildcards.scale, wildcards.target, VILBERT["accuracy_batch_size"])
-    return {"model": model, "versions": f"{model}.toolchain.json"}
-
-
-def vilbert_table_inputs(wildcards):
-    scale, target = scale_of(wildcards), wildcards.target
-    base = f"work/{scale}/vilbert/{target}"
-    return {
-        "measurements": [
-            f"{base}/accuracy.measurements.json",
-            f"{base}/compare.measurements.json",
-            *(f"{base}/perf_bs{bs}.measurements.json" for bs in VILBERT["batch_sizes"]),
-        ],
-        "toolchain": vilbert_compiled(scale, target, VILBERT["accuracy_batch_size"]) + ".toolchain.json",
-    }
-
-
-TABLE_INPUTS["vilbert"] = vilbert_table_inputs
-COMPARE_BATCH_SIZE["vilbert"] = lambda wildcards: VILBERT["accuracy_batch_size"]
+IN_VILBERT = INPUTS["vilbert"]
 
 
 rule vilbert_mini_data:
@@ -114,7 +33,7 @@ rule vilbert_preprocess:
     # Fixed: writes every sample once (the document writes the whole set 8 times) in ascending
     # question_id order (the document's loader shuffles unseeded).
     input:
-        unpack(vilbert_data),
+        unpack(IN_VILBERT.data),
         sources="work/src/vilbert/SOURCES.json",
     output:
         data=directory("work/{scale}/vilbert/preprocessed"),
@@ -123,12 +42,12 @@ rule vilbert_preprocess:
     log:
         "logs/{scale}/vilbert/preprocess.log",
     params:
-        archive=vilbert_archive,
+        archive=IN_VILBERT.archive,
         data_dir="data/{scale}/vilbert",
         pad_len=VILBERT["pad_len"],
         box_num=VILBERT["box_num"],
-        subset=vilbert_subset_arg,
-        layout=vilbert_full_data_args,
+        subset=IN_VILBERT.subset_arg,
+        layout=IN_VILBERT.full_layout_args,
     threads: workflow.cores
     shell:
         "python -m zoorepro.vilbert.preprocess --archive_file {params.archive} --save_dir {output.data} "
@@ -139,7 +58,7 @@ rule vilbert_preprocess:
 rule vilbert_export_onnx:
     # Document: python3 export_onnx.py --archive_file ... --save_path vqa-vilbert.onnx
     input:
-        unpack(vilbert_data),
+        unpack(IN_VILBERT.data),
         sources="work/src/vilbert/SOURCES.json",
     output:
         onnx="work/{scale}/vilbert/onnx/vqa-vilbert.onnx",
@@ -149,11 +68,11 @@ rule vilbert_export_onnx:
     log:
         "logs/{scale}/vilbert/export_onnx.log",
     params:
-        archive=vilbert_archive,
+        archive=IN_VILBERT.archive,
         opset=VILBERT["opset"],
         pad_len=VILBERT["pad_len"],
         box_num=VILBERT["box_num"],
-        pretrained=vilbert_pretrained_arg,
+        pretrained=IN_VILBERT.pretrained_arg,
     shell:
         "python -m zoorepro.vilbert.export_onnx --archive_file {params.archive} --save_path {output.onnx} "
         "--src work/src/vilbert --opset {params.opset} --pad_len {params.pad_len} --box_num {params.box_num} "
@@ -171,7 +90,7 @@ rule vilbert_onnxsim:
     log:
         "logs/{scale}/vilbert/onnxsim_bs{bs}.log",
     params:
-        shapes=vilbert_input_shapes,
+        shapes=IN_VILBERT.input_shapes,
     shell:
         "python -m zoorepro.steps.simplify {input.onnx} {output.onnx} --input-shape {params.shapes} > {log} 2>&1"
 
@@ -193,7 +112,7 @@ rule vilbert_fix_onnx:
 rule vilbert_compile:
     # Document: atc --framework=5 --model=...bs1_sim_fix.onnx --output=vqa-vilbert_bs1 --input_format=ND
     #   --log=error --soc_version=${chip_name} --optypelist_for_implmode="Gelu" --op_select_implmode=high_performance
-    # (Ascend targets; the last two flags are params `vilbert.atc_args`); onnxruntime targets load
+    # (Ascend targets; the last two flags are params `vilbert.compile_args.atc`); onnxruntime targets load
     # and place the ONNX file.
     input:
         onnx="work/{scale}/vilbert/onnx/vqa-vilbert_bs{bs}_sim_fix.onnx",
@@ -205,8 +124,8 @@ rule vilbert_compile:
     log:
         "logs/{scale}/vilbert/{target}/compile_bs{bs}.{ext}.log",
     params:
-        shapes=vilbert_input_shapes,
-        tool_args=vilbert_atc_args,
+        shapes=IN_VILBERT.input_shapes,
+        tool_args=IN_VILBERT.compile_tool_args,
     shell:
         "python -m zoorepro.steps.compile --target {wildcards.target} --onnx {input.onnx} --batch-size {wildcards.bs} "
         "--input-shape {params.shapes} --check-shapes {params.tool_args} --out {output.model} "
@@ -217,7 +136,7 @@ rule vilbert_infer:
     # Document: python3 -m ais_bench --model vqa-vilbert_bs1.om --input preprocessed_data/box_features,...
     #   --output outputs --device 1 --outfmt NPY
     input:
-        unpack(vilbert_accuracy_model),
+        unpack(IN_VILBERT.accuracy_model),
         data="work/{scale}/vilbert/preprocessed",
     output:
         outputs=directory("work/{scale}/vilbert/{target}/outputs"),
@@ -227,7 +146,7 @@ rule vilbert_infer:
         "logs/{scale}/vilbert/{target}/infer.log",
     params:
         bs=VILBERT["accuracy_batch_size"],
-        inputs=vilbert_input_dirs,
+        inputs=IN_VILBERT.input_dirs,
     shell:
         "python -m zoorepro.steps.infer --target {wildcards.target} --model {input.model} --batch-size {params.bs} "
         "--inputs {params.inputs} --out-dir {output.outputs} > {log} 2>&1"
@@ -246,7 +165,7 @@ rule vilbert_golden:
     log:
         "logs/{scale}/vilbert/golden.log",
     params:
-        inputs=vilbert_input_dirs,
+        inputs=IN_VILBERT.input_dirs,
         limit=VILBERT["compare"]["samples"],
     shell:
         "python -m zoorepro.steps.infer --target cpu --model {input.onnx} --batch-size 1 --limit {params.limit} "
@@ -257,7 +176,7 @@ rule vilbert_postprocess:
     # Document: python3 postprocess.py --archive_file=... --result_dir=outputs/${timestamp}/
     #   --label_dir=preprocessed_data/labels --label_weight_dir=preprocessed_data/label_weights
     input:
-        unpack(vilbert_data),
+        unpack(IN_VILBERT.data),
         outputs="work/{scale}/vilbert/{target}/outputs",
         data="work/{scale}/vilbert/preprocessed",
     output:
@@ -268,7 +187,7 @@ rule vilbert_postprocess:
     log:
         "logs/{scale}/vilbert/{target}/postprocess.log",
     params:
-        archive=vilbert_archive,
+        archive=IN_VILBERT.archive,
         precision=precision,
     shell:
         "python -m zoorepro.vilbert.postprocess --archive_file {params.archive} --result_dir {input.outputs} "
@@ -280,7 +199,7 @@ rule vilbert_perf:
     # Document: python3 -m ais_bench --model vqa-vilbert_bs1.om --loop 20 --device 1 (per batch size).
     # Uses every core so no other job runs beside a timing.
     input:
-        model=vilbert_compiled_model,
+        model=IN_VILBERT.compiled_model,
     output:
         raw="work/{scale}/vilbert/{target}/perf_bs{bs}.json",
         measurements="work/{scale}/vilbert/{target}/perf_bs{bs}.measurements.json",

@@ -38,16 +38,14 @@ def sh(cmd: list[str], cwd: Path) -> float:
 
 
 def harness_vs_bare(model: Path, bs: int, loop: int, repeats: int) -> dict:
-    """Our perf step's figure (OnnxRuntimeBackend.benchmark) against a bare loop with the same
+    """Our perf step's figure (the onnxruntime backend's benchmark) against a bare loop with the same
     method: a fresh session with the same options, the same warm-up, `loop` run_with_iobinding
     calls on the same zero inputs under one timer. Repeats alternate, medians are compared."""
     import onnxruntime as ort
 
-    from zoorepro.backends.onnxruntime import (
-        OnnxRuntimeBackend,
-        session_options,
-        zero_feeds,
-    )
+    from zoorepro.backends import get_backend
+    from zoorepro.backends.onnxruntime import session_options, zero_feeds
+    from zoorepro.config import load_params
 
     def bare_once() -> float:
         sess = ort.InferenceSession(str(model), session_options(), providers=["CPUExecutionProvider"])
@@ -62,7 +60,7 @@ def harness_vs_bare(model: Path, bs: int, loop: int, repeats: int) -> dict:
             sess.run_with_iobinding(binding)
         return bs * loop / (time.perf_counter() - start)
 
-    backend = OnnxRuntimeBackend("cpu", {"provider": "CPUExecutionProvider"})
+    backend = get_backend("cpu", load_params())
     ours, bare = [], []
     for _ in range(repeats):
         ours.append(backend.benchmark(model, bs, loop, warmup=1).throughput)
@@ -78,12 +76,13 @@ def videobert_harness_vs_bare(repo: Path, bs: int, iterations: int, repeats: int
     import onnxruntime as ort
 
     from zoorepro.backends.onnxruntime import session_options
-    from zoorepro.videobert.bytemlperf import WARMUP, benchmark, perf_stats
+    from zoorepro.backends.ixrt.bytemlperf import WARMUP, benchmark, perf_stats
+    from zoorepro.videobert.perf_engine import fake_feeds
 
     sess = ort.InferenceSession(str(repo / "work/mini/videobert/onnx/video-bert.onnx"), session_options(),
                                 providers=["CPUExecutionProvider"])
     text = np.load(repo / "data/mini/videobert/cifar-100-python/text.npy").astype(np.int64)
-    feeds = {"image": np.random.default_rng(0).random((bs, 3, 224, 224), dtype=np.float32), "text": text}
+    feeds = fake_feeds(text, bs)
 
     def bare_once() -> float:
         for _ in range(WARMUP):
@@ -95,7 +94,7 @@ def videobert_harness_vs_bare(repo: Path, bs: int, iterations: int, repeats: int
 
     ours, bare = [], []
     for _ in range(repeats):
-        ours.append(perf_stats(benchmark(sess, text, bs, iterations), bs)["samples_per_s"])
+        ours.append(perf_stats(benchmark(sess, feeds, iterations), bs)["samples_per_s"])
         bare.append(bare_once())
     return {"ours_samples_per_s": statistics.median(ours), "bare_samples_per_s": statistics.median(bare),
             "ratio": statistics.median(ours) / statistics.median(bare)}
@@ -117,7 +116,7 @@ def ort_vs_torch(repo: Path, bs: int, loop: int) -> dict:
     import torch
 
     from zoorepro.backends.onnxruntime import session_options
-    from zoorepro.backends.sample_io import batches, list_samples
+    from zoorepro.backends.sample_layout import batches, list_samples
     from zoorepro.vilbert.export_onnx import load_model
 
     names = ("box_features", "box_coordinates", "box_mask", "token_ids", "mask", "type_ids")

@@ -16,7 +16,8 @@ from zoorepro.runners import runner_names
 MODEL_WORDS = sorted({*models.model_names(), "llava", "clipbert"})
 GENERIC = ["zoorepro/backends", "zoorepro/runners", "zoorepro/steps", "zoorepro/report.py", "zoorepro/audit.py",
            "zoorepro/dvcgen.py", "zoorepro/measurements.py", "zoorepro/models.py", "zoorepro/config.py",
-           "zoorepro/verdicts.py", "zoorepro/provenance.py", "zoorepro/fsutil.py", "rules/common.smk",
+           "zoorepro/verdicts.py", "zoorepro/provenance.py", "zoorepro/fsutil.py", "zoorepro/workflow.py",
+           "zoorepro/download", "zoorepro/sources.py", "zoorepro/cli.py", "zoorepro/__main__.py", "rules/common.smk",
            "rules/data.smk", "rules/compare.smk", "rules/table.smk", "schemas/params.schema.yaml"]
 
 
@@ -42,6 +43,7 @@ def test_generic_code_names_no_model(path):
 def test_a_model_is_one_package_one_rules_file_a_manifest_and_a_params_block(model):
     pipeline = models.pipeline(model)
     assert (ROOT / "zoorepro" / model / "params.schema.yaml").is_file()
+    assert models.inputs(model, yaml.safe_load((ROOT / "params.yaml").read_text())).model == model
     assert (ROOT / "rules" / f"{model}.smk").is_file()
     assert f'include: "rules/{model}.smk"' in (ROOT / "Snakefile").read_text()
     assert (ROOT / "manifests" / f"{model}.yaml").is_file()

@@ -51,20 +51,20 @@ def test_ascend_target_without_cann_fails_with_one_clear_message(params, monkeyp
 
 
 def test_compile_step_refuses_an_onnx_whose_input_shapes_differ_from_the_config(tmp_path):
-    """scripts/compile.py checks the ONNX against the shapes params.yaml implies before compiling,
+    """The compile step checks the ONNX against the shapes params.yaml implies before compiling,
     and leaves no model file behind."""
     from conftest import ROOT, run
 
     onnx_path = tiny_onnx(tmp_path / "m.onnx", batch=1)
     out = tmp_path / "cpu" / "model_bs1.onnx"
-    proc = run(["python", str(ROOT / "scripts/compile.py"), "--target", "cpu", "--onnx", str(onnx_path),
-                "--batch-size", "1", "--input-shape", "x:1,3,8", "m:1,4", "--out", str(out),
+    proc = run(["python", "-m", "zoorepro.steps.compile", "--target", "cpu", "--onnx", str(onnx_path),
+                "--batch-size", "1", "--input-shape", "x:1,3,8", "m:1,4", "--check-shapes", "--out", str(out),
                 "--versions", str(tmp_path / "v.json")], cwd=ROOT, check=False)
     assert proc.returncode == 2
     assert "m" in proc.stderr and "[1, 4]" in proc.stderr and "[1, 3]" in proc.stderr
     assert not out.exists() and not (tmp_path / "v.json").exists()
-    ok = run(["python", str(ROOT / "scripts/compile.py"), "--target", "cpu", "--onnx", str(onnx_path),
-              "--batch-size", "1", "--input-shape", "x:1,3,8", "m:1,3", "--out", str(out),
+    ok = run(["python", "-m", "zoorepro.steps.compile", "--target", "cpu", "--onnx", str(onnx_path),
+              "--batch-size", "1", "--input-shape", "x:1,3,8", "m:1,3", "--check-shapes", "--out", str(out),
               "--versions", str(tmp_path / "v.json")], cwd=ROOT)
     assert out.exists() and "onnxruntime" in (tmp_path / "v.json").read_text(), ok.stdout
 

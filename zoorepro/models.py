@@ -60,3 +60,9 @@ def patch_files(model: str, patches_dir: Path) -> list[Path]:
     if mod is None:
         return []
     return sorted(p for d in sorted(Path(patches_dir).glob(mod.PATCH_GLOB)) if d.is_dir() for p in d.glob("*.patch"))
+
+
+def inputs(model: str, config: dict):
+    """The model's input functions for its rules (`zoorepro/<model>/inputs.py`, `Inputs(config)`)."""
+    _require(model)
+    return importlib.import_module(f"zoorepro.{model}.inputs").Inputs(config)

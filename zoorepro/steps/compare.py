@@ -71,7 +71,7 @@ def max_abs_and_min_cosine(ref: np.ndarray, got: np.ndarray) -> tuple[float, flo
 
 def _general_perf(ref: np.ndarray, got: np.ndarray) -> list[tuple[str, float, str, str]]:
     """ByteMLPerf general_perf's numeric check (Mean/Std/Max Diff, Max/Mean Rel-Diff)."""
-    from zoorepro.videobert.bytemlperf import numeric_diff
+    from zoorepro.backends.ixrt.bytemlperf import numeric_diff
 
     diff = numeric_diff([ref], [got])
     return [(f"numeric_{k.lower().replace(' ', '_').replace('-', '_')}", v, "rel" if "Rel" in k else "abs",

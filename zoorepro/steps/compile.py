@@ -12,6 +12,7 @@ from pathlib import Path
 from zoorepro.backends import get_backend
 from zoorepro.cli import run_step
 from zoorepro.config import load_params
+from zoorepro.errors import ZooreproError
 from zoorepro.fsutil import atomic_write_text
 from zoorepro.steps.simplify import check_input_shapes, parse_input_shapes
 
@@ -26,7 +27,8 @@ def main() -> int:
     ap.add_argument("--check-shapes", action="store_true",
                     help="refuse an ONNX whose inputs are not exactly --input-shape (names and static dims)")
     ap.add_argument("--tool-arg", action="append", default=[], metavar="WORD",
-                    help="a model's own compiler flag, passed through (e.g. --tool-arg=--op_select_implmode=high_performance)")
+                    help="a model's own flag for the backend's compile tool (atc, ixrtexec), e.g. "
+                         "--tool-arg=--op_select_implmode=high_performance")
     ap.add_argument("--out", required=True, type=Path, help="where the compiled model goes")
     ap.add_argument("--versions", required=True, type=Path)
     args = ap.parse_args()
@@ -41,8 +43,8 @@ def main() -> int:
     artifact = backend.compile(args.onnx, args.out.parent, args.batch_size, input_shapes=shapes,
                                tool_args=args.tool_arg)
     if artifact.resolve() != args.out.resolve():
-        artifact.replace(args.out)  # e.g. ATC's `_linux_<arch>` suffix
-        artifact = args.out
+        raise ZooreproError(f"{backend.name} wrote {artifact}, the rule expects {args.out} "
+                            f"(name outputs {backend.artifact_name(args.batch_size)})")
     versions = {"backend": backend.name, "target": args.target, **backend.versions()}
     atomic_write_text(args.versions, json.dumps(versions, indent=2, sort_keys=True) + "\n")
     print(f"compiled {artifact}")

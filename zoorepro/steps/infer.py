@@ -18,7 +18,7 @@ from zoorepro.fsutil import atomic_write_text
 
 def first_samples(input_dirs: list[Path], limit: int, staging: Path) -> list[Path]:
     """Folders holding only the first `limit` samples of each input (links, not copies)."""
-    from zoorepro.backends.sample_io import list_samples  # TEMP: sample_layout after the backends merge
+    from zoorepro.backends.sample_layout import list_samples
 
     rows = list_samples(input_dirs)[:limit]
     dirs = []

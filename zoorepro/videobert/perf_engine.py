@@ -12,7 +12,6 @@ Usage: python -m zoorepro.videobert.perf_engine --target cpu --task videobert-on
 """
 import argparse
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -56,11 +55,18 @@ def top1_record(top1: float, batch_size: int, precision: str, note: str, raw: st
                        raw=(raw,), note=f"ByteMLPerf Top-1 {top1} (a fraction) x 100; {note}")
 
 
+def fake_feeds(text: np.ndarray, batch_size: int, seed: int = 0) -> dict[str, np.ndarray]:
+    """general_perf's fake inputs for VideoBERT's benchmark: a seeded random image batch
+    [bs, 3, 224, 224] and the text input (the same draw for every batch size's run)."""
+    rng = np.random.default_rng(seed)
+    return {"image": rng.random((batch_size, 3, 224, 224), dtype=np.float32), "text": text}
+
+
 def portable(backend, args, workload: dict) -> list[Measurement]:
     """general_perf's flow on onnxruntime: accuracy at batch_sizes[0], then each batch size's
     benchmark. Per-call latencies are kept, so the unrounded samples/s is what the table shows."""
     from zoorepro.fsutil import atomic_write_text
-    from zoorepro.videobert.bytemlperf import WARMUP, benchmark, perf_stats
+    from zoorepro.backends.ixrt.bytemlperf import WARMUP, benchmark, perf_stats
     from zoorepro.videobert.cifar import OpenCifar
 
     sess = backend.session(args.onnx)
@@ -72,7 +78,7 @@ def portable(backend, args, workload: dict) -> list[Measurement]:
                            str(logits_path))]
     performance = []
     for bs in workload["batch_sizes"]:
-        times = benchmark(sess, data.text, bs, workload["iterations"])
+        times = benchmark(sess, fake_feeds(data.text, bs), workload["iterations"])
         stats = perf_stats(times, bs)
         raw = args.out_dir / f"latencies_bs{bs}.json"
         atomic_write_text(raw, json.dumps(times) + "\n")
@@ -93,19 +99,11 @@ def vendor(harness, args, workload: dict) -> list[Measurement]:
     ByteMLPerf tree (where its model-zoo JSON expects them), run perf_engine.py, read its report."""
     import shutil
 
-    general = harness.root / "general_perf"
-    cifar = general / "datasets" / "open_cifar" / "cifar-100-python"
-    model = general / "model_zoo" / "popular" / "open_videobert" / "video-bert.onnx"
-    for src, dest in ((args.data, cifar), (args.onnx, model)):
-        if dest.exists() and os.path.samefile(src, dest):  # already linked there
-            continue
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        if Path(src).is_dir():
-            shutil.copytree(src, dest, dirs_exist_ok=True)
-        else:
-            shutil.copyfile(src, dest)
+    zoo = harness.model_zoo(args.task)
+    harness.install(args.onnx, zoo["model_path"])
+    harness.install(args.data, f"general_perf/datasets/{zoo['dataset_name']}/cifar-100-python")
     summary = harness.accuracy(args.task, args.workload, args.out_dir)
-    reference = general / "reports" / "ILUVATAR" / args.task / "open_cifar.npy"
+    reference = harness.outputs_dir(args.task) / f"{zoo['dataset_name']}.npy"
     if not reference.is_file():
         raise ZooreproError(f"ByteMLPerf's perf_engine saved no logits at {reference}")
     shutil.copyfile(reference, args.logits)
@@ -132,7 +130,7 @@ def main() -> int:
     from zoorepro.backends import get_backend
     from zoorepro.config import load_params
     from zoorepro.fsutil import atomic_write_text
-    from zoorepro.videobert.bytemlperf import load_workload
+    from zoorepro.backends.ixrt.bytemlperf import load_workload
 
     workload = load_workload(args.workload)
     backend = get_backend(args.target, load_params())

@@ -38,5 +38,5 @@ def dvc_stages(params: dict, scale: str) -> dict:
     }
     stages.update(dvcgen.table_stages(
         params, "vilbert", scale, [f"{work}/preprocessed", f"{work}/onnx", "rules/vilbert.smk"],
-        ["vilbert.accuracy_batch_size", "vilbert.atc_args", "vilbert.compare", "vilbert.perf"]))
+        ["vilbert.accuracy_batch_size", "vilbert.compile_args", "vilbert.compare", "vilbert.perf"]))
     return stages
