@@ -14,7 +14,7 @@ from zoorepro.runners import get_runner
 validate(config)
 
 MODELS = models.model_names()
-# model -> its input functions (zoorepro/<model>/inputs.py), e.g. INPUTS["vilbert"].data
+# model -> its input functions (zoorepro/<model>/inputs.py, e.g. INPUTS[model].table)
 INPUTS = {model: models.inputs(model, config) for model in MODELS}
 
 

@@ -45,6 +45,19 @@ def test_dvc_repro_builds_the_mini_cpu_table(repo):
     assert float(cosine["reproduced"]) > 0.9999
 
 
+def test_parity_rows_come_from_the_one_compare_step(repo):
+    """ViLBERT's parity rows are the compare step's records (reference: the exported ONNX's golden
+    outputs, params vilbert.compare), each naming both sides as its raw files."""
+    records = json.loads((repo / "work/mini/vilbert/cpu/compare.measurements.json").read_text())
+    assert [r["metric"] for r in records] == ["parity_max_abs_logits", "parity_min_cosine_logits",
+                                              "parity_max_abs_probs", "parity_min_cosine_probs"]
+    assert all(r["raw"] == ["work/mini/vilbert/onnx/golden/outputs", "work/mini/vilbert/cpu/outputs"]
+               for r in records)
+    rows = {r["metric"]: r for r in read_table(repo / "results/mini/vilbert_cpu.csv") if r["kind"] == "parity"}
+    assert {m: float(r["reproduced"]) for m, r in rows.items()} == pytest.approx(
+        {r["metric"]: r["value"] for r in records}, rel=1e-5)
+
+
 def test_dvc_repro_builds_the_mini_videobert_cpu_table(repo):
     rows = read_table(repo / "results/mini/videobert_cpu.csv")
     measured = [r for r in rows if r["reproduced"]]
@@ -162,6 +175,13 @@ def test_standin_iluvatar_tools_produce_the_mrv100_table_end_to_end(repo, tmp_pa
     cpu_top1 = next(r for r in read_table(repo / "results/mini/videobert_cpu.csv") if r["metric"] == "top1")
     assert float(top1["reproduced"]) == pytest.approx(float(cpu_top1["reproduced"]))  # same ONNX, same data
     assert any(r["metric"].startswith("numeric_") for r in measured)
+    # general_perf's numeric check is the one compare step, against the cpu target's logits
+    compared = json.loads((repo / "work/mini/videobert/mrv100/compare.measurements.json").read_text())
+    assert {r["metric"] for r in compared} >= {"numeric_max_diff", "parity_max_abs_logits_per_image",
+                                               "parity_min_cosine_logits_per_image"}
+    assert all(r["raw"] == ["work/mini/videobert/cpu/open_cifar.npy", "work/mini/videobert/mrv100/open_cifar.npy"]
+               for r in compared)
+    assert {r["metric"] for r in measured if r["kind"] == "parity"} == {r["metric"] for r in compared}
     prov = json.loads((repo / "results/mini/videobert_mrv100.provenance.json").read_text())
     assert prov["run"]["standin"] is True and prov["run"]["toolchain"]["backend"] == "ixrt"
     assert (repo / "work/mini/videobert/mrv100/model_bs16.engine").read_bytes().startswith(b"ZOOREPRO-STANDIN-ENGINE")

@@ -1,6 +1,6 @@
 """params.yaml: load, validate against schemas/params.schema.yaml, and answer questions about it.
 
-A bad value stops the run with a message that names the key (e.g. `vilbert.batch_sizes[2]`).
+A bad value stops the run with a message that names the key (e.g. `<model>.batch_sizes[2]`).
 """
 from __future__ import annotations
 

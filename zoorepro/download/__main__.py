@@ -22,8 +22,8 @@ from zoorepro.errors import ZooreproError
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """The command line: manifest, root, optional entry names, the trust-on-first-use switch."""
     ap = argparse.ArgumentParser(prog="python -m zoorepro.download", description=__doc__)
-    ap.add_argument("--manifest", required=True, type=Path, help="e.g. manifests/vilbert.yaml")
-    ap.add_argument("--root", required=True, type=Path, help="e.g. data/full/vilbert")
+    ap.add_argument("--manifest", required=True, type=Path, help="e.g. manifests/<model>.yaml")
+    ap.add_argument("--root", required=True, type=Path, help="e.g. data/full/<model>")
     ap.add_argument("--name", action="append", help="entry to fetch (repeatable; default: all)")
     ap.add_argument("--trust-on-first-use", action="store_true",
                     help="accept entries with no pinned sha256 and print the sha256 to pin")

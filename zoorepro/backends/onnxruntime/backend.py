@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import ShapeMismatchError, ZooreproError
+from ...measurements import latency_stats
 from ..base import (
     Backend,
     BenchResult,
@@ -49,10 +50,6 @@ def zero_feeds(session) -> dict[str, np.ndarray]:
             raise ZooreproError(f"input {inp.name} has a dynamic shape {inp.shape}: benchmark a static model")
         feeds[inp.name] = np.zeros(inp.shape, dtype=_DTYPES[inp.type])
     return feeds
-
-
-def percentile(values: list[float], q: float) -> float:
-    return float(np.percentile(np.asarray(values), q))
 
 
 class OnnxRuntimeBackend(Backend):
@@ -145,11 +142,10 @@ class OnnxRuntimeBackend(Backend):
         for _ in range(warmup):
             sess.run(None, feeds)
         e2e = self._timed(lambda: sess.run(None, feeds), loop)
-        mean_ms = statistics.fmean(times)
-        e2e_mean = statistics.fmean(e2e)
-        return BenchResult(batch_size=batch_size, loop=loop, warmup=warmup, times_ms=times, mean_ms=mean_ms,
-                           median_ms=statistics.median(times), p99_ms=percentile(times, 99),
-                           throughput=1000 * batch_size / mean_ms, e2e_mean_ms=e2e_mean,
+        stats, e2e_mean = latency_stats(times), latency_stats(e2e).mean_ms
+        return BenchResult(batch_size=batch_size, loop=loop, warmup=warmup, times_ms=times, mean_ms=stats.mean_ms,
+                           median_ms=stats.median_ms, p99_ms=stats.p99_ms,
+                           throughput=1000 * batch_size / stats.mean_ms, e2e_mean_ms=e2e_mean,
                            e2e_throughput=1000 * batch_size / e2e_mean)
 
     @staticmethod
