@@ -9,6 +9,7 @@ sys.path.insert(0, workflow.basedir)  # the workflow's own zoorepro, also in a c
 from zoorepro import models
 from zoorepro.backends import get_backend
 from zoorepro.config import results_dir, target_settings, validate
+from zoorepro.errors import ToolchainMissing
 from zoorepro.runners import get_runner
 
 validate(config)
@@ -56,7 +57,10 @@ def validate_target(model, target):
     if runner is not None:
         get_runner(runner, target, config).check(model, probe=not workflow.dryrun)
     elif not workflow.dryrun:
-        get_backend(target, config).check()
+        try:
+            get_backend(target, config).check()
+        except ToolchainMissing as exc:  # the backend's hint names `<model>`: this model's portable table
+            raise ToolchainMissing(str(exc).replace("<model>", model)) from None
 
 
 def table_inputs(wildcards):

@@ -18,7 +18,8 @@ GENERIC = ["zoorepro/backends", "zoorepro/runners", "zoorepro/steps", "zoorepro/
            "zoorepro/dvcgen.py", "zoorepro/measurements.py", "zoorepro/models.py", "zoorepro/config.py",
            "zoorepro/verdicts.py", "zoorepro/provenance.py", "zoorepro/fsutil.py", "zoorepro/workflow.py",
            "zoorepro/download", "zoorepro/sources.py", "zoorepro/cli.py", "zoorepro/__main__.py", "rules/common.smk",
-           "rules/data.smk", "rules/compare.smk", "rules/table.smk", "schemas/params.schema.yaml"]
+           "rules/data.smk", "rules/compare.smk", "rules/table.smk", "schemas/params.schema.yaml",
+           "schemas/claims.schema.yaml", "zoorepro/claims.py"]
 
 
 def generic_files():
@@ -49,7 +50,7 @@ def test_a_model_is_one_package_one_rules_file_a_manifest_and_a_params_block(mod
     assert (ROOT / "manifests" / f"{model}.yaml").is_file()
     assert model in yaml.safe_load((ROOT / "params.yaml").read_text())
     assert pipeline.DOCUMENT.endswith(".txt") and pipeline.RUNNER in (None, *runner_names())
-    assert callable(pipeline.dvc_stages)
+    assert callable(pipeline.dvc_stages) and isinstance(pipeline.CLAIM_METRICS, tuple)
     # its rules are its own: every rule in rules/<model>.smk is named for it
     rules = re.findall(r"^rule (\w+):", (ROOT / "rules" / f"{model}.smk").read_text(), flags=re.M)
     assert rules and all(r.startswith(f"{model}_") for r in rules), rules

@@ -110,7 +110,7 @@ def test_a_patch_that_does_not_apply_is_named_and_nothing_is_written(tmp_path):
 
 
 def test_activate_refuses_a_folder_without_sources(tmp_path):
-    with pytest.raises(ZooreproError, match="sources.py"):
+    with pytest.raises(ZooreproError, match="zoorepro.steps.sources --model vilbert"):
         activate(tmp_path)
 
 

@@ -186,9 +186,23 @@ def _location(path: Sequence[Any], data: Any) -> str:
     return out or "(top level)"
 
 
+def _with_models(schema: dict) -> dict:
+    """The registry's models and their metric names, merged into the claims schema: the model
+    enum, the metric enum, and one `model -> its metrics` rule per model (pipeline.py CLAIM_METRICS)."""
+    from . import models
+
+    claim = schema["$defs"]["claim"]
+    metrics = {m: ("throughput", *models.pipeline(m).CLAIM_METRICS) for m in models.model_names()}
+    claim["properties"]["model"] = {"enum": list(metrics)}
+    claim["properties"]["metric"] = {"enum": sorted({x for names in metrics.values() for x in names})}
+    claim["allOf"] += [{"if": {"properties": {"model": {"const": m}}},
+                        "then": {"properties": {"metric": {"enum": list(names)}}}} for m, names in metrics.items()]
+    return schema
+
+
 def _validate_schema(data: Any, path: Path) -> None:
     """Check the registry against the JSON Schema; list the errors with their locations."""
-    schema = _read_yaml(SCHEMA_PATH, "claims schema")
+    schema = _with_models(_read_yaml(SCHEMA_PATH, "claims schema"))
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path])
     if not errors:
@@ -304,7 +318,7 @@ def add_claims_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPa
     """The `claims` command's options (--json, --model, --claims), added to `parser`: the one
     definition both `python -m zoorepro claims` and `main_claims` parse with."""
     parser.add_argument("--json", action="store_true", help="print a JSON list of claim objects")
-    parser.add_argument("--model", metavar="M", help="only this model's claims (e.g. vilbert)")
+    parser.add_argument("--model", metavar="M", help="only this model's claims (a registered model: zoorepro/<model>/)")
     parser.add_argument(
         "--claims",
         metavar="PATH",

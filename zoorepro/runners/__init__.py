@@ -1,5 +1,5 @@
 """Runners: models executed by their own framework (PaddlePaddle for PaddleVideo's main.py; next,
-torch for the next models, and MindIE vs transformers) rather than compiled from ONNX by a backend.
+torch and MindIE vs transformers next) rather than compiled from ONNX by a backend.
 
 A runner says whether it can run on a target (`check`), which framework device that target is
 (`device`), what versions and device environment it runs with (`versions`), and builds the launch

@@ -6,6 +6,8 @@ from zoorepro import dvcgen
 
 DOCUMENT = "000_94813fe2aa136b00.txt"
 RUNNER = None  # run from ONNX by the target's backend (ByteMLPerf's harness where it has one)
+# The accuracy metrics its claims may name (claims/claims.yaml; throughput is every model's).
+CLAIM_METRICS = ("top1",)
 
 
 def dvc_stages(params: dict, scale: str) -> dict:

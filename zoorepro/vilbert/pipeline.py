@@ -6,6 +6,8 @@ from zoorepro import dvcgen
 
 DOCUMENT = "002_96a57c031fd5d3aa.txt"
 RUNNER = None  # compiled from ONNX by the target's backend
+# The accuracy metrics its claims may name (claims/claims.yaml; throughput is every model's).
+CLAIM_METRICS = ("precision", "recall", "fscore", "vqa_score")
 
 
 def check_params(block: dict) -> list[str]:
