@@ -17,3 +17,12 @@ def run_step(main: Callable[[], int | None]) -> NoReturn:
         print(f"error: {exc}", file=sys.stderr)
         code = 2
     sys.exit(code or 0)
+
+
+def hub_offline() -> None:
+    """Nothing may be downloaded from a model hub: set before transformers (or anything built on
+    huggingface_hub) is imported, since they read these once."""
+    import os
+
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    os.environ["TRANSFORMERS_OFFLINE"] = "1"

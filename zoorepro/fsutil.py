@@ -57,15 +57,31 @@ def building_dir(dest: Path) -> Iterator[Path]:
     replace_dir(tmp, dest)
 
 
+@contextmanager
+def writing_file(dest: Path) -> Iterator[Path]:
+    """A fresh temporary path beside `dest` (same suffix, so savers that add one, such as np.save,
+    keep its name) that is renamed over `dest` only when the block finishes: `with
+    writing_file(out) as tmp: save(tmp)`. An exception leaves `dest` as it was and no temp file."""
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=f".tmp{dest.suffix}", dir=dest.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        os.replace(tmp, dest)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     """Write beside `path`, then rename over it."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    with writing_file(path) as tmp:
+        tmp.write_text(text)
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write beside `path`, then rename over it."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    with writing_file(path) as tmp:
+        tmp.write_bytes(data)

@@ -10,12 +10,12 @@ The model is built by PaddleVideo's own builder from MODEL of the config, from t
 and initialised by the backbone's own init_weights (normal, std 0.02), as test_model builds it.
 """
 import argparse
-import os
 import time
 from pathlib import Path
 
 from zoorepro.actbert.sources import activate
 from zoorepro.cli import run_step
+from zoorepro.fsutil import writing_file
 
 # The text BERT's parameters, named as in the backbone: what a BERT checkpoint such as the
 # document's bert_for_actbert.pdparams can provide; the visual, action and cross-modal parts
@@ -41,14 +41,8 @@ def save_atomic(state: dict, path: Path) -> None:
     """paddle.save into a temporary file beside `path`, then rename: a killed run leaves nothing."""
     import paddle
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
+    with writing_file(path) as tmp:
         paddle.save(state, str(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def text_state(backbone_state: dict) -> dict:

@@ -16,10 +16,8 @@ finite is an error. The log (train_model logs every step here: -o log_interval=1
 import argparse
 import json
 import math
-import os
 import re
 import shutil
-import tempfile
 import time
 from pathlib import Path
 
@@ -29,7 +27,7 @@ from zoorepro.actbert.sources import (
     activate, check_local_vocab, override_args, parse_overrides, run_main)
 from zoorepro.cli import run_step
 from zoorepro.errors import ZooreproError
-from zoorepro.fsutil import atomic_write_text
+from zoorepro.fsutil import atomic_write_text, writing_file
 from zoorepro.runners.paddle import check_device
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -97,15 +95,8 @@ def clear_outputs(work_dir: Path) -> None:
 
 def copy_atomic(src: Path, dest: Path) -> None:
     """Copy beside `dest`, then rename."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
-    os.close(fd)
-    try:
+    with writing_file(dest) as tmp:
         shutil.copyfile(src, tmp)
-        os.replace(tmp, dest)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def main() -> int:

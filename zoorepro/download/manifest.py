@@ -8,7 +8,6 @@ the root it is fetched into, its sha256 pin(s), and optionally `extract` (a fold
 from __future__ import annotations
 
 import json
-import os
 import re
 from dataclasses import asdict, dataclass
 from pathlib import Path, PurePosixPath
@@ -23,6 +22,7 @@ from zoorepro.download.transfer import (
     require_pin,
 )
 from zoorepro.errors import ZooreproError
+from zoorepro.fsutil import atomic_write_text
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
@@ -192,7 +192,4 @@ def fetch_entry(entry: Entry, root: Path, trust_on_first_use: bool = False) -> P
 
 def _write_json(path: Path, data: dict) -> None:
     """Write a small JSON file atomically (temp file + rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(data, indent=2) + "\n")

@@ -20,15 +20,14 @@ refuse an ONNX whose inputs differ from the configured ones.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Sequence
 
 import onnx
 
 from ..errors import ShapeMismatchError, ZooreproError
+from ..fsutil import writing_file
 
 Dim = int | str | None  # fixed size, symbolic name, or unknown
 InputShapes = dict[str, list[int]]
@@ -136,15 +135,8 @@ def check_input_shapes(model_path: Path | str, expected: dict[str, list[int]]) -
 def save_model_atomic(model: onnx.ModelProto, path: Path | str) -> None:
     """Write to a temporary file beside `path`, then rename: readers see the old file or the whole
     new one, never a partial write."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        onnx.save(model, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with writing_file(Path(path)) as tmp:
+        onnx.save(model, str(tmp))
 
 
 def _onnxsim_simplify():

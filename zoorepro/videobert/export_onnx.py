@@ -24,15 +24,15 @@ from __future__ import annotations
 
 import argparse
 import time
-from zoorepro.cli import run_step
+from zoorepro.cli import hub_offline, run_step
 
-import os
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from zoorepro.errors import ShapeMismatchError, ZooreproError
+from zoorepro.fsutil import writing_file
 
 INPUT_NAMES = ("image", "text")
 OUTPUT_NAMES = ("logits_per_image", "logits_per_text")
@@ -135,19 +135,13 @@ def export(model_dir: Path, save_path: Path, opset: int = 17) -> dict[int, float
     batch size."""
     model = load_model(model_dir)
     text = sample_text(model, SEED)
-    save_path = Path(save_path)
-    save_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = save_path.with_name(f".{save_path.name}.{os.getpid()}.tmp")
-    try:
+    with writing_file(Path(save_path)) as tmp:
         export_onnx(model, sample_image(CHECK_BATCH_SIZES[0], SEED), text, tmp, opset)
         check_signature(tmp)
         diffs = {bs: max_abs_diff(model, tmp, sample_image(bs, SEED + bs), text) for bs in CHECK_BATCH_SIZES}
         if max(diffs.values()) > TOLERANCE:
             raise ZooreproError(f"onnxruntime differs from torch by {diffs} (max abs per batch size), "
                                 f"over {TOLERANCE}")
-        os.replace(tmp, save_path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return diffs
 
 
@@ -157,9 +151,7 @@ def main() -> int:
     parser.add_argument("--save_path", type=Path, required=True)
     parser.add_argument("--opset", type=int, default=17)
     args = parser.parse_args()
-    # Set before transformers is imported (it reads them once): nothing may be downloaded.
-    os.environ["HF_HUB_OFFLINE"] = "1"
-    os.environ["TRANSFORMERS_OFFLINE"] = "1"
+    hub_offline()
     start = time.perf_counter()
     diffs = export(args.model_dir, args.save_path, args.opset)
     print("[INFO] onnxruntime vs torch, max abs diff: "

@@ -25,9 +25,8 @@ Usage: python -m zoorepro.videobert.make_mini --out data/mini/videobert --seed 0
 from __future__ import annotations
 
 import argparse
-import os
 import time
-from zoorepro.cli import run_step
+from zoorepro.cli import hub_offline, run_step
 
 import io
 import json
@@ -278,9 +277,7 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--n-images", type=int, default=200)
     args = parser.parse_args()
-    # Set before transformers is imported (it reads them once): nothing may be downloaded.
-    os.environ["HF_HUB_OFFLINE"] = "1"
-    os.environ["TRANSFORMERS_OFFLINE"] = "1"
+    hub_offline()
     start = time.perf_counter()
     manifest = make_mini(args.out, args.seed, args.n_images)
     print(f"wrote {len(manifest['files'])} files to {args.out} in {time.perf_counter() - start:.1f} s")

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import argparse
 import time
-from zoorepro.cli import run_step
+from zoorepro.cli import hub_offline, run_step
 
 import json
 import os
@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from zoorepro.errors import ZooreproError
+from zoorepro.fsutil import writing_file
 from zoorepro.vilbert.sources import activate
 
 INPUT_NAMES = ("box_features", "box_coordinates", "box_mask", "token_ids", "mask", "type_ids")
@@ -164,9 +165,7 @@ def export(archive_file: Path, save_path: Path, src: Path, *, opset: int = 17, p
     seeded = random_inputs(batch_size, box_num, pad_len, dim, vocab_size, EAGER_SEED)
     resized = random_inputs(batch_size + 1, box_num // 2 + 1, pad_len // 2 + 1, dim, vocab_size, EAGER_SEED + 1)
     save_path = Path(save_path)
-    save_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = save_path.with_name(f".{save_path.name}.{os.getpid()}.tmp")
-    try:
+    with writing_file(save_path) as tmp, writing_file(Path(f"{save_path}.eager.npz")) as eager:
         export_onnx(model, dummy, tmp, opset)
         reference = eager_outputs(model, seeded)
         diffs = {"dummy": max_abs_diff(eager_outputs(model, dummy), onnx_outputs(tmp, dummy)),
@@ -174,12 +173,8 @@ def export(archive_file: Path, save_path: Path, src: Path, *, opset: int = 17, p
                  "other_sizes": max_abs_diff(eager_outputs(model, resized), onnx_outputs(tmp, resized))}
         if max(diffs.values()) > TOLERANCE:
             raise ZooreproError(f"onnxruntime differs from torch by {diffs} (max abs), over {TOLERANCE}")
-        with tmp.with_suffix(".npz").open("wb") as stream:
+        with eager.open("wb") as stream:
             np.savez(stream, **{name: t.numpy() for name, t in seeded.items()}, **reference)
-        os.replace(tmp.with_suffix(".npz"), f"{save_path}.eager.npz")
-        os.replace(tmp, save_path)
-    finally:
-        tmp.unlink(missing_ok=True)
         tmp.with_suffix(".npz").unlink(missing_ok=True)
     return diffs
 
@@ -197,9 +192,7 @@ def main() -> int:
                         help="local copy of the Hugging Face model the archive's model is built from "
                              "(the real archive: bert-base-uncased); not needed for the mini archive")
     args = parser.parse_args()
-    # Set before transformers is imported (it reads them once): nothing may be downloaded.
-    os.environ["HF_HUB_OFFLINE"] = "1"
-    os.environ["TRANSFORMERS_OFFLINE"] = "1"
+    hub_offline()
     start = time.perf_counter()
     print("[INFO] Export to onnx.")
     diffs = export(args.archive_file, args.save_path, args.src, opset=args.opset, pad_len=args.pad_len,

@@ -30,7 +30,7 @@ Usage: python -m zoorepro.vilbert.preprocess --archive_file data/mini/vilbert/vi
 from __future__ import annotations
 
 import argparse
-from zoorepro.cli import run_step
+from zoorepro.cli import hub_offline, run_step
 
 import hashlib
 import json
@@ -267,12 +267,10 @@ def main() -> int:
                         help="folder searched (recursively) for COCO_val2014_*.jpg; default: <data_dir>/val2014")
     parser.add_argument("--cuda_device", type=int, default=-1, help="GPU for featurization (-1: CPU)")
     args = parser.parse_args()
-    # Set before allennlp and transformers are imported (they read these once): nothing may be
-    # downloaded, and allennlp's answer-count cache stays out of $HOME and dies with this run.
-    os.environ["HF_HUB_OFFLINE"] = "1"
-    os.environ["TRANSFORMERS_OFFLINE"] = "1"
+    hub_offline()
     start = time.perf_counter()
     args.save_dir.parent.mkdir(parents=True, exist_ok=True)
+    # allennlp's answer-count cache stays out of $HOME and dies with this run (set before allennlp is imported).
     with tempfile.TemporaryDirectory(prefix=".allennlp-cache-", dir=args.save_dir.parent) as cache_root:
         os.environ["ALLENNLP_CACHE_ROOT"] = cache_root
         index = preprocess(args.archive_file, args.save_dir, args.data_dir, args.src, pad_len=args.pad_len,

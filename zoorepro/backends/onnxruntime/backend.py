@@ -8,7 +8,6 @@ numpy arrays and fetches numpy outputs, so it includes the copies.
 """
 from __future__ import annotations
 
-import os
 import shutil
 import statistics
 import time
@@ -18,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import ShapeMismatchError, ZooreproError
+from ...fsutil import writing_file
 from ...measurements import latency_stats
 from ..base import (
     Backend,
@@ -103,9 +103,8 @@ class OnnxRuntimeBackend(Backend):
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
         dest = out_dir / self.artifact_name(batch_size)
-        tmp = dest.with_suffix(".onnx.tmp")
-        shutil.copyfile(onnx_path, tmp)
-        os.replace(tmp, dest)
+        with writing_file(dest) as tmp:
+            shutil.copyfile(onnx_path, tmp)
         return dest
 
     def infer(self, model: Path, input_dirs: list[Path], out_dir: Path, batch_size: int) -> InferResult:
