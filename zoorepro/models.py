@@ -3,10 +3,13 @@ step modules, plus `rules/<model>.smk`, `manifests/<model>.yaml` and its params.
 generic names a model. `pipeline.py` declares:
 
 * `DOCUMENT`: the source document's file name (../shared/seeds/);
+* `RUNNER`: None (compiled from ONNX by the target's backend) or a runner name (zoorepro/runners/);
+* `CLAIM_METRICS`: the accuracy metric names its claims may use (the claims schema reads them);
 * `dvc_stages(params, scale) -> dict`: its DVC stages (zoorepro/dvcgen.py renders them);
 * optionally `check_params(block) -> list[str]`: cross-field problems in its params block, each
   as `key: message` (the block's JSON schema is `zoorepro/<model>/params.schema.yaml`).
 
+Beside it, `inputs.py` holds its rules' input functions (`Inputs`, a zoorepro.workflow.ModelInputs).
 A model whose steps import a patched upstream tree also has `sources.py` with `PACKAGES` (import
 name -> distribution), `PATCH_GLOB` (its folders under patches/) and `prepare_sources(dest, patches)`.
 """
