@@ -24,7 +24,7 @@ $(STAMP): envs/requirements.lock envs/requirements-nodeps.txt pyproject.toml
 demo: env
 	@mkdir -p logs
 	set -o pipefail; $(SNAKEMAKE) --forceall $(MINI_TABLES) 2>&1 | tee logs/demo.log \
-		| grep --line-buffered -E '^(rule [a-z_]+:|[0-9]+ of [0-9]+ steps)'
+		| grep --line-buffered -E '^(local)?rule [a-z_]+:|^[0-9]+ of [0-9]+ steps'
 	@echo "demo: $$(grep -Eo '[0-9]+ of [0-9]+ steps' logs/demo.log | tail -1 | cut -d' ' -f1) jobs ran from scratch for $(words $(MINI_TABLES)) mini tables (log: logs/demo.log)"
 	$(PY) -m zoorepro audit
 
