@@ -62,13 +62,17 @@ rule actbert_test:
     log:
         "logs/{scale}/actbert/{target}/test.log",
     params:
-        args=IN_ACTBERT.test_args,
+        weights=IN_ACTBERT.path("weights"),
+        captions=IN_ACTBERT.path("captions"),
+        features=IN_ACTBERT.path("features"),
+        vocab=IN_ACTBERT.path("vocab"),
         device=IN_ACTBERT.device,
         seed=ACTBERT["seed"],
     threads: workflow.cores
     shell:
-        "python -m zoorepro.actbert.test {params.args} --src work/src/actbert --device {params.device} "
-        "--seed {params.seed} --work-dir {output.work} --out {output.metrics} "
+        "python -m zoorepro.actbert.test -c {input.config} -w {params.weights} --file-path {params.captions} "
+        "--features-path {params.features} --vocab-dir {params.vocab} --src work/src/actbert "
+        "--device {params.device} --seed {params.seed} --work-dir {output.work} --out {output.metrics} "
         "--measurements {output.measurements} > {log} 2>&1"
 
 
@@ -88,12 +92,20 @@ rule actbert_pretrain:
     log:
         "logs/{scale}/actbert/pretrain.log",
     params:
-        args=IN_ACTBERT.pretrain_args,
+        device=IN_ACTBERT.pretrain_device,
+        steps=IN_ACTBERT.pretrain_steps,
+        bert=IN_ACTBERT.path("bert"),
+        vocab=IN_ACTBERT.path("vocab"),
+        train_data=IN_ACTBERT.path("train_data"),
+        caption_train=IN_ACTBERT.path("caption_train"),
+        caption_val=IN_ACTBERT.path("caption_val"),
         seed=ACTBERT["seed"],
     threads: workflow.cores
     shell:
-        "python -m zoorepro.actbert.pretrain {params.args} --src work/src/actbert --seed {params.seed} "
-        "--work-dir {output.work} --loss-curve {output.loss} --out {output.weights} > {log} 2>&1"
+        "python -m zoorepro.actbert.pretrain -c {input.config} --device {params.device} --max-steps {params.steps} "
+        "--vocab-dir {params.vocab} --pretrained {params.bert} --train-data {params.train_data} "
+        "--caption-train {params.caption_train} --caption-val {params.caption_val} --src work/src/actbert "
+        "--seed {params.seed} --work-dir {output.work} --loss-curve {output.loss} --out {output.weights} > {log} 2>&1"
 
 
 rule actbert_pretrain_measurements:

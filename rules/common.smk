@@ -83,10 +83,5 @@ def compare_outputs(wildcards):
     return f"work/{wildcards.scale}/{wildcards.model}/{wildcards.target}/{c['outputs']}"
 
 
-def compare_args(wildcards):
-    c = compare_settings(wildcards)
-    words = ["--output-names", *c["output_names"],
-             "--batch-size", str(INPUTS[wildcards.model].compare_batch_size(wildcards))]
-    if c.get("statistics"):
-        words += ["--statistics", *c["statistics"]]
-    return " ".join(words) + f' --label "{c["label"]}"'
+def compare_batch_size(wildcards):
+    return INPUTS[wildcards.model].compare_batch_size(wildcards)

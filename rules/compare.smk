@@ -13,8 +13,14 @@ rule compare:
     log:
         "logs/{scale}/{model}/{target}/compare.log",
     params:
-        args=compare_args,
+        names=lambda wildcards: compare_settings(wildcards)["output_names"],
+        statistics=lambda wildcards: compare_settings(wildcards).get("statistics", []),
+        label=lambda wildcards: compare_settings(wildcards)["label"],
+        rows=lambda wildcards: compare_settings(wildcards).get("rows", "rows"),
+        bs=compare_batch_size,
         precision=precision,
     shell:
-        "python -m zoorepro.steps.compare --reference {input.reference} --outputs {input.outputs} {params.args} "
-        "--precision {params.precision} --measurements {output.measurements} > {log} 2>&1"
+        "python -m zoorepro.steps.compare --reference {input.reference} --outputs {input.outputs} "
+        "--output-names {params.names} --statistics {params.statistics} --label {params.label:q} "
+        "--rows {params.rows} --batch-size {params.bs} --precision {params.precision} "
+        "--measurements {output.measurements} > {log} 2>&1"

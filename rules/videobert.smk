@@ -95,7 +95,8 @@ rule videobert_compile:
         tool_args=IN_VIDEOBERT.compile_tool_args,
     shell:
         "python -m zoorepro.steps.compile --target {wildcards.target} --onnx {params.onnx} --batch-size {wildcards.bs} "
-        "--input-shape {params.shapes} {params.tool_args} --out {output.model} --versions {output.versions} > {log} 2>&1"
+        "--input-shape {params.shapes} --tool-args={params.tool_args:q} --out {output.model} "
+        "--versions {output.versions} > {log} 2>&1"
 
 
 rule videobert_perf:

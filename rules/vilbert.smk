@@ -128,7 +128,7 @@ rule vilbert_compile:
         tool_args=IN_VILBERT.compile_tool_args,
     shell:
         "python -m zoorepro.steps.compile --target {wildcards.target} --onnx {input.onnx} --batch-size {wildcards.bs} "
-        "--input-shape {params.shapes} --check-shapes {params.tool_args} --out {output.model} "
+        "--input-shape {params.shapes} --check-shapes --tool-args={params.tool_args:q} --out {output.model} "
         "--versions {output.versions} > {log} 2>&1"
 
 

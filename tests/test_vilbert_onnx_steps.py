@@ -19,7 +19,7 @@ import pytest
 import torch
 from onnx import TensorProto, helper, numpy_helper
 
-from zoorepro.steps import simplify as onnxsim_step
+from zoorepro.steps import simplify as simplify_step
 from zoorepro.errors import ShapeMismatchError, ZooreproError
 from zoorepro.steps.simplify import check_input_shapes, parse_input_shapes, simplify
 from zoorepro.vilbert.fix_onnx import FP16_MAX, SLICE_END, fix_file, fix_gather, fix_model, fix_mul
@@ -156,14 +156,14 @@ def test_onnxsim_refuses_shapes_the_model_cannot_take(exported, tmp_path, spec, 
 
 def test_onnxsim_cli_exits_nonzero_on_a_bad_shape(exported, tmp_path, capsys):
     out = tmp_path / "out.onnx"
-    assert onnxsim_step.main([str(exported), str(out), "--input-shape", "box_mask:1,100,1"]) == 2
+    assert simplify_step.main([str(exported), str(out), "--input-shape", "box_mask:1,100,1"]) == 2
     assert "box_mask" in capsys.readouterr().err
     assert not out.exists()
 
 
 def test_onnxsim_failed_check_is_an_error(exported, tmp_path, monkeypatch):
     """onnxsim reporting a failed check (the document's onnxsim exits 1) must stop the step."""
-    monkeypatch.setattr(onnxsim_step, "_onnxsim_simplify", lambda: lambda model, **kw: (model, False))
+    monkeypatch.setattr(simplify_step, "_onnxsim_simplify", lambda: lambda model, **kw: (model, False))
     out = tmp_path / "out.onnx"
     with pytest.raises(ZooreproError, match="Check failed"):
         simplify(exported, out, DOC_SHAPES)
@@ -172,7 +172,7 @@ def test_onnxsim_failed_check_is_an_error(exported, tmp_path, monkeypatch):
 
 def test_onnxsim_result_must_have_the_requested_shapes(exported, tmp_path, monkeypatch):
     """A simplifier that returns the model with its inputs still dynamic is caught afterwards."""
-    monkeypatch.setattr(onnxsim_step, "_onnxsim_simplify", lambda: lambda model, **kw: (model, True))
+    monkeypatch.setattr(simplify_step, "_onnxsim_simplify", lambda: lambda model, **kw: (model, True))
     with pytest.raises(ShapeMismatchError, match="box_features"):
         simplify(exported, tmp_path / "out.onnx", DOC_SHAPES)
 

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from .errors import ZooreproError
+from .fsutil import atomic_write_text
 
 
 def _audit(args) -> int:
@@ -63,7 +64,7 @@ def _dvc_yaml(args) -> int:
             return 1
         print(f"{args.path} is up to date")
         return 0
-    Path(args.path).write_text(text)
+    atomic_write_text(Path(args.path), text)
     print(f"wrote {args.path}")
     return 0
 
@@ -100,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target", required=True, help="target name from params.yaml targets, e.g. cpu")
     p.add_argument("--scale", choices=["mini", "full"], default=None,
                    help="default: from the output folder (results/ = full, results/mini/ = mini)")
-    p.add_argument("--measurements", nargs="+", required=True, help="FILE.json[=RAW1,RAW2,...]")
+    p.add_argument("--measurements", nargs="+", required=True, help="measurement files (JSON lists of records; each record names its raw files)")
     p.add_argument("--toolchain", help="JSON with the backend's versions (standin: true marks stand-in tools)")
     p.add_argument("--out", required=True, help="the table to write, e.g. results/mini/<model>_cpu.csv")
     p = command("tables", "list the tables params.yaml asks for at a scale", _tables)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .claims import Claim
+from .fsutil import atomic_write_text
 from .report import read_table
 from .verdicts import BETTER, NO_CLAIM, NOT_COMPARABLE, NOT_RUN, OUT_OF_TOLERANCE, REPRODUCED
 
@@ -84,5 +85,5 @@ def run_audit(claims: list[Claim], results: Path, out_md: Path | None) -> tuple[
     text = render_markdown(statuses, rows)
     if out_md is not None:
         out_md.parent.mkdir(parents=True, exist_ok=True)
-        out_md.write_text(text)
+        atomic_write_text(out_md, text)
     return text, (1 if failures(statuses) else 0)

@@ -10,18 +10,19 @@ import sys
 from pathlib import Path
 
 from .config import REPO_ROOT
+from .fsutil import sha256sum
 
 IGNORED = {".snakemake_timestamp"}
+# The distributions every table records; each model adds its own (pipeline.py PROVENANCE_PACKAGES).
 PACKAGES = ("zoorepro", "numpy", "torch", "torchvision", "onnx", "onnxsim", "onnxruntime", "onnxruntime-gpu",
-            "transformers", "allennlp", "allennlp-models", "paddlepaddle", "paddlenlp", "snakemake", "dvc")
+            "transformers", "snakemake", "dvc")
 
 
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
+def recorded_packages() -> tuple[str, ...]:
+    from . import models
+
+    extra = [p for m in models.model_names() for p in getattr(models.pipeline(m), "PROVENANCE_PACKAGES", ())]
+    return tuple(dict.fromkeys([*PACKAGES, *extra]))
 
 
 def hash_path(path: Path) -> dict:
@@ -30,11 +31,11 @@ def hash_path(path: Path) -> dict:
     directory outputs (a timestamp) is not an output and is left out."""
     path = Path(path)
     if path.is_file():
-        return {"path": str(path), "sha256": sha256_file(path), "files": 1}
+        return {"path": str(path), "sha256": sha256sum(path), "files": 1}
     h = hashlib.sha256()
     files = sorted(p for p in path.rglob("*") if p.is_file() and p.name not in IGNORED)
     for p in files:
-        h.update(f"{p.relative_to(path).as_posix()}  {sha256_file(p)}\n".encode())
+        h.update(f"{p.relative_to(path).as_posix()}  {sha256sum(p)}\n".encode())
     return {"path": str(path), "sha256": h.hexdigest(), "files": len(files)}
 
 
@@ -53,7 +54,7 @@ def git_state(root: Path = REPO_ROOT) -> dict:
 
 def package_versions() -> dict:
     out = {"python": sys.version.split()[0]}
-    for name in PACKAGES:
+    for name in recorded_packages():
         try:
             out[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:

@@ -15,6 +15,7 @@ from pathlib import Path
 from . import provenance
 from .fsutil import atomic_write_text
 from .claims import Claim
+from .errors import ZooreproError
 from .measurements import Measurement, read_measurements
 from .verdicts import NO_CLAIM, NOT_RUN, RunContext, judge
 
@@ -24,6 +25,10 @@ COLUMNS = ("model", "target", "scale", "batch_size", "precision", "metric", "kin
 
 def load_measurements(paths: list[str | Path]) -> list[Measurement]:
     """Every record of the given measurement files (each record names its own raw files)."""
+    for path in paths:
+        if "=" in str(path) and not Path(path).exists():
+            raise ZooreproError(f"{path}: measurement files are named alone (FILE.json); each record names its "
+                                "own raw files (`raw`), so the old FILE.json=RAW1,RAW2 form is gone")
     return [m for path in paths for m in read_measurements(Path(path))]
 
 

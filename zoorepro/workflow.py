@@ -37,10 +37,10 @@ class ModelInputs:
         return get_backend(target, self.config).artifact_suffix
 
     def compile_tool_args(self, wildcards) -> str:
-        """`--tool-arg=` words: the model's params `compile_args` for this target's compile tool."""
+        """The model's params `compile_args` for this target's compile tool (atc, ixrtexec), as one
+        value (the compile step's --tool-args); empty for a tool it names no flags for."""
         tool = get_backend(wildcards.target, self.config).compile_tool
-        args = self.params.get("compile_args", {}).get(tool, []) if tool else []
-        return " ".join(f"--tool-arg={word}" for word in args)
+        return " ".join(self.params.get("compile_args", {}).get(tool, []) if tool else [])
 
     @staticmethod
     def scale(wildcards) -> str:

@@ -7,6 +7,26 @@ from zoorepro.workflow import ModelInputs
 
 FULL = "data/full/actbert"
 CONFIGS = "zoorepro/actbert/configs"
+# The files the steps name on their command lines, per scale: the mini generator's (the mini
+# configs name the same) and the document's downloads (manifests/actbert.yaml).
+PATHS = {
+    "mini": {"weights": "data/mini/actbert/ActBERT-mini.pdparams",
+             "captions": "data/mini/actbert/MSRVTT_JSFUSION_test.csv",
+             "features": "data/mini/actbert/msrvtt_test.lmdb",
+             "vocab": "data/mini/actbert/bert-vocab",
+             "bert": "data/mini/actbert/bert-mini.pdparams",
+             "train_data": "data/mini/actbert/howto100m/actbert_train_data.npy",
+             "caption_train": "data/mini/actbert/howto100m/caption_train.json",
+             "caption_val": "data/mini/actbert/howto100m/caption_val.json"},
+    "full": {"weights": f"{FULL}/ActBERT.pdparams",
+             "captions": f"{FULL}/MSRVTT_JSFUSION_test.csv",
+             "features": f"{FULL}/features/msrvtt_test.lmdb",
+             "vocab": f"{FULL}/bert-base-uncased",
+             "bert": f"{FULL}/bert-base-uncased.pdparams",
+             "train_data": f"{FULL}/howto100m/actbert_train_data.npy",
+             "caption_train": f"{FULL}/howto100m/caption_train.json",
+             "caption_val": f"{FULL}/howto100m/caption_val.json"},
+}
 
 
 class Inputs(ModelInputs):
@@ -18,33 +38,31 @@ class Inputs(ModelInputs):
         return get_runner(RUNNER, wildcards.target, self.config).device
 
     def test_inputs(self, wildcards) -> dict:
+        """The config and the data the test reads: the generated files (the weights are a job's
+        output), or the stamps of the verified downloads whose files PATHS names."""
         if wildcards.scale == "mini":
-            return {"data": "data/mini/actbert/MANIFEST.json", "weights": "data/mini/actbert/ActBERT-mini.pdparams",
+            return {"data": "data/mini/actbert/MANIFEST.json", "weights": PATHS["mini"]["weights"],
                     "config": f"{CONFIGS}/mini_msrvtt.yaml"}
         return {**self.full_data(), "config": f"{CONFIGS}/actbert_msrvtt.yaml"}
 
-    def test_args(self, wildcards, input) -> str:
-        """The document's -c/-w, with the data paths of this scale (the mini config names its own)."""
-        if wildcards.scale == "mini":
-            return f"-c {input.config} -w {input.weights}"
-        return (f"-c {input.config} -w {FULL}/ActBERT.pdparams --file-path {FULL}/MSRVTT_JSFUSION_test.csv "
-                f"--features-path {FULL}/features/msrvtt_test.lmdb --vocab-dir {FULL}/bert-base-uncased")
-
     def pretrain_inputs(self, wildcards) -> dict:
         if wildcards.scale == "mini":
-            return {"data": "data/mini/actbert/MANIFEST.json", "bert": "data/mini/actbert/bert-mini.pdparams",
+            return {"data": "data/mini/actbert/MANIFEST.json", "bert": PATHS["mini"]["bert"],
                     "config": f"{CONFIGS}/mini_pretrain.yaml"}
         return {**self.full_data(), "config": f"{CONFIGS}/actbert.yaml"}
 
-    def pretrain_args(self, wildcards, input) -> str:
-        if wildcards.scale == "mini":
-            return f"-c {input.config} --device cpu --max-steps {self.params['pretrain_steps']}"
-        data = f"{FULL}/howto100m"
-        return (f"-c {input.config} --device gpu --vocab-dir {FULL}/bert-base-uncased "
-                f"--pretrained {FULL}/bert-base-uncased.pdparams "
-                f"-o DATASET.train.file_path={data}/actbert_train_data.npy "
-                f"-o PIPELINE.train.transform.1.RandomCap.caption_path={data}/caption_train.json "
-                f"-o PIPELINE.valid.transform.1.RandomCap.caption_path={data}/caption_val.json")
+    @staticmethod
+    def path(name: str):
+        """A params function: the file `name` of this scale (PATHS), for a rule's command line."""
+        return lambda wildcards: PATHS[wildcards.scale][name]
+
+    def pretrain_device(self, wildcards) -> str:
+        """The document's pretraining runs on gpu (8 of them); the mini run on the cpu."""
+        return "cpu" if wildcards.scale == "mini" else "gpu"
+
+    def pretrain_steps(self, wildcards) -> int:
+        """Mini: `actbert.pretrain_steps` steps; full: the config's whole schedule (0 = no limit)."""
+        return self.params["pretrain_steps"] if wildcards.scale == "mini" else 0
 
     def table(self, wildcards) -> dict:
         scale, target = self.scale(wildcards), wildcards.target

@@ -273,7 +273,7 @@ def write_manifest(folder: Path, params: dict, records: dict[str, str]) -> dict:
     """MANIFEST.json: the generator's parameters, every file's sha256 (sorted by path) and the
     sha256 of each lmdb record's value."""
     files = {p.relative_to(folder).as_posix(): sha256sum(p) for p in sorted(folder.rglob("*")) if p.is_file()}
-    manifest = {"generator": "zoorepro.mini.actbert", "params": params, "files": files, "lmdb_records": records}
+    manifest = {"generator": "zoorepro.actbert.make_mini_data", "params": params, "files": files, "lmdb_records": records}
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return manifest
 

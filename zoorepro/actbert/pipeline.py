@@ -9,6 +9,8 @@ DOCUMENT = "004_1d93f0d998946b96.txt"
 RUNNER = "paddle"  # PaddleVideo's main.py runs in paddle itself (zoorepro/runners/paddle.py)
 # The accuracy metrics its claims may name (claims/claims.yaml; throughput is every model's).
 CLAIM_METRICS = ("R@1", "R@5", "R@10", "MedianR", "MeanR")
+# Distributions its tables record in provenance, beside the common ones (zoorepro/provenance.py).
+PROVENANCE_PACKAGES = ("paddlepaddle", "paddlenlp", "ppvideo")
 
 
 def dvc_stages(params: dict, scale: str) -> dict:

@@ -5,7 +5,8 @@ cut after a number of steps; writes the loss curve and the final weights.
 
 Usage: python -m zoorepro.actbert.pretrain -c zoorepro/actbert/configs/mini_pretrain.yaml --src work/src/actbert \
            --device cpu --work-dir work/mini/actbert/pretrain [--max-steps N] \
-           [--vocab-dir DIR] [--pretrained BERT.pdparams] [-o KEY=VALUE ...] \
+           [--vocab-dir DIR] [--pretrained BERT.pdparams] [--train-data NPY] [--caption-train JSON] \
+           [--caption-val JSON] [-o KEY=VALUE ...] \
            [--loss-curve loss.json] [--out final.pdparams]
 
 --max-steps N runs one epoch stopped after N steps (main.py's --max_iters with -o epochs=1); an
@@ -30,6 +31,8 @@ from zoorepro.errors import ZooreproError
 from zoorepro.fsutil import atomic_write_text, writing_file
 from zoorepro.runners.paddle import check_device
 
+TRAIN_DATA_KEY = "DATASET.train.file_path"
+CAPTION_KEYS = ("PIPELINE.train.transform.1.RandomCap.caption_path", "PIPELINE.valid.transform.1.RandomCap.caption_path")
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _FLOAT = r"(-?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?|nan|-?inf)"
 # record.log_batch: "epoch:[  1/2  ] train step:0    loss: 5.12345 lr: 0.000200 batch_cost: ..."
@@ -48,6 +51,10 @@ def pretrain_overrides(args: argparse.Namespace) -> dict[str, str]:
         overrides["DATASET.train.bert_model"] = overrides["DATASET.valid.bert_model"] = str(args.vocab_dir.resolve())
     if args.pretrained is not None:
         overrides["MODEL.backbone.pretrained"] = str(args.pretrained.resolve())
+    for key, path in ((TRAIN_DATA_KEY, args.train_data), (CAPTION_KEYS[0], args.caption_train),
+                      (CAPTION_KEYS[1], args.caption_val)):
+        if path is not None:
+            overrides[key] = str(path.resolve())
     overrides.update({"device": args.device, "output_dir": str(args.work_dir.resolve()), "log_interval": "1"})
     if args.max_steps is not None:
         overrides["epochs"] = "1"
@@ -107,16 +114,21 @@ def main() -> int:
     parser.add_argument("--device", choices=("cpu", "gpu"), default="gpu",
                         help="paddle device (the document's is gpu)")
     parser.add_argument("--work-dir", type=Path, required=True, help="pretrain.log and checkpoints go here")
-    parser.add_argument("--max-steps", type=int, help="stop after this many steps of one epoch")
+    parser.add_argument("--max-steps", type=int,
+                        help="stop after this many steps of one epoch (0 or absent: the config's whole schedule)")
     parser.add_argument("--vocab-dir", type=Path, help="folder holding BERT's vocab.txt (DATASET.{train,valid}.bert_model)")
     parser.add_argument("--pretrained", type=Path, help="text BERT .pdparams (MODEL.backbone.pretrained)")
+    parser.add_argument("--train-data", type=Path, help=f"HowTo100M training features .npy ({TRAIN_DATA_KEY})")
+    parser.add_argument("--caption-train", type=Path, help=f"training captions JSON ({CAPTION_KEYS[0]})")
+    parser.add_argument("--caption-val", type=Path, help=f"validation captions JSON ({CAPTION_KEYS[1]})")
     parser.add_argument("-o", "--override", action="append", default=[], help="more main.py -o KEY=VALUE")
     parser.add_argument("--seed", type=int, default=1234, help="main.py --seed (its default)")
     parser.add_argument("--loss-curve", type=Path, help="write the loss curve here (JSON)")
     parser.add_argument("--out", type=Path, help="copy the final .pdparams here")
     args = parser.parse_args()
-    if args.max_steps is not None and args.max_steps < 1:
-        raise ZooreproError(f"--max-steps {args.max_steps}: must be at least 1")
+    if args.max_steps is not None and args.max_steps < 0:
+        raise ZooreproError(f"--max-steps {args.max_steps}: must be 0 (no limit) or more")
+    args.max_steps = args.max_steps or None
 
     main_py = activate(args.src)
     check_device(args.device)

@@ -16,11 +16,13 @@ DEVICES = {"cpu": "cpu", "cuda": "gpu"}
 def check_device(device: str) -> None:
     """Refuse a paddle device this paddle cannot use, before a run fails deep inside PaddleVideo:
     `gpu` needs a CUDA build of paddle (no silent fallback to cpu)."""
-    import paddle
-
     if device not in DEVICES.values():
         raise ToolchainMissing(f"paddle device {device!r}: expected one of {', '.join(DEVICES.values())}")
-    if device == "gpu" and not paddle.device.is_compiled_with_cuda():
+    if device == "cpu":  # every paddle build runs on the cpu; no import while the DAG is planned
+        return
+    import paddle
+
+    if not paddle.device.is_compiled_with_cuda():
         raise ToolchainMissing(f"paddle {paddle.__version__} here is a CPU build: a `gpu` run needs paddlepaddle-gpu "
                                "(pip install paddlepaddle-gpu matching the CUDA driver), or run on the portable "
                                "target `cpu`")

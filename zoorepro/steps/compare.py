@@ -84,19 +84,22 @@ STATISTICS: dict[str, Callable[[np.ndarray, np.ndarray], list[tuple[str, float, 
 
 
 def compare(reference: Path, outputs: Path, output_names: list[str], statistics: list[str], batch_size: int | None,
-            precision: str, label: str) -> list[Measurement]:
+            precision: str, label: str, rows: str = "rows") -> list[Measurement]:
+    """`rows`: what one row of a single-array output is (e.g. images), for the notes."""
     ref_arrays, samples = read_side(reference, len(output_names))
     got_arrays, _ = read_side(outputs, len(output_names), samples or None)
-    what = f"{len(samples)} samples" if samples else f"{len(ref_arrays[0])} rows"
+    what = f"{len(samples)} samples" if samples else f"{len(ref_arrays[0])} {rows}"
+    several = len(output_names) > 1
     common = {"kind": "parity", "batch_size": batch_size, "precision": precision, "raw": (str(reference), str(outputs))}
     records = []
     for name, ref, got in zip(output_names, ref_arrays, got_arrays):
         max_abs, min_cos = max_abs_and_min_cosine(ref, got)
         for stat in statistics:
-            records += [Measurement(metric, value=value, unit=unit, note=f"{note} vs {label}", **common)
+            records += [Measurement(f"{metric}_{name}" if several else metric, value=value, unit=unit,
+                                    note=f"{note} vs {label}", **common)
                         for metric, value, unit, note in STATISTICS[stat](ref, got)]
         records.append(Measurement(f"parity_max_abs_{name}", value=max_abs, unit="abs",
-                                   note=f"vs {label}, {what}", **common))
+                                   note=f"vs {label}, {what}" if samples else f"vs {label}", **common))
         records.append(Measurement(f"parity_min_cosine_{name}", value=min_cos, unit="cosine",
                                    note=f"minimum over {what}", **common))
     return records
@@ -110,12 +113,13 @@ def main() -> int:
     ap.add_argument("--statistics", nargs="*", default=[], choices=sorted(STATISTICS),
                     help="harness statistics to add to max abs diff and min cosine")
     ap.add_argument("--label", default=None, help="what the reference is, for the notes (default: its path)")
+    ap.add_argument("--rows", default="rows", help="what one row of a single-array output is, for the notes")
     ap.add_argument("--batch-size", type=int, default=None, help="the batch size the compared outputs were run at")
     ap.add_argument("--precision", default="")
     ap.add_argument("--measurements", required=True, type=Path)
     args = ap.parse_args()
     records = compare(args.reference, args.outputs, args.output_names, args.statistics, args.batch_size,
-                      args.precision, args.label or str(args.reference))
+                      args.precision, args.label or str(args.reference), args.rows)
     print_measurements(write_measurements(args.measurements, records))
     return 0
 

@@ -3,10 +3,11 @@ targets, IxRT's optimizer + `ixrtexec --save_engine` on IxRT targets, a load-and
 onnxruntime targets. Also writes the toolchain versions (provenance; `standin: true` for stand-ins).
 
 Usage: python -m zoorepro.steps.compile --target 310P3 --onnx M.onnx --batch-size 1
-           [--input-shape NAME:D0,D1,... ... [--check-shapes]] [--tool-arg=--FLAG=VALUE ...] --out model.om --versions v.json
+           [--input-shape NAME:D0,D1,... ... [--check-shapes]] [--tool-args='--FLAG=VALUE ...'] --out model.om --versions v.json
 """
 import argparse
 import json
+import shlex
 from pathlib import Path
 
 from zoorepro.backends import get_backend
@@ -26,9 +27,9 @@ def main() -> int:
                     help="the static input shapes, handed to tools that need them (IxRT's --shapes)")
     ap.add_argument("--check-shapes", action="store_true",
                     help="refuse an ONNX whose inputs are not exactly --input-shape (names and static dims)")
-    ap.add_argument("--tool-arg", action="append", default=[], metavar="WORD",
-                    help="a model's own flag for the backend's compile tool (atc, ixrtexec), e.g. "
-                         "--tool-arg=--op_select_implmode=high_performance")
+    ap.add_argument("--tool-args", default="", metavar="'WORDS'",
+                    help="a model's own flags for the backend's compile tool (atc, ixrtexec), one shell-quoted "
+                         "value, e.g. --tool-args='--op_select_implmode=high_performance'")
     ap.add_argument("--out", required=True, type=Path, help="where the compiled model goes")
     ap.add_argument("--versions", required=True, type=Path)
     args = ap.parse_args()
@@ -41,7 +42,7 @@ def main() -> int:
         check_input_shapes(args.onnx, shapes)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     artifact = backend.compile(args.onnx, args.out.parent, args.batch_size, input_shapes=shapes,
-                               tool_args=args.tool_arg)
+                               tool_args=shlex.split(args.tool_args))
     if artifact.resolve() != args.out.resolve():
         raise ZooreproError(f"{backend.name} wrote {artifact}, the rule expects {args.out} "
                             f"(name outputs {backend.artifact_name(args.batch_size)})")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 
+from zoorepro.backends import get_backend
 from zoorepro.workflow import ModelInputs
 
 MINI_ONNX = "work/mini/videobert/onnx/video-bert.onnx"
@@ -44,7 +45,7 @@ class Inputs(ModelInputs):
         measurements = [f"{base}/perf_engine.measurements.json"]
         if target != self.params["compare"]["reference"]:  # the reference is not compared with itself
             measurements.append(f"{base}/compare.measurements.json")
-        if self.artifact_suffix(target) == "engine":  # IxRT: the document's ixrtexec perf at BS 16
+        if get_backend(target, self.config).compile_tool == "ixrtexec":  # the document's ixrtexec perf at BS 16
             measurements.append(f"{base}/perf_bs{self.params['ixrtexec_batch_size']}.measurements.json")
         return {"measurements": measurements, "toolchain": f"{base}/perf_engine.toolchain.json"}
 

@@ -3,11 +3,14 @@ entry (zoorepro/models.py). Its rules: rules/videobert.smk; its data: manifests/
 from __future__ import annotations
 
 from zoorepro import dvcgen
+from zoorepro.backends import get_backend
 
 DOCUMENT = "000_94813fe2aa136b00.txt"
 RUNNER = None  # run from ONNX by the target's backend (ByteMLPerf's harness where it has one)
 # The accuracy metrics its claims may name (claims/claims.yaml; throughput is every model's).
 CLAIM_METRICS = ("top1",)
+# Distributions its tables record in provenance, beside the common ones (zoorepro/provenance.py).
+PROVENANCE_PACKAGES = ()
 
 
 def dvc_stages(params: dict, scale: str) -> dict:
@@ -38,7 +41,7 @@ def dvc_stages(params: dict, scale: str) -> dict:
 
     def stage_params(target: str) -> list[str]:
         extra = ["videobert.ixrtexec", "videobert.ixrtexec_batch_size", "videobert.input_shapes"]
-        return extra if params["targets"][target]["backend"] == "ixrt" else []
+        return extra if get_backend(target, params).compile_tool == "ixrtexec" else []
 
     for target in params["tables"][scale].get("videobert", []):
         stages.update(dvcgen.table_stages(

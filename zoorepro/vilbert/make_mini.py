@@ -315,7 +315,7 @@ def write_manifest(folder: Path, params: dict) -> dict:
     """MANIFEST.json: the generator's parameters and every file's sha256 (sorted by path)."""
     files = {p.relative_to(folder).as_posix(): sha256sum(p)
              for p in sorted(folder.rglob("*")) if p.is_file()}
-    manifest = {"generator": "zoorepro.mini.vilbert", "params": params, "files": files}
+    manifest = {"generator": "zoorepro.vilbert.make_mini", "params": params, "files": files}
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return manifest
 

@@ -8,6 +8,8 @@ DOCUMENT = "002_96a57c031fd5d3aa.txt"
 RUNNER = None  # compiled from ONNX by the target's backend
 # The accuracy metrics its claims may name (claims/claims.yaml; throughput is every model's).
 CLAIM_METRICS = ("precision", "recall", "fscore", "vqa_score")
+# Distributions its tables record in provenance, beside the common ones (zoorepro/provenance.py).
+PROVENANCE_PACKAGES = ("allennlp", "allennlp-models")
 
 
 def check_params(block: dict) -> list[str]:
@@ -39,6 +41,6 @@ def dvc_stages(params: dict, scale: str) -> dict:
         "outs": [f"{work}/preprocessed", f"{work}/onnx"],
     }
     stages.update(dvcgen.table_stages(
-        params, "vilbert", scale, [f"{work}/preprocessed", f"{work}/onnx", "rules/vilbert.smk"],
+        params, "vilbert", scale, [f"{work}/preprocessed", f"{work}/onnx", "zoorepro/vilbert", "rules/vilbert.smk"],
         ["vilbert.accuracy_batch_size", "vilbert.compile_args", "vilbert.compare", "vilbert.perf"]))
     return stages

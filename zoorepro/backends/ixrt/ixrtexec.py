@@ -5,7 +5,6 @@ file does not say which shapes it was built for in a form we can read).
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import re
@@ -13,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from ...errors import ZooreproError
-from ...fsutil import atomic_write_text
+from ...fsutil import atomic_write_text, sha256sum
 from ..base import BATCH_DIM, InputShapes, validate_input_shapes
 
 SIDECAR_SUFFIX = ".inputs.json"
@@ -59,14 +58,6 @@ def sidecar_path(engine: Path) -> Path:
     return engine.with_name(engine.name + SIDECAR_SUFFIX)
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def write_sidecar(engine: Path, input_shapes: InputShapes, batch_size: int) -> Path:
     """Record the shapes an engine was built with (`bs` kept as the word, so benchmark() rebuilds
     `--shapes` exactly as compile() did) and the engine's sha256 (a record never serves another
@@ -74,7 +65,7 @@ def write_sidecar(engine: Path, input_shapes: InputShapes, batch_size: int) -> P
     record = {
         "format": SIDECAR_FORMAT,
         "engine": Path(engine).name,
-        "engine_sha256": _sha256(engine),
+        "engine_sha256": sha256sum(engine),
         "batch_size": batch_size,
         "input_shapes": input_shapes,
         "shapes": shapes_arg(input_shapes, batch_size),
@@ -97,7 +88,7 @@ def read_sidecar(engine: Path) -> InputShapes:
         raise ZooreproError(f"cannot read {path}: {exc}") from None
     if not isinstance(record, dict) or record.get("format") != SIDECAR_FORMAT:
         raise ZooreproError(f"{path} is not an input-shape record of format {SIDECAR_FORMAT}")
-    if record.get("engine_sha256") != _sha256(engine):
+    if record.get("engine_sha256") != sha256sum(engine):
         raise ZooreproError(f"{path} was written for another engine than {engine}: compile the engine again")
     return validate_input_shapes(record.get("input_shapes"), f"{path}: input_shapes")
 
