@@ -59,8 +59,8 @@ def validate_target(model, target):
     elif not workflow.dryrun:
         try:
             get_backend(target, config).check()
-        except ToolchainMissing as exc:  # the backend's hint names `<model>`: this model's portable table
-            raise ToolchainMissing(str(exc).replace("<model>", model)) from None
+        except ToolchainMissing as exc:
+            raise exc.for_model(model) from None
 
 
 def table_inputs(wildcards):

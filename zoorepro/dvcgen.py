@@ -53,22 +53,22 @@ def download_stage(model: str) -> dict:
     }}
 
 
-def table_stages(params: dict, model: str, scale: str, deps: list[str], stage_params: list[str]) -> dict:
-    """One stage per table params.yaml asks for: the table, its provenance and metrics, and the
-    target's work folder. `stage_params` may name `targets.{target}` through the {target} field."""
-    stages = {}
-    work = f"work/{scale}/{model}"
-    for target in params["tables"][scale].get(model, []):
-        table = f"{results_dir(scale)}/{model}_{target}"
-        stages[f"{model}_{scale}_{target}"] = {
-            "cmd": cmd([f"{table}.csv"]),
-            "deps": [*deps, *TABLE_CODE],
-            "params": [*(p.format(target=target) for p in stage_params), f"targets.{target}", "tolerances"],
-            "outs": [f"{work}/{target}", {f"{table}.csv": {"cache": False}},
-                     {f"{table}.provenance.json": {"cache": False}}],
-            "metrics": [{f"{table}.metrics.json": {"cache": False}}],
-        }
-    return stages
+def table_targets(params: dict, model: str, scale: str) -> list[str]:
+    """The targets params.yaml `tables` asks this model's tables for at `scale`."""
+    return params["tables"][scale].get(model, [])
+
+
+def table_stage(model: str, scale: str, target: str, deps: list[str], stage_params: list[str]) -> dict:
+    """One table's stage: the table, its provenance and metrics, and the target's work folder."""
+    table = f"{results_dir(scale)}/{model}_{target}"
+    return {f"{model}_{scale}_{target}": {
+        "cmd": cmd([f"{table}.csv"]),
+        "deps": [*deps, *TABLE_CODE],
+        "params": [*stage_params, f"targets.{target}", "tolerances"],
+        "outs": [f"work/{scale}/{model}/{target}", {f"{table}.csv": {"cache": False}},
+                 {f"{table}.provenance.json": {"cache": False}}],
+        "metrics": [{f"{table}.metrics.json": {"cache": False}}],
+    }}
 
 
 def render_dvc_yaml(params: dict | None = None) -> str:

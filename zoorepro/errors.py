@@ -11,7 +11,14 @@ class ConfigError(ZooreproError):
 
 class ToolchainMissing(ZooreproError):
     """A target's vendor toolchain is not installed. The message says which tool is missing,
-    how to get it, and which portable target (cpu, cuda) to run instead."""
+    how to get it, and which portable target (cpu, cuda) to run instead; a backend, which knows no
+    model, names the portable table as `results/<model>_cpu.csv`."""
+
+    MODEL = "<model>"
+
+    def for_model(self, model: str) -> "ToolchainMissing":
+        """The same refusal with the model's own portable table named (its caller knows the model)."""
+        return ToolchainMissing(str(self).replace(self.MODEL, model))
 
 
 class ChecksumError(ZooreproError):

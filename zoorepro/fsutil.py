@@ -3,6 +3,7 @@ half-written) and chunked sha256 of files."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import tempfile
@@ -73,6 +74,17 @@ def writing_file(dest: Path) -> Iterator[Path]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def write_tree_manifest(folder: Path, name: str, fields: dict) -> dict:
+    """`folder/name`: `fields` plus `files`, the sha256 of every file below `folder` (sorted by
+    path, the manifest itself not among them), as sorted JSON. Returns the manifest."""
+    folder = Path(folder)
+    files = {p.relative_to(folder).as_posix(): sha256sum(p) for p in sorted(folder.rglob("*"))
+             if p.is_file() and p.name != name}
+    manifest = {**fields, "files": files}
+    atomic_write_text(folder / name, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    return manifest
 
 
 def atomic_write_text(path: Path, text: str) -> None:

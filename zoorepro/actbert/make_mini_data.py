@@ -54,7 +54,7 @@ import numpy as np
 
 from zoorepro.actbert.msrvtt import CAPTIONS_FILE, FEATURES_DIR, MAX_ACTIONS, VISION_FEATURE_DIM
 from zoorepro.errors import ZooreproError
-from zoorepro.fsutil import building_dir, sha256sum
+from zoorepro.fsutil import building_dir, write_tree_manifest
 
 VOCAB_DIR = "bert-vocab"
 VOCAB_FILE = "vocab.txt"
@@ -272,10 +272,8 @@ def write_howto100m(folder: Path, n_train: int, n_valid: int, protos: dict[str, 
 def write_manifest(folder: Path, params: dict, records: dict[str, str]) -> dict:
     """MANIFEST.json: the generator's parameters, every file's sha256 (sorted by path) and the
     sha256 of each lmdb record's value."""
-    files = {p.relative_to(folder).as_posix(): sha256sum(p) for p in sorted(folder.rglob("*")) if p.is_file()}
-    manifest = {"generator": "zoorepro.actbert.make_mini_data", "params": params, "files": files, "lmdb_records": records}
-    (folder / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-    return manifest
+    return write_tree_manifest(folder, MANIFEST, {"generator": "zoorepro.actbert.make_mini_data", "params": params,
+                                                   "lmdb_records": records})
 
 
 def make_mini(out: Path, seed: int = 0, n_videos: int = 24, n_pretrain: int = 8) -> dict:

@@ -36,5 +36,6 @@ def dvc_stages(params: dict, scale: str) -> dict:
         table_deps.append(f"{work}/pretrain")
     else:
         stages.update(dvcgen.download_stage("actbert"))
-    stages.update(dvcgen.table_stages(params, "actbert", scale, table_deps, ["actbert.seed"]))
+    for target in dvcgen.table_targets(params, "actbert", scale):
+        stages.update(dvcgen.table_stage("actbert", scale, target, table_deps, ["actbert.seed"]))
     return stages

@@ -29,7 +29,6 @@ import time
 from zoorepro.cli import hub_offline, run_step
 
 import io
-import json
 import pickle
 import struct
 from pathlib import Path
@@ -38,7 +37,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from zoorepro.errors import ZooreproError
-from zoorepro.fsutil import building_dir, sha256sum
+from zoorepro.fsutil import building_dir, write_tree_manifest
 from zoorepro.videobert.cifar import CIFAR_DIR, META_FILE, N_CLASSES, PLANAR_SHAPE, TEST_FILE, TEXT_FILE
 
 if TYPE_CHECKING:
@@ -234,11 +233,7 @@ def save_mini_model(folder: Path, seed: int) -> None:
 
 def write_manifest(folder: Path, params: dict) -> dict:
     """MANIFEST.json: the generator's parameters and every file's sha256 (sorted by path)."""
-    files = {p.relative_to(folder).as_posix(): sha256sum(p)
-             for p in sorted(folder.rglob("*")) if p.is_file()}
-    manifest = {"generator": "zoorepro.videobert.make_mini", "params": params, "files": files}
-    (folder / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-    return manifest
+    return write_tree_manifest(folder, MANIFEST, {"generator": "zoorepro.videobert.make_mini", "params": params})
 
 
 def write_dataset(folder: Path, seed: int, n_images: int) -> None:

@@ -43,8 +43,7 @@ def dvc_stages(params: dict, scale: str) -> dict:
         extra = ["videobert.ixrtexec", "videobert.ixrtexec_batch_size", "videobert.input_shapes"]
         return extra if get_backend(target, params).compile_tool == "ixrtexec" else []
 
-    for target in params["tables"][scale].get("videobert", []):
-        stages.update(dvcgen.table_stages(
-            {**params, "tables": {scale: {"videobert": [target]}}}, "videobert", scale, deps(target),
-            ["videobert.task", "videobert.compare", *stage_params(target)]))
+    for target in dvcgen.table_targets(params, "videobert", scale):
+        stages.update(dvcgen.table_stage("videobert", scale, target, deps(target),
+                                         ["videobert.task", "videobert.compare", *stage_params(target)]))
     return stages

@@ -45,7 +45,7 @@ from PIL import Image, ImageDraw
 
 from zoorepro.errors import ZooreproError
 from zoorepro.vilbert.preprocess import ANNOTATIONS_FILE, HUB_CHECKPOINT, IMAGE_DIR, QUESTIONS_FILE, TORCH_HOME
-from zoorepro.fsutil import building_dir, sha256sum
+from zoorepro.fsutil import building_dir, write_tree_manifest
 from zoorepro.vilbert.sources import activate
 
 # The data folder layout the preprocess step reads (images, VQA files, TORCH_HOME) is defined there.
@@ -313,11 +313,7 @@ def write_tar_gz(folder: Path, path: Path) -> None:
 
 def write_manifest(folder: Path, params: dict) -> dict:
     """MANIFEST.json: the generator's parameters and every file's sha256 (sorted by path)."""
-    files = {p.relative_to(folder).as_posix(): sha256sum(p)
-             for p in sorted(folder.rglob("*")) if p.is_file()}
-    manifest = {"generator": "zoorepro.vilbert.make_mini", "params": params, "files": files}
-    (folder / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-    return manifest
+    return write_tree_manifest(folder, MANIFEST, {"generator": "zoorepro.vilbert.make_mini", "params": params})
 
 
 def make_mini(out: Path, src: Path, seed: int = 0, n_images: int = 12, n_questions: int = 36) -> dict:

@@ -40,7 +40,8 @@ def dvc_stages(params: dict, scale: str) -> dict:
                    "vilbert.compare.samples", "vilbert.full.question_subset"],
         "outs": [f"{work}/preprocessed", f"{work}/onnx"],
     }
-    stages.update(dvcgen.table_stages(
-        params, "vilbert", scale, [f"{work}/preprocessed", f"{work}/onnx", "zoorepro/vilbert", "rules/vilbert.smk"],
-        ["vilbert.accuracy_batch_size", "vilbert.compile_args", "vilbert.compare", "vilbert.perf"]))
+    for target in dvcgen.table_targets(params, "vilbert", scale):
+        stages.update(dvcgen.table_stage(
+            "vilbert", scale, target, [f"{work}/preprocessed", f"{work}/onnx", "zoorepro/vilbert", "rules/vilbert.smk"],
+            ["vilbert.accuracy_batch_size", "vilbert.compile_args", "vilbert.compare", "vilbert.perf"]))
     return stages
