@@ -86,6 +86,12 @@ class Claim:
     caveats: tuple[str, ...] = ()
     tolerance: Tolerance | None = None
     reading: Reading | None = None
+    scale: str = "full"
+
+    @property
+    def planted(self) -> bool:
+        """A mini generator's number (zoorepro/planted.py): checks the chain, not a document."""
+        return self.scale == "mini"
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> Claim:
@@ -112,6 +118,7 @@ class Claim:
                 else None
             ),
             reading=Reading(**raw["reading"]) if raw.get("reading") else None,
+            scale=raw.get("scale", "full"),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -133,6 +140,7 @@ class Claim:
             "caveats": list(self.caveats),
             "tolerance": self.tolerance.to_dict() if self.tolerance else None,
             "reading": self.reading.to_dict() if self.reading else None,
+            "scale": self.scale,
         }
 
 
@@ -217,10 +225,23 @@ def _validate_schema(data: Any, path: Path) -> None:
     raise ClaimsError(f"{path} does not match {SCHEMA_PATH.name}:\n  " + "\n  ".join(shown))
 
 
+PLANTED_PREFIX = "planted:"
+
+
 def _check_consistency(
-    documents: Sequence[Document], claims: Sequence[Claim], path: Path
+    documents: Sequence[Document], claims: Sequence[Claim], path: Path, planted: bool = False
 ) -> None:
-    """What the schema cannot say: unique ids and files, and claims that agree with documents."""
+    """What the schema cannot say: unique ids and files, claims that agree with documents, and
+    scales never mixed: the registry holds documents' full-scale claims only, a planted file
+    (`planted`) only its generator's mini-scale claims."""
+    for doc in documents:
+        if doc.file.startswith(PLANTED_PREFIX) != planted:
+            raise ClaimsError(f"{path}: document {doc.file!r} does not belong in "
+                              f"{'a planted claims file' if planted else 'the claims registry'}")
+    for claim in claims:
+        if claim.planted != planted:
+            raise ClaimsError(f"{path}: claim {claim.id!r} has scale {claim.scale!r}; "
+                              f"{'planted claims are mini' if planted else 'the registry holds full-scale claims only'}")
     docs: dict[str, Document] = {}
     for doc in documents:
         if doc.file in docs:
@@ -253,9 +274,10 @@ def _check_consistency(
             raise ClaimsError(f"{path}: document {doc.file!r} says `claims: none` but has {n}")
 
 
-def load_registry(path: Path | None = None) -> Registry:
+def load_registry(path: Path | None = None, planted: bool = False) -> Registry:
     """Load and validate the whole registry (documents and claims); default claims/claims.yaml
-    next to this package, so it works from any working directory."""
+    next to this package, so it works from any working directory. `planted`: the file is a mini
+    generator's planted claims (zoorepro/planted.py), not the registry."""
     path = Path(path) if path is not None else DEFAULT_CLAIMS_PATH
     data = _read_yaml(path, "claims registry")
     _validate_schema(data, path)
@@ -271,7 +293,7 @@ def load_registry(path: Path | None = None) -> Registry:
         for d in data["documents"]
     )
     claims = tuple(Claim.from_dict(c) for c in data["claims"])
-    _check_consistency(documents, claims, path)
+    _check_consistency(documents, claims, path, planted)
     return Registry(documents=documents, claims=claims)
 
 
@@ -279,6 +301,12 @@ def load_claims(path: Path | None = None) -> list[Claim]:
     """The validated claims, in file order. Raises ClaimsError (a ZooreproError) naming the
     offending id or key when the file is invalid or an id repeats."""
     return list(load_registry(path).claims)
+
+
+def load_planted(path: Path) -> list[Claim]:
+    """A mini generator's planted claims (data/mini/<model>/planted_claims.yaml), validated like
+    the registry; every claim has scale mini and a planted: document."""
+    return list(load_registry(Path(path), planted=True).claims)
 
 
 def claims_for(claims: Iterable[Claim], model: str) -> list[Claim]:
