@@ -27,12 +27,13 @@ from __future__ import annotations
 
 import argparse
 import time
-from zoorepro.cli import run_step
+from zoorepro.cli import hub_offline, run_step
 
 import copy
 import gzip
 import io
 import json
+import os
 import re
 import tarfile
 import tempfile
@@ -46,6 +47,9 @@ from PIL import Image, ImageDraw
 from zoorepro.errors import ZooreproError
 from zoorepro.vilbert.preprocess import ANNOTATIONS_FILE, HUB_CHECKPOINT, IMAGE_DIR, QUESTIONS_FILE, TORCH_HOME
 from zoorepro.fsutil import building_dir, write_tree_manifest
+from zoorepro.planted import PlantedMetric, write_planted_claims
+from zoorepro.vilbert import planting
+from zoorepro.vilbert.pipeline import CLAIM_METRICS as PLANTED_METRICS
 from zoorepro.vilbert.sources import activate
 
 # The data folder layout the preprocess step reads (images, VQA files, TORCH_HOME) is defined there.
@@ -59,11 +63,14 @@ COLORS = {"red": (220, 40, 40), "blue": (40, 60, 220), "green": (40, 180, 60),
           "yellow": (230, 210, 40), "white": (245, 245, 245), "black": (15, 15, 15)}
 SHAPES = ("circle", "square", "triangle")
 MAX_COUNT = 4
-# Answers a careless annotator gives now and then; most stay below the vocabulary's min count,
-# so the mini set also exercises the out-of-vocabulary label (index 1) as the real data does.
+# The answer vocabulary of the mini archive: every plausible answer to the four question kinds.
+# It is fixed (not counted from the annotations as the real one was), because the annotations are
+# planted from the model's outputs, after the archive exists.
+ANSWER_VOCABULARY = (*COLORS, *(str(n) for n in range(1, MAX_COUNT + 1)), *SHAPES, "yes", "no")
+# Answers outside the vocabulary (the reader labels them 1, OOV): planted as the humans' other answers.
 DISTRACTORS = ("purple", "orange", "pink", "brown", "gray", "oval", "star", "heart", "diamond",
-               "5", "6", "7", "8", "many", "none", "maybe", "unknown", "dog", "cat", "tree")
-ANSWER_MIN_COUNT = 3
+               "5", "6", "7", "8", "many", "maybe", "unknown", "dog", "cat", "tree")
+PROVISIONAL_ANSWER = "yes"  # every question's answers while the model runs (logits do not read them)
 JPEG_OPTIONS = {"quality": 90, "subsampling": 2, "optimize": False, "progressive": False}
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 WORDPIECE_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789"
@@ -141,45 +148,41 @@ def ask(picture: Picture, kind: int) -> tuple[str, str, str, str, tuple[str, ...
     return "What shape is shown?", "what", "other", picture.shape, SHAPES
 
 
-def annotate(truth: str, pool: tuple[str, ...], rng: np.random.Generator) -> list[str]:
-    """Ten human answers: mostly right, sometimes another plausible answer, rarely a distractor."""
-    answers = []
-    for _ in range(10):
-        roll = rng.random()
-        if roll < 0.75:
-            answers.append(truth)
-        elif roll < 0.93:
-            answers.append(pool[rng.integers(len(pool))])
-        else:
-            answers.append(DISTRACTORS[rng.integers(len(DISTRACTORS))])
-    return answers
+@dataclass(frozen=True)
+class Question:
+    """One generated question and the VQA fields its annotation repeats."""
+
+    record: dict  # the questions file's entry: image_id, question, question_id
+    question_type: str
+    answer_type: str
 
 
-def make_qa(pictures: list[Picture], n_questions: int, rng: np.random.Generator) -> tuple[list[dict], list[dict]]:
-    """VQA v2 question and annotation records, listed in a shuffled order so that consumers
-    must sort by question_id themselves (the official files are not sorted by it either)."""
-    questions, annotations = [], []
+def make_questions(pictures: list[Picture], n_questions: int, rng: np.random.Generator) -> list[Question]:
+    """VQA v2 questions, listed in a shuffled order so that consumers must sort by question_id
+    themselves (the official files are not sorted by it either). Their answers are planted later,
+    from the model's outputs (zoorepro/vilbert/planting.py)."""
+    questions = []
     per_image: Counter = Counter()
     for i in range(n_questions):
         picture = pictures[i % len(pictures)]
         question_id = picture.image_id * 1000 + per_image[picture.image_id]
         per_image[picture.image_id] += 1
-        text, question_type, answer_type, truth, pool = ask(picture, int(rng.integers(4)))
-        answers = annotate(truth, pool, rng)
-        # Annotators are sure of right answers and hesitate now and then on the others.
-        confidences = ["yes" if a == truth else ("yes", "maybe", "no")[rng.integers(3)] for a in answers]
-        questions.append({"image_id": picture.image_id, "question": text, "question_id": question_id})
-        annotations.append({
-            "question_type": question_type,
-            "multiple_choice_answer": Counter(answers).most_common(1)[0][0],
-            "answers": [{"answer": a, "answer_confidence": c, "answer_id": k + 1}
-                        for k, (a, c) in enumerate(zip(answers, confidences))],
-            "image_id": picture.image_id,
-            "answer_type": answer_type,
-            "question_id": question_id,
-        })
-    order = rng.permutation(n_questions)
-    return [questions[i] for i in order], [annotations[i] for i in order]
+        text, question_type, answer_type = ask(picture, int(rng.integers(4)))[:3]
+        questions.append(Question({"image_id": picture.image_id, "question": text, "question_id": question_id},
+                                  question_type, answer_type))
+    return [questions[i] for i in rng.permutation(n_questions)]
+
+
+def annotation(question: Question, answers: list[str]) -> dict:
+    """The annotation record of one question with its ten human answers."""
+    return {
+        "question_type": question.question_type,
+        "multiple_choice_answer": Counter(answers).most_common(1)[0][0],
+        "answers": [{"answer": a, "answer_confidence": "yes", "answer_id": k + 1} for k, a in enumerate(answers)],
+        "image_id": question.record["image_id"],
+        "answer_type": question.answer_type,
+        "question_id": question.record["question_id"],
+    }
 
 
 def vqa_files(questions: list[dict], annotations: list[dict], seed: int) -> tuple[dict, dict]:
@@ -227,13 +230,16 @@ def save_frcnn_checkpoint(path: Path, seed: int) -> None:
     torch.save(model.state_dict(), path)
 
 
-def answer_vocabulary(annotations: list[dict]) -> list[str]:
-    """Answers given at least ANSWER_MIN_COUNT times, normalized as the vqav2 reader normalizes
-    them, most frequent first (like the real vocabulary, built with a min count from answers)."""
+def answer_vocabulary() -> list[str]:
+    """ANSWER_VOCABULARY, checked to be fixed points of the vqav2 reader's answer normalization
+    (else a planted answer would not land on its column) and disjoint from the distractors."""
     from allennlp_models.vision.dataset_readers.utils import preprocess_answer
 
-    counts = Counter(preprocess_answer(a["answer"]) for ann in annotations for a in ann["answers"])
-    return sorted((a for a, n in counts.items() if n >= ANSWER_MIN_COUNT), key=lambda a: (-counts[a], a))
+    moved = [a for a in ANSWER_VOCABULARY + DISTRACTORS if preprocess_answer(a) != a]
+    clash = set(ANSWER_VOCABULARY) & set(DISTRACTORS)
+    if moved or clash:
+        raise ZooreproError(f"answers the reader would normalize {moved} or distractors in the vocabulary {clash}")
+    return list(ANSWER_VOCABULARY)
 
 
 def reader_config() -> dict:
@@ -316,30 +322,86 @@ def write_manifest(folder: Path, params: dict) -> dict:
     return write_tree_manifest(folder, MANIFEST, {"generator": "zoorepro.vilbert.make_mini", "params": params})
 
 
+def plant(tmp: Path, staging: Path, questions: list[Question], seed: int) -> planting.Planted:
+    """Shape the staged archive's answer head, run the model, plant the answers into the
+    annotation file and compute the expected metrics with allennlp's own (planting.py)."""
+    os.environ["TORCH_HOME"] = str(tmp / TORCH_HOME)
+    import allennlp_models.vision  # noqa: F401  (registers vqav2 and vqa_vilbert)
+
+    rng = np.random.default_rng([seed, 1])
+    provisional = staging / "provisional_annotations.json"
+    write_annotations(provisional, questions, [[PROVISIONAL_ANSWER] * 10] * len(questions), seed)
+    planter = planting.Planter(staging / "archive", tmp, tmp / TOKENIZER_DIR, staging)
+    planter.shape(tmp / QUESTIONS_FILE, provisional)
+    reference = planter.reference(tmp / QUESTIONS_FILE, provisional)
+    vocab = planter.load_model().vocab
+    columns = [vocab.get_token_from_index(c, "answers") for c in range(vocab.get_vocab_size("answers"))]
+    answers = planting.plant_answers(reference.logits, columns, list(DISTRACTORS), rng)
+    write_annotations(tmp / ANNOTATIONS_FILE, questions, answers, seed)
+    metrics, tensors, logits = planter.evaluate(tmp / QUESTIONS_FILE, tmp / ANNOTATIONS_FILE)
+    if not np.array_equal(logits, reference.logits):
+        raise ZooreproError("the model's logits changed between the planting run and the evaluation run")
+    planted = planting.Planted(answers, metrics, planting.threshold_margin(logits),
+                               planting.argmax_margin(logits, planting.column_weights(tensors)),
+                               sum(len(planting.tied(row)) > 1 for row in logits))
+    if min(planted.threshold_margin, planted.argmax_margin) < planting.MARGIN:
+        raise ZooreproError(f"planted decisions closer than {planting.MARGIN} to a threshold "
+                            f"({planted.threshold_margin:.3f}) or a tie ({planted.argmax_margin:.3f})")
+    return planted
+
+
+def write_annotations(path: Path, questions: list[Question], answers: list[list[str]], seed: int) -> None:
+    """The annotation JSON, one record per question in the questions file's order."""
+    annotations = [annotation(q, a) for q, a in zip(questions, answers, strict=True)]
+    path.write_text(json.dumps(vqa_files([], annotations, seed)[1], indent=1) + "\n")
+
+
+def write_planted(tmp: Path, planted: planting.Planted) -> None:
+    """planted_claims.yaml: the four accuracy metrics as allennlp computed them (fractions)."""
+    metrics = [PlantedMetric(name, planted.metrics[name], "fraction") for name in PLANTED_METRICS]
+    note = (f"argmax/threshold decisions at least {planting.MARGIN} logits from a tie or from 0.5 "
+            f"(smallest: {planted.argmax_margin:.3f} / {planted.threshold_margin:.3f}); "
+            f"{planted.tied_questions} questions with near-tied answers given equal votes")
+    write_planted_claims(tmp, "vilbert", "zoorepro.vilbert.make_mini", "mini VQA v2-format (generated)",
+                         "allennlp's F1MultiLabelMeasure(micro) and VqaMeasure via VqaVilbert.get_metrics() "
+                         "on the torch eager model", metrics, note)
+
+
 def make_mini(out: Path, src: Path, seed: int = 0, n_images: int = 12, n_questions: int = 36) -> dict:
     """Generate the mini set into a temporary sibling of `out` and swap it into place.
     Returns the manifest."""
     if n_images < 1 or n_questions < n_images:
         raise ZooreproError("need n_images >= 1 and n_questions >= n_images (every image gets a question)")
-    activate(src)
+    hub_offline()
     out = Path(out).resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f".{out.name}.staging-", dir=out.parent) as staging:
+        # allennlp's answer-count cache stays out of $HOME and dies with the run (read when allennlp
+        # is first imported, so set before activate() puts it on the path).
+        os.environ.setdefault("ALLENNLP_CACHE_ROOT", str(Path(staging) / "allennlp-cache"))
+        activate(src)
+        return _generate(out, Path(staging), seed, n_images, n_questions)
+
+
+def _generate(out: Path, staging: Path, seed: int, n_images: int, n_questions: int) -> dict:
     with building_dir(out) as tmp:
         rng = np.random.default_rng(seed)
         pictures = pick_pictures(rng, n_images)
         (tmp / IMAGE_DIR).mkdir()
         for picture in pictures:
             (tmp / IMAGE_DIR / f"COCO_val2014_{picture.image_id:012d}.jpg").write_bytes(draw(picture, rng))
-        questions, annotations = make_qa(pictures, n_questions, rng)
-        question_doc, annotation_doc = vqa_files(questions, annotations, seed)
-        (tmp / QUESTIONS_FILE).write_text(json.dumps(question_doc, indent=1) + "\n")
-        (tmp / ANNOTATIONS_FILE).write_text(json.dumps(annotation_doc, indent=1) + "\n")
-        vocab = wordpiece_vocab(questions)
+        questions = make_questions(pictures, n_questions, rng)
+        records = [q.record for q in questions]
+        (tmp / QUESTIONS_FILE).write_text(json.dumps(vqa_files(records, [], seed)[0], indent=1) + "\n")
+        vocab = wordpiece_vocab(records)
         save_tokenizer(vocab, tmp / TOKENIZER_DIR)
         save_frcnn_checkpoint(tmp / FRCNN_CHECKPOINT, seed)
-        with tempfile.TemporaryDirectory() as staging:
-            save_archive_dir(Path(staging) / "archive", answer_vocabulary(annotations), len(vocab), seed)
-            write_tar_gz(Path(staging) / "archive", tmp / ARCHIVE)
+        save_archive_dir(staging / "archive", answer_vocabulary(), len(vocab), seed)
+        planted = plant(tmp, staging, questions, seed)
+        write_tar_gz(staging / "archive", tmp / ARCHIVE)
+        write_planted(tmp, planted)
+        print(f"planted {planted.metrics}; smallest margins: argmax {planted.argmax_margin:.3f}, "
+              f"threshold {planted.threshold_margin:.3f}; {planted.tied_questions} near-tied questions")
         manifest = write_manifest(tmp, {"seed": seed, "n_images": n_images, "n_questions": n_questions})
     return manifest
 
