@@ -3,22 +3,30 @@
 Why: the full scale needs 6 GB of COCO val2014 images, 214354 questions, a 1 GB model archive and
 the Faster R-CNN checkpoint. The mini scale generates the same kinds of files in the same formats,
 so every step (allennlp's vqav2 reader, the real Faster R-CNN featurization, load_archive, ONNX
-export) runs unchanged on a laptop in seconds:
+export) runs unchanged on a laptop in a minute or two (the generator featurizes the images once,
+for the planting run):
 
 * `val2014/COCO_val2014_{id:012d}.jpg`: small JPEGs of coloured shapes on noise;
-* the VQA v2 question and annotation JSON files (official layout, 10 answers per question);
+* the VQA v2 question and annotation JSON files (official layout, 10 answers per question); the
+  answers are planted from the random model's own eager outputs (zoorepro/vilbert/planting.py),
+  so that precision/recall/fscore/vqa_score take chosen, non-degenerate values;
 * `torch_home/hub/checkpoints/fasterrcnn_resnet50_fpn_coco-258fb6c6.pth`: torchvision's
   Faster R-CNN ResNet-50 FPN with seeded random weights under the file name torchvision caches the
   COCO weights as (torchvision checks the hash only when it downloads, so this file loads);
 * `bert-tiny-tokenizer/`: a WordPiece vocabulary covering the questions, saved as a transformers
   BertTokenizer folder;
-* `vilbert-vqa-mini.tar.gz`: an allennlp model archive of a tiny random-weight `vqa_vilbert`;
+* `vilbert-vqa-mini.tar.gz`: an allennlp model archive of a tiny random-weight `vqa_vilbert`
+  (its answer head shaped so that every decision is well away from a threshold or a tie) with a
+  fixed answer vocabulary (ANSWER_VOCABULARY);
+* `planted_claims.yaml`: the expected metrics, computed by allennlp's own metric classes on the
+  eager model (zoorepro/planted.py), written before the manifest so that it is checksummed;
 * `MANIFEST.json`: the sha256 of every file above.
 
 The same seed gives the same bytes on every run (fixed JPEG settings, no timestamps in JSON, tar
-or gzip headers, sorted members), so the generated set can be checksummed like a download. Paths
-inside the archive's config are placeholders relative to the data folder; the preprocess step
-overrides them with real paths at run time.
+or gzip headers, sorted members, the shaped head's parameters rounded to a grid), so the
+generated set can be checksummed like a download. Paths inside the archive's config are
+placeholders relative to the data folder; the preprocess step overrides them with real paths at
+run time.
 
 Usage: python -m zoorepro.vilbert.make_mini --out data/mini/vilbert --src work/src/vilbert
            --seed 0 --n-images 12 --n-questions 36
@@ -332,7 +340,6 @@ def plant(tmp: Path, staging: Path, questions: list[Question], seed: int) -> pla
     provisional = staging / "provisional_annotations.json"
     write_annotations(provisional, questions, [[PROVISIONAL_ANSWER] * 10] * len(questions), seed)
     planter = planting.Planter(staging / "archive", tmp, tmp / TOKENIZER_DIR, staging)
-    planter.shape(tmp / QUESTIONS_FILE, provisional)
     reference = planter.reference(tmp / QUESTIONS_FILE, provisional)
     vocab = planter.load_model().vocab
     columns = [vocab.get_token_from_index(c, "answers") for c in range(vocab.get_vocab_size("answers"))]

@@ -273,8 +273,10 @@ class Planter:
         params = reader_params(self.config, self.data_dir, self.tokenizer_dir, split, self.scratch / "features")
         return read_tensors(params, vocab)
 
-    def shape(self, questions: Path, provisional: Path) -> None:
-        """Rewrite the archive folder's weights.th with the shaped answer head."""
+    def reference(self, questions: Path, provisional: Path) -> Reference:
+        """Shape the archive folder's answer head (weights.th rewritten), then the logits of the
+        model loaded back from it, on the questions read once (answers provisional: the logits do
+        not read them)."""
         import torch
 
         model = self.load_model()
@@ -282,11 +284,7 @@ class Planter:
         weight, bias = shaped_head(pooled_outputs(model, tensors), model.classifier.weight.detach().double().numpy())
         set_head(model, weight, bias)
         torch.save(model.state_dict(), self.archive_dir / "weights.th")
-
-    def reference(self, questions: Path, provisional: Path) -> Reference:
-        model = self.load_model()
-        tensors = self.read(questions, provisional, model.vocab)
-        return Reference(tensors, forward(model, tensors)["logits"].numpy())
+        return Reference(tensors, forward(self.load_model(), tensors)["logits"].numpy())
 
     def evaluate(self, questions: Path, annotations: Path) -> tuple[dict[str, float], dict, np.ndarray]:
         """allennlp's metrics of the archive's model on the final annotations."""
