@@ -77,7 +77,13 @@ def judged(repo: Path, measurements: Path, case: Path) -> tuple[dict[str, dict],
 
 
 def assert_detected(repo: Path, case: Path, measurements: Path) -> dict[str, float]:
-    """At least one planted metric OUT_OF_TOLERANCE, the audit exits non-zero naming its claim id."""
+    """At least one planted metric off by more than the tolerance in the postprocess step's own
+    metrics.json, OUT_OF_TOLERANCE in the table, and the audit exits non-zero naming its claim id."""
+    import json
+
+    computed = json.loads((case / "metrics.json").read_text())
+    expected = planted(repo)
+    assert any(abs(computed[m] - expected[m]) > tolerance(repo) for m in METRICS), (computed, expected)
     rows, audit = judged(repo, measurements, case)
     out = {m: rows[m]["verdict"] for m in METRICS}
     bad = [m for m in METRICS if out[m] == "OUT_OF_TOLERANCE"]
@@ -123,13 +129,29 @@ def test_the_correct_chain_reproduces_every_planted_metric(repo, tmp_path):
 
 # ---- injected faults ----------------------------------------------------------------------------
 
-def test_fault_token_ids_and_type_ids_swapped_at_inference(repo, tmp_path):
+def swapped_inputs(repo: Path, case: Path, clamp_to: int | None = None) -> list[Path]:
+    """The input folders with token_ids and type_ids swapped; with `clamp_to`, the ids fed as
+    type_ids are clipped to [0, clamp_to - 1], as a runtime that does not bounds-check its Gather
+    would read them (onnxruntime refuses them instead)."""
     data = repo / PREPROCESSED
-    order = ("box_features", "box_coordinates", "box_mask", "type_ids", "mask", "token_ids")
-    proc = infer(repo, repo / MINI / "cpu/model_bs1.onnx", input_dirs(data, order), tmp_path / "outputs",
-                 check=False)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert_detected(repo, tmp_path, postprocess(repo, tmp_path / "outputs", data, tmp_path))
+    if clamp_to is None:
+        return input_dirs(data, ("box_features", "box_coordinates", "box_mask", "type_ids", "mask", "token_ids"))
+    clamped = case / "token_ids_as_type_ids"
+    clamped.mkdir(parents=True)
+    for path in sorted((data / "token_ids").iterdir()):
+        np.save(clamped / path.name, np.clip(np.load(path), 0, clamp_to - 1))
+    return [*input_dirs(data, ("box_features", "box_coordinates", "box_mask", "type_ids", "mask")), clamped]
+
+
+def test_fault_token_ids_and_type_ids_swapped_at_inference(repo, tmp_path):
+    """onnxruntime refuses the swap outright (token ids index the 2-row type embedding out of its
+    bounds): detected before any table. Where the runtime reads such indices without a check
+    (emulated by clamping them into the table), the planted claims catch the swap."""
+    model = repo / MINI / "cpu/model_bs1.onnx"
+    proc = infer(repo, model, swapped_inputs(repo, tmp_path), tmp_path / "refused", check=False)
+    assert proc.returncode != 0 and "out of" in (proc.stdout + proc.stderr).lower(), proc.stdout + proc.stderr
+    infer(repo, model, swapped_inputs(repo, tmp_path, clamp_to=2), tmp_path / "outputs")
+    assert_detected(repo, tmp_path, postprocess(repo, tmp_path / "outputs", repo / PREPROCESSED, tmp_path))
 
 
 def test_fault_outputs_read_in_lexical_order(repo, tmp_path):
@@ -215,3 +237,36 @@ def test_fault_fix_mul_skipped_is_detected_under_fp16_constants(repo, tmp_path):
     infer(repo, unfixed, input_dirs(repo / PREPROCESSED), case / "outputs")
     assert np.isnan(np.load(case / "outputs/0_0.npy")).all()
     assert_detected(repo, case, postprocess(repo, case / "outputs", repo / PREPROCESSED, case))
+
+
+# ---- the planting rules, without a model --------------------------------------------------------
+
+def test_threshold_goes_in_the_widest_gap_within_the_positive_fraction():
+    from zoorepro.vilbert.planting import POSITIVE_FRACTION, widest_gap
+
+    values = np.linspace(0, 1, 20)
+    values[15:] += 1.0  # a gap of 1.05 with 5/20 = 0.25 above it
+    threshold = widest_gap(values)
+    assert 1.0 < threshold < 1.8 and POSITIVE_FRACTION[0] <= (values > threshold).mean() <= POSITIVE_FRACTION[1]
+
+
+def test_near_tied_answers_get_the_same_votes_and_ten_answers_in_all():
+    from zoorepro.vilbert.planting import MARGIN, plant_row
+
+    columns = ["@@PADDING@@", "@@UNKNOWN@@", "red", "blue", "1", "2", "yes"]
+    row = np.array([-5.0, -4.0, 3.0, 3.0 - MARGIN / 2, 1.0, -1.0, 0.0])
+    for seed in range(20):
+        answers = plant_row(row, columns, ["dog", "cat"], np.random.default_rng(seed))
+        assert len(answers) == 10
+        assert answers.count("red") == answers.count("blue")  # either may win the argmax on a chip
+
+
+def test_out_of_vocabulary_argmax_gets_no_oov_fillers_beside_its_votes():
+    from zoorepro.vilbert.planting import plant_row
+
+    columns = ["@@PADDING@@", "@@UNKNOWN@@", "red", "blue", "1"]
+    row = np.array([-5.0, 4.0, 1.0, -1.0, 0.7])
+    for seed in range(20):
+        answers = plant_row(row, columns, ["dog", "cat", "tree"], np.random.default_rng(seed))
+        oov = [a for a in answers if a not in columns]
+        assert len(oov) in (0, 1, 2, 3) and len(set(oov)) <= 1  # one OOV answer, with the planted votes

@@ -169,11 +169,12 @@ def plant_row(row: np.ndarray, answers: list[str], oov: list[str], rng: np.rando
     votes = min(votes, 10 // len(top))  # every near-tied answer gets the same votes
     counts: Counter = Counter()
     oov_words = iter(rng.permutation(oov))
+    deciding = set()  # the answers whose votes decide the VQA score: never changed below
     for column in top:
-        if column > OOV:
-            counts[answers[column]] = votes
-        elif column == OOV and votes:
-            counts[str(next(oov_words))] = votes  # an out-of-vocabulary answer is label 1
+        answer = answers[column] if column > OOV else (str(next(oov_words)) if column == OOV and votes else None)
+        if answer is not None:  # an out-of-vocabulary answer is label 1, the OOV column
+            counts[answer] = votes
+            deciding.add(answer)
     predicted = [c for c in np.flatnonzero(row >= 0.5) if c > OOV and c not in top]
     unpredicted = [c for c in np.flatnonzero(row < 0.5) if c > OOV and c not in top]
     for column in predicted:
@@ -182,7 +183,7 @@ def plant_row(row: np.ndarray, answers: list[str], oov: list[str], rng: np.rando
     for column in rng.permutation(unpredicted)[:int(rng.integers(0, FN_MAX + 1))]:
         counts[answers[int(column)]] = int(rng.integers(1, 3))
     while sum(counts.values()) > 10:  # too many: drop gold answers that do not decide the score
-        extra = [a for a in counts if a not in {answers[c] for c in top if c > OOV}]
+        extra = [a for a in counts if a not in deciding]
         if not extra:
             raise ZooreproError(f"cannot fit the tied answers of logits {row} into ten votes")
         del counts[extra[-1]]
@@ -192,7 +193,7 @@ def plant_row(row: np.ndarray, answers: list[str], oov: list[str], rng: np.rando
         if fill_oov:
             human.append(str(next(oov_words, oov[0])))
         else:  # repeat a gold answer that does not decide the score, or add a new unpredicted one
-            free = [a for a in counts if a not in {answers[c] for c in top if c > OOV}]
+            free = [a for a in counts if a not in deciding]
             if not free:
                 free = [answers[c] for c in unpredicted if answers[c] not in counts][:1]
                 if not free:
