@@ -6,13 +6,15 @@ from pathlib import Path
 
 sys.path.insert(0, workflow.basedir)  # the workflow's own zoorepro, also in a copy of the repo
 
-from zoorepro import models
+from zoorepro import models, yamlutil
 from zoorepro.backends import get_backend
 from zoorepro.config import results_dir, target_settings, validate
 from zoorepro.planted import claims_path as planted_path
 from zoorepro.errors import ToolchainMissing
 from zoorepro.runners import get_runner
 
+for configfile in workflow.configfiles:  # Snakemake's own YAML reading keeps the last of two equal keys
+    yamlutil.load_file(configfile)
 validate(config)
 
 MODELS = models.model_names()
