@@ -88,8 +88,13 @@ class Table:
                 "tolerance": tol, "verdict": verdict, "note": note, "raw_sha256": raw_sha}
 
     def write(self, csv_path: Path, prov: dict) -> None:
+        """The table, then its provenance (which records the table's own sha256, so the audit can
+        tell a table edited or truncated after it was written), then its metrics."""
         csv_path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(csv_path, self.csv_text())
+        text = self.csv_text()
+        prov = {**prov, "table": {"sha256": hashlib.sha256(text.encode()).hexdigest(), "rows": len(self.rows),
+                                  "columns": list(COLUMNS)}}
+        atomic_write_text(csv_path, text)
         atomic_write_text(csv_path.with_suffix(".provenance.json"), json.dumps(prov, indent=2, sort_keys=True) + "\n")
         atomic_write_text(csv_path.with_suffix(".metrics.json"), json.dumps(self.metrics(), indent=2, sort_keys=True) + "\n")
 
