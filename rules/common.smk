@@ -6,7 +6,7 @@ from pathlib import Path
 
 sys.path.insert(0, workflow.basedir)  # the workflow's own zoorepro, also in a copy of the repo
 
-from zoorepro import models, yamlutil
+from zoorepro import lineage, models, yamlutil
 from zoorepro.backends import get_backend
 from zoorepro.config import results_dir, target_settings, validate
 from zoorepro.planted import claims_path as planted_path
@@ -66,10 +66,21 @@ def validate_target(model, target):
             raise exc.for_model(model) from None
 
 
+def rebuild_stale(model, scale):
+    """Hash-triggered rerun (zoorepro/lineage.py), run while the table's job is planned, before its
+    upstream jobs are: an artifact of work/<scale>/<model> whose recorded input is gone or was
+    rebuilt is removed, so Snakemake rebuilds it and what follows. Snakemake alone keeps it when a
+    killed job deleted an intermediate whose consumers' outputs still exist. A dry run only says so."""
+    for path in lineage.invalidate_stale(Path("work", scale, model), dry_run=workflow.dryrun):
+        verb = "would be rebuilt" if workflow.dryrun else "removed, to be rebuilt"
+        print(f"lineage: {path} {verb}: an input it was built from is gone or was rebuilt", file=sys.stderr)
+
+
 def table_inputs(wildcards):
     """The model's measurement files and toolchain record, once its target passed validate_target;
     at mini scale also the planted claims its mini generator wrote (zoorepro/planted.py)."""
     validate_target(wildcards.model, wildcards.target)
+    rebuild_stale(wildcards.model, INPUTS[wildcards.model].scale(wildcards))
     inputs = INPUTS[wildcards.model].table(wildcards)
     if wildcards.resdir == results_dir("mini"):
         inputs["planted"] = planted_path(wildcards.model)

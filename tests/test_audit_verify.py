@@ -1,13 +1,14 @@
 """The audit verifies each table before it counts it: tampered, truncated, empty, renamed-column,
 re-scaled or moved tables are INVALID (named, with the reason, exit 1), never silently NOT_RUN."""
-import json
 import subprocess
 import sys
 
 import pytest
 
+from zoorepro import lineage
 from zoorepro.audit import audit
 from zoorepro.claims import load_claims
+from zoorepro.measurements import Measurement, write_measurements
 from zoorepro.planted import PlantedMetric, write_planted_claims
 from zoorepro.provenance import git_state
 from zoorepro.report import make_table
@@ -25,9 +26,9 @@ def results(tmp_path, monkeypatch):
     raw = tmp_path / "work" / "outputs.json"
     raw.parent.mkdir()
     raw.write_text("[1, 2, 3]")
+    lineage.record("work/outputs.json", [])
     m = tmp_path / "m.json"
-    m.write_text(json.dumps([{"metric": "vqa_score", "kind": "accuracy", "value": 0.6, "unit": "fraction",
-                              "raw": ["work/outputs.json"]}]))
+    write_measurements(m, [Measurement("vqa_score", "accuracy", 0.6, "fraction", raw=("work/outputs.json",))])
     make_table(RunContext("vilbert", "cpu", "cpu", "mini"), [str(m)], load_claims(), TOL,
                tmp_path / "results/mini/vilbert_cpu.csv", planted=tmp_path / "data/planted_claims.yaml")
     return tmp_path / "results"
