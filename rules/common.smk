@@ -1,10 +1,15 @@
 # Helpers every model's rules use: params validation, the model registry, the table and compare
 # inputs the shared rules ask of each model, and the named target validator. A model's own input
 # functions live in its package (zoorepro/<model>/inputs.py), so rules/*.smk hold rules only.
+import os
 import sys
 from pathlib import Path
 
 sys.path.insert(0, workflow.basedir)  # the workflow's own zoorepro, also in a copy of the repo
+# Every rule's `python` is the interpreter running this workflow (the project's venv when started as
+# .venv/bin/snakemake, even without the venv on PATH), never whatever `python` PATH finds first.
+# A conda/container deployment still puts its own environment first when a job starts.
+os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
 
 from zoorepro import lineage, models, yamlutil
 from zoorepro.backends import get_backend
