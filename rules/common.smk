@@ -11,12 +11,21 @@ sys.path.insert(0, workflow.basedir)  # the workflow's own zoorepro, also in a c
 # A conda/container deployment still puts its own environment first when a job starts.
 os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
 
-from zoorepro import lineage, models, yamlutil
+from zoorepro import lineage, models, runlock, yamlutil
 from zoorepro.backends import get_backend
 from zoorepro.config import results_dir, target_settings, validate
 from zoorepro.planted import claims_path as planted_path
 from zoorepro.errors import ToolchainMissing
 from zoorepro.runners import get_runner
+
+# Snakemake's lock files, safe to keep (zoorepro/runlock.py): the main process takes a lock the kernel
+# releases when it dies; holding it, it clears the lock files a killed Snakemake left behind.
+if workflow.is_main_process:
+    RUN_LOCK = runlock.hold(workflow.workdir_init)
+    for stale in RUN_LOCK.cleared:
+        print(f"runlock: removed {stale} (left by a Snakemake run that no longer exists)", file=sys.stderr)
+    if not RUN_LOCK.held:
+        print(f"runlock: another Snakemake run of this workflow is active here (pid {RUN_LOCK.other})", file=sys.stderr)
 
 for configfile in workflow.configfiles:  # Snakemake's own YAML reading keeps the last of two equal keys
     yamlutil.load_file(configfile)
