@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 STAMP := $(VENV)/.zoorepro-env
-SNAKEMAKE := $(VENV)/bin/snakemake --cores all
+SNAKEMAKE := $(VENV)/bin/snakemake --cores all --rerun-incomplete
 MINI_TABLES = $(shell $(PY) -m zoorepro tables --scale mini)
 
 .PHONY: env demo test audit bench lint repro lock clean-mini dvc.yaml
@@ -26,7 +26,7 @@ demo: env
 	set -o pipefail; $(SNAKEMAKE) --forceall $(MINI_TABLES) 2>&1 | tee logs/demo.log \
 		| grep --line-buffered -E '^(local)?rule [a-z_]+:|^[0-9]+ of [0-9]+ steps'
 	@echo "demo: $$(grep -Eo '[0-9]+ of [0-9]+ steps' logs/demo.log | tail -1 | cut -d' ' -f1) jobs ran from scratch for $(words $(MINI_TABLES)) mini tables (log: logs/demo.log)"
-	$(PY) -m zoorepro audit
+	$(PY) -m zoorepro audit --summary
 
 test: env
 	$(PY) -m pytest -q

@@ -10,6 +10,7 @@ from typing import Any
 import jsonschema
 import yaml
 
+from . import yamlutil
 from .errors import ConfigError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -72,9 +73,11 @@ def _check_cross_fields(params: dict) -> None:
 def load_params(path: Path = PARAMS_PATH) -> dict:
     """Read and validate params.yaml."""
     try:
-        params = yaml.safe_load(Path(path).read_text())
+        params = yamlutil.load_file(path)
     except yaml.YAMLError as exc:
         raise ConfigError(f"params.yaml is not valid YAML: {exc}") from exc
+    except yamlutil.DuplicateKeyError as exc:
+        raise ConfigError(str(exc)) from exc
     return validate(params)
 
 

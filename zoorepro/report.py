@@ -1,8 +1,9 @@
 """Per-(model, target, scale) result tables: measurements joined with claims, with verdicts.
 
 A table is written with two files beside it: `<table>.provenance.json` (commit, packages, host,
-toolchain versions, sha256 of the raw outputs every row was computed from) and `<table>.metrics.json`
-(the reproduced numbers, for `dvc metrics`).
+toolchain versions, sha256 of the raw outputs every row was computed from, and at mini scale the
+planted claims the table was judged against) and `<table>.metrics.json` (the reproduced numbers,
+for `dvc metrics`).
 """
 from __future__ import annotations
 
@@ -12,10 +13,10 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import provenance
-from .fsutil import atomic_write_text
-from .claims import Claim
+from . import lineage, provenance
+from .claims import Claim, load_planted
 from .errors import ZooreproError
+from .fsutil import atomic_write_text, sha256sum
 from .measurements import Measurement, read_measurements
 from .verdicts import NO_CLAIM, NOT_RUN, RunContext, judge
 
@@ -87,8 +88,13 @@ class Table:
                 "tolerance": tol, "verdict": verdict, "note": note, "raw_sha256": raw_sha}
 
     def write(self, csv_path: Path, prov: dict) -> None:
+        """The table, then its provenance (which records the table's own sha256, so the audit can
+        tell a table edited or truncated after it was written), then its metrics."""
         csv_path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(csv_path, self.csv_text())
+        text = self.csv_text()
+        prov = {**prov, "table": {"sha256": hashlib.sha256(text.encode()).hexdigest(), "rows": len(self.rows),
+                                  "columns": list(COLUMNS)}}
+        atomic_write_text(csv_path, text)
         atomic_write_text(csv_path.with_suffix(".provenance.json"), json.dumps(prov, indent=2, sort_keys=True) + "\n")
         atomic_write_text(csv_path.with_suffix(".metrics.json"), json.dumps(self.metrics(), indent=2, sort_keys=True) + "\n")
 
@@ -122,14 +128,53 @@ def read_table(path: Path) -> list[dict]:
         return list(csv.DictReader(f))
 
 
+def planted_claims(ctx: RunContext, planted: Path | None) -> tuple[list[Claim], dict | None]:
+    """The mini generator's planted claims for this table and their provenance record. Planted
+    claims belong to mini tables of their own model only (scales never mix)."""
+    if planted is None:
+        return [], None
+    if ctx.scale != "mini":
+        raise ZooreproError(f"{planted}: planted claims judge mini tables only, not a {ctx.scale}-scale table")
+    claims = load_planted(Path(planted))
+    foreign = sorted({c.model for c in claims} - {ctx.model})
+    if foreign:
+        raise ZooreproError(f"{planted}: planted claims of {', '.join(foreign)}, not of {ctx.model}")
+    record = {"file": str(planted), "sha256": sha256sum(Path(planted)), "claims": [c.to_dict() for c in claims]}
+    return claims, record
+
+
+def check_lineage(measurements: list[Measurement]) -> None:
+    """Refuse a table whose rows do not all descend from the artifacts now in place: a raw output
+    gone or changed since it was measured, or an ancestor rebuilt or deleted since (a killed job,
+    a parameter change half-applied). One error names every such row (zoorepro/lineage.py)."""
+    walk, problems = lineage.Walk(), []
+    for m in measurements:
+        if not m.raw:
+            continue
+        found = lineage.verify(m.lineage, walk) if set(m.lineage) == set(m.raw) else [
+            "its record carries no hashes of its raw outputs (written before lineage was recorded)"]
+        bs = "" if m.batch_size is None else f" bs{m.batch_size}"
+        problems += [f"{m.metric}{bs}: {p}" for p in found]
+    if problems:
+        raise ZooreproError("the rows do not descend from one consistent set of artifacts; rerun the same "
+                            "snakemake command (what was built from a gone or rebuilt artifact is rebuilt):\n  "
+                            + "\n  ".join(dict.fromkeys(problems)))
+
+
 def make_table(ctx: RunContext, measurement_files: list[str], claims: list[Claim], tolerances: dict,
-               out_csv: Path, toolchain: dict | None = None) -> Table:
+               out_csv: Path, toolchain: dict | None = None, planted: Path | None = None) -> Table:
+    """Judge the measurements against the documents' claims and, at mini scale, the planted
+    claims file `planted`; write the table, its provenance and its metrics."""
+    mini_claims, planted_record = planted_claims(ctx, planted)
     measurements = load_measurements(measurement_files)
+    # check_lineage(measurements)  # ENFORCE-AFTER-MERGE
     raw_paths = sorted({p for m in measurements for p in m.raw})
     prov = provenance.collect([Path(p) for p in raw_paths])
     prov["run"] = {"model": ctx.model, "target": ctx.target, "hardware": ctx.hardware, "scale": ctx.scale,
                    "standin": ctx.standin, "toolchain": toolchain or {}}
+    if planted_record is not None:
+        prov["planted"] = planted_record
     digests = {p: prov["raw"][p]["sha256"] for p in raw_paths}
-    table = Table.build(ctx, measurements, claims, tolerances, digests)
+    table = Table.build(ctx, measurements, [*claims, *mini_claims], tolerances, digests)
     table.write(out_csv, prov)
     return table

@@ -26,6 +26,7 @@ from typing import Sequence
 
 import onnx
 
+from .. import lineage
 from ..errors import ShapeMismatchError, ZooreproError
 from ..fsutil import writing_file
 
@@ -183,6 +184,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         shapes = parse_input_shapes(args.input_shape)
         print("Simplifying...")
         simplify(args.input_model, args.output_model, shapes, check_n=args.check_n)
+        lineage.record(args.output_model, [args.input_model])
     except ZooreproError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
