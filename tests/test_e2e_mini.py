@@ -38,7 +38,9 @@ def test_dvc_repro_builds_the_mini_cpu_table(repo):
     assert {"precision", "recall", "fscore", "vqa_score", "throughput", "throughput_e2e",
             "parity_max_abs_logits", "parity_min_cosine_logits"} <= metrics
     assert {r["batch_size"] for r in measured if r["metric"] == "throughput"} == {"1", "4", "8", "16", "32", "64"}
-    assert {r["verdict"] for r in measured} <= {"NOT_COMPARABLE", "NO_CLAIM"}
+    assert {r["verdict"] for r in measured if not r["claim_id"].startswith("vilbert.mini.")} <= {"NOT_COMPARABLE", "NO_CLAIM"}
+    planted = {r["metric"]: r["verdict"] for r in measured if r["claim_id"].startswith("vilbert.mini.")}
+    assert planted == {m: "REPRODUCED" for m in ("precision", "recall", "fscore", "vqa_score")}
     parity = next(r for r in measured if r["metric"] == "parity_max_abs_logits")
     assert float(parity["reproduced"]) < 1e-3
     cosine = next(r for r in measured if r["metric"] == "parity_min_cosine_logits")
@@ -144,7 +146,9 @@ def test_standin_vendor_tools_produce_the_chip_tables_end_to_end(repo, chip):
     rows = read_table(repo / f"results/mini/vilbert_{chip}.csv")
     measured = [r for r in rows if r["reproduced"]]
     assert {r["batch_size"] for r in measured if r["metric"] == "throughput"} == {"1", "4", "8", "16", "32", "64"}
-    assert {r["verdict"] for r in measured} <= {"NOT_COMPARABLE", "NO_CLAIM"}
+    assert {r["verdict"] for r in measured if not r["claim_id"].startswith("vilbert.mini.")} <= {"NOT_COMPARABLE", "NO_CLAIM"}
+    planted = {r["metric"]: r["verdict"] for r in measured if r["claim_id"].startswith("vilbert.mini.")}
+    assert planted == {m: "REPRODUCED" for m in ("precision", "recall", "fscore", "vqa_score")}  # the stand-in chain too
     assert all("stand-in" in r["note"] for r in measured if r["verdict"] == "NOT_COMPARABLE")
     prov = json.loads((repo / f"results/mini/vilbert_{chip}.provenance.json").read_text())
     assert prov["run"]["standin"] is True and prov["run"]["toolchain"]["soc_version"] == f"Ascend{chip}"
@@ -189,7 +193,7 @@ def test_standin_iluvatar_tools_produce_the_mrv100_table_end_to_end(repo, tmp_pa
 
 def test_audit_lists_all_27_claims(repo):
     proc = run(["python", "-m", "zoorepro", "audit"], cwd=repo)
-    lines = [l for l in proc.stdout.splitlines() if l.startswith("| vilbert.") or l.startswith("| videobert.")
-             or l.startswith("| actbert.")]
+    lines = [l for l in proc.stdout.splitlines() if (l.startswith("| vilbert.") or l.startswith("| videobert.")
+             or l.startswith("| actbert.")) and ".mini." not in l.split("|")[1]]
     assert len(lines) == 27
     assert all("NOT_COMPARABLE" in l for l in lines)  # every claim measured, none comparable at mini scale
