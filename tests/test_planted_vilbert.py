@@ -155,7 +155,7 @@ def test_fault_token_ids_and_type_ids_swapped_at_inference(repo, tmp_path):
 
 
 def test_fault_outputs_read_in_lexical_order(repo, tmp_path):
-    """ais_bench writes {i}_0.npy; a reader that sorts names lexically takes 10_0 before 2_0:
+    """ais_bench writes {i}_0.npy; a reader that sorts names lexically takes 10_0 before 1_0:
     the k-th file in lexical order is read as sample k."""
     source = repo / MINI / "cpu/outputs"
     outputs = tmp_path / "outputs"
@@ -164,7 +164,7 @@ def test_fault_outputs_read_in_lexical_order(repo, tmp_path):
         files = sorted(source.glob(f"*_{k}.npy"), key=lambda p: p.name)
         for i, path in enumerate(files):
             shutil.copy(path, outputs / f"{i}_{k}.npy")
-    assert (outputs / "2_0.npy").read_bytes() == (source / "10_0.npy").read_bytes()
+    assert (outputs / "1_0.npy").read_bytes() == (source / "10_0.npy").read_bytes()  # "10_0" < "1_0"
     assert_detected(repo, tmp_path, postprocess(repo, outputs, repo / PREPROCESSED, tmp_path))
 
 
