@@ -10,6 +10,11 @@ sys.path.insert(0, workflow.basedir)  # the workflow's own zoorepro, also in a c
 # .venv/bin/snakemake, even without the venv on PATH), never whatever `python` PATH finds first.
 # A conda/container deployment still puts its own environment first when a job starts.
 os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+# Libraries' caches stay in the work tree, not the user's home: onnxruntime's device id and
+# telemetry db (XDG_CACHE_HOME), transformers/huggingface_hub, paddle, paddlenlp, matplotlib.
+CACHE_DIR = Path(workflow.workdir_init, "work", ".cache")
+os.environ.update({"XDG_CACHE_HOME": str(CACHE_DIR), "HF_HOME": str(CACHE_DIR / "huggingface"),
+                   "PPNLP_HOME": str(CACHE_DIR / "paddlenlp"), "MPLCONFIGDIR": str(CACHE_DIR / "matplotlib")})
 
 from zoorepro import lineage, models, runlock, yamlutil
 from zoorepro.backends import get_backend
