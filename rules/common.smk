@@ -1,27 +1,20 @@
 # Helpers every model's rules use: params validation, the model registry, the table and compare
 # inputs the shared rules ask of each model, and the named target validator. A model's own input
 # functions live in its package (zoorepro/<model>/inputs.py), so rules/*.smk hold rules only.
-import os
 import sys
 from pathlib import Path
 
 sys.path.insert(0, workflow.basedir)  # the workflow's own zoorepro, also in a copy of the repo
-# Every rule's `python` is the interpreter running this workflow (the project's venv when started as
-# .venv/bin/snakemake, even without the venv on PATH), never whatever `python` PATH finds first.
-# A conda/container deployment still puts its own environment first when a job starts.
-os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
-# Libraries' caches stay in the work tree, not the user's home: onnxruntime's device id and
-# telemetry db (XDG_CACHE_HOME), transformers/huggingface_hub, paddle, paddlenlp, matplotlib.
-CACHE_DIR = Path(workflow.workdir_init, "work", ".cache")
-os.environ.update({"XDG_CACHE_HOME": str(CACHE_DIR), "HF_HOME": str(CACHE_DIR / "huggingface"),
-                   "PPNLP_HOME": str(CACHE_DIR / "paddlenlp"), "MPLCONFIGDIR": str(CACHE_DIR / "matplotlib")})
 
-from zoorepro import lineage, models, runlock, yamlutil
+from zoorepro import jobenv, lineage, models, runlock, yamlutil
 from zoorepro.backends import get_backend
 from zoorepro.config import results_dir, target_settings, validate
 from zoorepro.planted import claims_path as planted_path
 from zoorepro.errors import ToolchainMissing
 from zoorepro.runners import get_runner
+
+# Every job runs the workflow's own python and keeps library caches in work/.cache (zoorepro/jobenv.py).
+jobenv.prepare(workflow.workdir_init)
 
 # Snakemake's lock files, safe to keep (zoorepro/runlock.py): the main process takes a lock the kernel
 # releases when it dies; holding it, it clears the lock files a killed Snakemake left behind.
