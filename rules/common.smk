@@ -27,7 +27,8 @@ if workflow.is_main_process:
 
 for configfile in workflow.configfiles:  # Snakemake's own YAML reading keeps the last of two equal keys
     yamlutil.load_file(configfile)
-validate(config)
+validate(config, source=f"parameters ({', '.join(workflow.configfiles)}"
+         f"{' with --config overrides' if workflow.config_settings.config else ''})")
 
 MODELS = models.model_names()
 # model -> its input functions (zoorepro/<model>/inputs.py, e.g. INPUTS[model].table)
