@@ -1,22 +1,20 @@
 # Helpers every model's rules use: params validation, the model registry, the table and compare
 # inputs the shared rules ask of each model, and the named target validator. A model's own input
 # functions live in its package (zoorepro/<model>/inputs.py), so rules/*.smk hold rules only.
-import os
 import sys
 from pathlib import Path
 
 sys.path.insert(0, workflow.basedir)  # the workflow's own zoorepro, also in a copy of the repo
-# Every rule's `python` is the interpreter running this workflow (the project's venv when started as
-# .venv/bin/snakemake, even without the venv on PATH), never whatever `python` PATH finds first.
-# A conda/container deployment still puts its own environment first when a job starts.
-os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
 
-from zoorepro import lineage, models, runlock, yamlutil
+from zoorepro import jobenv, lineage, models, runlock, yamlutil
 from zoorepro.backends import get_backend
 from zoorepro.config import results_dir, target_settings, validate
 from zoorepro.planted import claims_path as planted_path
 from zoorepro.errors import ToolchainMissing
 from zoorepro.runners import get_runner
+
+# Every job runs the workflow's own python and keeps library caches in work/.cache (zoorepro/jobenv.py).
+jobenv.prepare(workflow.workdir_init)
 
 # Snakemake's lock files, safe to keep (zoorepro/runlock.py): the main process takes a lock the kernel
 # releases when it dies; holding it, it clears the lock files a killed Snakemake left behind.
@@ -29,7 +27,8 @@ if workflow.is_main_process:
 
 for configfile in workflow.configfiles:  # Snakemake's own YAML reading keeps the last of two equal keys
     yamlutil.load_file(configfile)
-validate(config)
+validate(config, source=f"parameters ({', '.join(workflow.configfiles)}"
+         f"{' with --config overrides' if workflow.config_settings.config else ''})")
 
 MODELS = models.model_names()
 # model -> its input functions (zoorepro/<model>/inputs.py, e.g. INPUTS[model].table)
