@@ -9,11 +9,13 @@ IN_VILBERT = INPUTS["vilbert"]
 
 rule vilbert_mini_data:
     # Mini scale: a generated VQA v2-format dataset, a random-weight Faster R-CNN checkpoint and a
-    # tiny random-weight ViLBERT archive in allennlp's format. Nothing is downloaded.
+    # tiny random-weight ViLBERT archive in allennlp's format. Nothing is downloaded. The answers are
+    # planted from the eager model's logits; planted_claims.yaml holds the expected metrics.
     input:
         sources="work/src/vilbert/SOURCES.json",
     output:
         manifest="data/mini/vilbert/MANIFEST.json",
+        planted="data/mini/vilbert/planted_claims.yaml",
     conda:
         "../envs/zoorepro.yaml"
     log:

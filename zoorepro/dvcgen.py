@@ -22,7 +22,7 @@ SNAKEMAKE = "snakemake --cores all --rerun-incomplete"
 # The code every table depends on, whatever the model.
 TABLE_CODE = ["zoorepro/steps", "zoorepro/backends", "zoorepro/runners", "zoorepro/measurements.py",
               "zoorepro/report.py", "zoorepro/verdicts.py", "zoorepro/provenance.py", "zoorepro/claims.py",
-              "zoorepro/planted.py", "zoorepro/yamlutil.py",
+              "zoorepro/planted.py", "zoorepro/yamlutil.py", "zoorepro/lineage.py", "zoorepro/readers.py",
               "zoorepro/workflow.py", "zoorepro/models.py", "zoorepro/fsutil.py", "zoorepro/config.py",
               "claims/claims.yaml", "rules/common.smk", "rules/data.smk", "rules/compare.smk", "rules/table.smk"]
 

@@ -1,8 +1,10 @@
 """Lineage: which artifacts, by content hash, every artifact and every number was made from.
 
 Every step that writes an artifact a number depends on (a simplified or fixed ONNX, a compiled
-model, preprocessed samples, raw outputs, a perf log) records beside it `<artifact>.lineage.json`:
-the artifact's own sha256 and the sha256 of each input it was made from. Measurement records carry
+model, preprocessed samples, raw outputs, a perf log) records its lineage: the artifact's own
+sha256 and the sha256 of each input it was made from, in `<file>.lineage.json` beside a file or
+`<folder>/.lineage.json` inside a folder (left out of the folder's hash), so that whatever moves
+the artifact (DVC, a copy) moves its record with it. Measurement records carry
 the sha256 of the raw outputs they were computed from (zoorepro/measurements.py). Two consumers:
 
 * the table step (`verify`): every raw output a row cites must still hash to what the row was
@@ -30,11 +32,18 @@ from .fsutil import atomic_write_text
 from .provenance import IGNORED, hash_path
 
 SUFFIX = ".lineage.json"
+FOLDER_RECORD = SUFFIX  # the record of a folder artifact, inside it
 
 
 def sidecar(path: Path | str) -> Path:
+    """Where an artifact's record is: inside a folder, beside a file (or a missing artifact)."""
     path = Path(path)
-    return path.with_name(path.name + SUFFIX)
+    return path / FOLDER_RECORD if path.is_dir() else path.with_name(path.name + SUFFIX)
+
+
+def artifact_of(record: Path) -> Path:
+    """The artifact a record file describes."""
+    return record.parent if record.name == FOLDER_RECORD else record.with_name(record.name[: -len(SUFFIX)])
 
 
 def _files(path: Path) -> list[Path]:
@@ -184,7 +193,7 @@ def invalidate_stale(root: Path | str, dry_run: bool = False) -> list[Path]:
     while True:
         walk, stale = Walk(), []
         for car in sorted(Path(root).rglob("*" + SUFFIX)):
-            artifact = car.with_name(car.name[: -len(SUFFIX)])
+            artifact = artifact_of(car)
             if not artifact.exists():
                 if not dry_run:
                     car.unlink(missing_ok=True)

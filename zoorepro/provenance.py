@@ -12,7 +12,9 @@ from pathlib import Path
 from .config import REPO_ROOT
 from .fsutil import sha256sum
 
-IGNORED = {".snakemake_timestamp"}
+# Not outputs: Snakemake's marker in directory outputs (a timestamp) and a folder's own lineage
+# record (zoorepro/lineage.py), which holds the folder's hash and so cannot be part of it.
+IGNORED = {".snakemake_timestamp", ".lineage.json"}
 # The distributions every table records; each model adds its own (pipeline.py PROVENANCE_PACKAGES).
 PACKAGES = ("zoorepro", "numpy", "torch", "torchvision", "onnx", "onnxsim", "onnxruntime", "onnxruntime-gpu",
             "transformers", "snakemake", "dvc")

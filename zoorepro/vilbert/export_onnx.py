@@ -36,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
+from zoorepro import lineage
 from zoorepro.errors import ZooreproError
 from zoorepro.fsutil import writing_file
 from zoorepro.vilbert.sources import activate
@@ -199,6 +200,7 @@ def main() -> int:
                    box_num=args.box_num, batch_size=args.batch_size, pretrained_dir=args.pretrained_dir)
     print("[INFO] onnxruntime vs torch, max abs diff: "
           + ", ".join(f"{name} input {diff:.3g}" for name, diff in diffs.items()))
+    lineage.record(args.save_path, [args.archive_file, *([args.pretrained_dir] if args.pretrained_dir else [])])
     print(f"[INFO] Done! {args.save_path} in {time.perf_counter() - start:.1f} s")
     return 0
 

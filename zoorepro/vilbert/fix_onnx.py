@@ -42,7 +42,9 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
+from .. import lineage
 from ..errors import ZooreproError
+from ..readers import load_onnx
 from ..steps.simplify import save_model_atomic
 
 FP16_MAX = 65504.0
@@ -324,7 +326,7 @@ def fix_model(model: onnx.ModelProto) -> FixCounts:
 
 
 def fix_file(in_path: Path | str, out_path: Path | str) -> FixCounts:
-    model = onnx.load(str(in_path))
+    model = load_onnx(in_path)
     counts = fix_model(model)
     save_model_atomic(model, out_path)
     return counts
@@ -338,6 +340,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         counts = fix_file(args.input_model, args.output_model)
+        lineage.record(args.output_model, [args.input_model])
     except ZooreproError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

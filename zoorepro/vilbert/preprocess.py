@@ -42,6 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
+from zoorepro import lineage
 from zoorepro.errors import ZooreproError
 from zoorepro.fsutil import building_dir, sha256sum
 from zoorepro.vilbert.export_onnx import model_overrides
@@ -277,6 +278,7 @@ def main() -> int:
                            box_num=args.box_num, question_subset=args.question_subset,
                            tokenizer_dir=args.tokenizer_dir, image_dir=args.image_dir,
                            cuda_device=args.cuda_device)
+    lineage.record(args.save_dir, [args.archive_file, args.data_dir, *(p for p in (args.tokenizer_dir, args.image_dir) if p)])
     print(f"wrote {len(index['question_ids'])} samples to {args.save_dir} in {time.perf_counter() - start:.1f} s")
     return 0
 
