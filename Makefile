@@ -26,7 +26,7 @@ demo: env
 	set -o pipefail; $(SNAKEMAKE) --forceall $(MINI_TABLES) 2>&1 | tee logs/demo.log \
 		| grep --line-buffered -E '^(local)?rule [a-z_]+:|^[0-9]+ of [0-9]+ steps'
 	@echo "demo: $$(grep -Eo '[0-9]+ of [0-9]+ steps' logs/demo.log | tail -1 | cut -d' ' -f1) jobs ran from scratch for $(words $(MINI_TABLES)) mini tables (log: logs/demo.log)"
-	$(PY) -m zoorepro audit
+	$(PY) -m zoorepro audit --summary
 
 test: env
 	$(PY) -m pytest -q

@@ -9,6 +9,7 @@ sys.path.insert(0, workflow.basedir)  # the workflow's own zoorepro, also in a c
 from zoorepro import models
 from zoorepro.backends import get_backend
 from zoorepro.config import results_dir, target_settings, validate
+from zoorepro.planted import claims_path as planted_path
 from zoorepro.errors import ToolchainMissing
 from zoorepro.runners import get_runner
 
@@ -64,9 +65,18 @@ def validate_target(model, target):
 
 
 def table_inputs(wildcards):
-    """The model's measurement files and toolchain record, once its target passed validate_target."""
+    """The model's measurement files and toolchain record, once its target passed validate_target;
+    at mini scale also the planted claims its mini generator wrote (zoorepro/planted.py)."""
     validate_target(wildcards.model, wildcards.target)
-    return INPUTS[wildcards.model].table(wildcards)
+    inputs = INPUTS[wildcards.model].table(wildcards)
+    if wildcards.resdir == results_dir("mini"):
+        inputs["planted"] = planted_path(wildcards.model)
+    return inputs
+
+
+def planted_arg(wildcards, input):
+    """`--planted FILE` for a mini table, nothing for a full one."""
+    return f"--planted {input.planted}" if "planted" in input.keys() else ""
 
 
 def compare_settings(wildcards):

@@ -1,6 +1,7 @@
 # Result tables, for every model: its measurements joined with the claims registry
-# (claims/claims.yaml), verdicts from the tolerances in params.yaml, provenance and DVC metrics
-# beside each table. Which measurement files a model's table joins: rules/<model>.smk.
+# (claims/claims.yaml) and, at mini scale, the planted claims of its mini generator
+# (data/mini/<model>/planted_claims.yaml); verdicts from the tolerances in params.yaml, provenance
+# and DVC metrics beside each table. Which measurement files a model's table joins: rules/<model>.smk.
 
 
 rule table:
@@ -15,6 +16,9 @@ rule table:
         "../envs/zoorepro.yaml"
     log:
         "logs/{resdir}/{model}_{target}.table.log",
+    params:
+        planted=planted_arg,
     shell:
         "python -m zoorepro table --model {wildcards.model} --target {wildcards.target} "
-        "--measurements {input.measurements} --toolchain {input.toolchain} --out {output.csv} > {log} 2>&1"
+        "--measurements {input.measurements} --toolchain {input.toolchain} {params.planted} "
+        "--out {output.csv} > {log} 2>&1"

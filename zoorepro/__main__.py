@@ -10,13 +10,16 @@ from .fsutil import atomic_write_text
 
 
 def _audit(args) -> int:
-    from .audit import run_audit
+    from .audit import audit
     from .claims import load_claims
-    text, status = run_audit(load_claims(), Path(args.results), Path(args.out) if args.out else None)
-    print(text, end="")
-    if status:
-        print("audit: a comparable number is out of tolerance", file=sys.stderr)
-    return status
+    result = audit(load_claims(), Path(args.results), Path(args.out) if args.out else None)
+    print(result.summary if args.summary else result.markdown, end="")
+    if args.summary and args.out:
+        print(f"(full report: {args.out})")
+    if result.failed:
+        print(f"audit: out of tolerance: {', '.join(result.failed)}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def _params(args) -> int:
@@ -39,7 +42,8 @@ def _table(args) -> int:
     toolchain = json.loads(Path(args.toolchain).read_text()) if args.toolchain else {}
     ctx = RunContext(model=args.model, target=args.target, hardware=target_settings(params, args.target)["hardware"],
                      scale=scale, standin=bool(toolchain.get("standin")))
-    table = make_table(ctx, args.measurements, load_claims(), params["tolerances"], out, toolchain)
+    table = make_table(ctx, args.measurements, load_claims(), params["tolerances"], out, toolchain,
+                       Path(args.planted) if args.planted else None)
     print(f"wrote {out} ({len(table.rows)} rows)")
     return 0
 
@@ -94,6 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results", default="results", help="folder of result tables (default: results)")
     p.add_argument("--out", default="results/audit.md",
                    help="markdown report to write; empty to only print (default: results/audit.md)")
+    p.add_argument("--summary", action="store_true",
+                   help="print only the one-screen summary per table (the report is still written)")
     p = command("params", "validate params.yaml", _params)
     p.add_argument("--params", default="params.yaml", help="file to validate (default: params.yaml)")
     p = command("table", "join measurements with claims into a result table", _table)
@@ -103,6 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="default: from the output folder (results/ = full, results/mini/ = mini)")
     p.add_argument("--measurements", nargs="+", required=True, help="measurement files (JSON lists of records; each record names its raw files)")
     p.add_argument("--toolchain", help="JSON with the backend's versions (standin: true marks stand-in tools)")
+    p.add_argument("--planted", help="mini scale: the mini generator's planted claims "
+                                     "(data/mini/<model>/planted_claims.yaml) to judge the accuracy rows against")
     p.add_argument("--out", required=True, help="the table to write, e.g. results/mini/<model>_cpu.csv")
     p = command("tables", "list the tables params.yaml asks for at a scale", _tables)
     p.add_argument("--scale", choices=["mini", "full"], default=None, help="default: params.yaml scale")

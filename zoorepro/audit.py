@@ -1,18 +1,28 @@
-"""The audit: every claim of the registry against every table under results/.
+"""The audit: every claim against every table under results/.
 
-Each claim gets one line: the comparable verdicts when a comparable run exists (full scale, real
-tools, the claimed chip for throughput), else NOT_COMPARABLE when only such runs exist, else
-NOT_RUN. The exit status is non-zero when any comparable number is out of tolerance.
+Claims are the documents' (claims/claims.yaml) and, for mini tables, the planted claims each table
+was judged against (recorded in its provenance by the table step, zoorepro/planted.py). Each claim
+gets one line: the comparable verdicts when a comparable run exists (documents: full scale, real
+tools, the claimed chip for throughput; planted: any mini table of the model), else NOT_COMPARABLE
+when only such runs exist, else NOT_RUN. The exit status is non-zero when any comparable number is
+out of tolerance, planted claims included: a planted claim out of tolerance means the chain
+computed something else than its own model and data say it must.
+
+Before the claim lines, a summary per table: planted claims REPRODUCED out of how many, and the
+documents' claims NOT_COMPARABLE / NOT_RUN with their reasons.
 """
 from __future__ import annotations
 
+import json
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 from .claims import Claim
+from .errors import ZooreproError
 from .fsutil import atomic_write_text
 from .report import read_table
-from .verdicts import BETTER, NO_CLAIM, NOT_COMPARABLE, NOT_RUN, OUT_OF_TOLERANCE, REPRODUCED
+from .verdicts import BETTER, NO_CLAIM, NOT_COMPARABLE, NOT_RUN, OUT_OF_TOLERANCE, REPRODUCED, reasons_in
 
 COMPARABLE = (REPRODUCED, BETTER, OUT_OF_TOLERANCE)
 
@@ -41,29 +51,105 @@ class ClaimStatus:
         return "; ".join(f"{r['reproduced']} ({r['_table']})" for r in shown[:3])
 
 
+@dataclass
+class TableSummary:
+    """One table: its planted claims' verdicts and its document claims' verdicts with reasons."""
+
+    name: str
+    planted: Counter
+    documents: Counter
+    reasons: dict[str, Counter]
+
+    def lines(self) -> list[str]:
+        n_planted = sum(self.planted.values())
+        planted = (f"planted claims: {self.planted[REPRODUCED]}/{n_planted} REPRODUCED"
+                   + "".join(f", {n} {v}" for v, n in sorted(self.planted.items()) if v != REPRODUCED)
+                   if n_planted else "planted claims: none (full scale, or no planted claims given)")
+        docs = ", ".join(f"{n} {v}" for v, n in sorted(self.documents.items())) or "none"
+        out = [f"- {self.name}", f"  - {planted}", f"  - document claims: {docs}"]
+        for verdict in (NOT_COMPARABLE, NOT_RUN):
+            for reason, n in self.reasons.get(verdict, Counter()).most_common():
+                out.append(f"    - {verdict} {n}: {reason}")
+        return out
+
+
 def table_paths(results: Path) -> list[Path]:
     """Full tables in results/, mini ones in results/mini/ (never anything else)."""
     return sorted(results.glob("*.csv")) + sorted((results / "mini").glob("*.csv"))
 
 
+def _label(path: Path, results: Path) -> str:
+    return path.relative_to(results.parent).as_posix() if results.parent in path.parents else str(path)
+
+
+def planted_of(table: Path) -> list[Claim]:
+    """The planted claims a table was judged against (its provenance, written by the table step)."""
+    prov_path = table.with_suffix(".provenance.json")
+    if not prov_path.is_file():
+        return []
+    record = json.loads(prov_path.read_text()).get("planted")
+    return [Claim.from_dict(c) for c in record["claims"]] if record else []
+
+
+def _merge_planted(found: dict[str, Claim], table: Path) -> None:
+    """Planted claims of all tables, once each; two tables judged against different planted values
+    for one id (mini data regenerated between them) cannot both be right."""
+    for claim in planted_of(table):
+        known = found.setdefault(claim.id, claim)
+        if known != claim:
+            raise ZooreproError(f"{table}: planted claim {claim.id} = {claim.value:g}, another mini table was "
+                                f"judged against {known.value:g}; rebuild the mini tables from one mini data set")
+
+
 def collect(claims: list[Claim], results: Path) -> tuple[list[ClaimStatus], list[dict]]:
-    rows = []
+    rows, planted = [], {}
     for path in table_paths(results):
+        _merge_planted(planted, path)
         for r in read_table(path):
-            r["_table"] = path.relative_to(results.parent).as_posix() if results.parent in path.parents else str(path)
+            r["_table"] = _label(path, results)
             rows.append(r)
-    statuses = [ClaimStatus(c, [r for r in rows if r["claim_id"] == c.id]) for c in claims]
+    every = [*claims, *planted.values()]
+    statuses = [ClaimStatus(c, [r for r in rows if r["claim_id"] == c.id]) for c in every]
     return statuses, rows
 
 
+def summaries(statuses: list[ClaimStatus], rows: list[dict]) -> list[TableSummary]:
+    planted_ids = {s.claim.id for s in statuses if s.claim.planted}
+    out = []
+    for name in sorted({r["_table"] for r in rows}, key=lambda n: (n.count("/"), n)):
+        table_rows = [r for r in rows if r["_table"] == name and r["claim_id"]]
+        planted = Counter(r["verdict"] for r in table_rows if r["claim_id"] in planted_ids)
+        documents = Counter(r["verdict"] for r in table_rows if r["claim_id"] not in planted_ids)
+        reasons: dict[str, Counter] = {}
+        for r in table_rows:
+            if r["claim_id"] not in planted_ids and r["verdict"] in (NOT_COMPARABLE, NOT_RUN):
+                for reason in (reasons_in(r["note"]) if r["verdict"] == NOT_COMPARABLE else [r["note"]]):
+                    reasons.setdefault(r["verdict"], Counter())[reason] += 1
+        out.append(TableSummary(name, planted, documents, reasons))
+    return out
+
+
+def render_summary(statuses: list[ClaimStatus], rows: list[dict]) -> str:
+    """One screen: per table, planted REPRODUCED / total and the documents' verdicts with reasons;
+    then what is out of tolerance, by claim id."""
+    counts = Counter(s.verdict for s in statuses)
+    lines = ["Per table:"]
+    for summary in summaries(statuses, rows):
+        lines += summary.lines()
+    if not rows:
+        lines.append("- no tables under the results folder")
+    lines += ["", "Claims: " + ", ".join(f"{v} {n}" for v, n in sorted(counts.items()))]
+    bad = failures(statuses)
+    if bad:
+        lines.append("OUT_OF_TOLERANCE: " + ", ".join(f"{s.claim.id} ({s.evidence})" for s in bad))
+    return "\n".join(lines) + "\n"
+
+
 def render_markdown(statuses: list[ClaimStatus], rows: list[dict]) -> str:
-    counts = {}
-    for s in statuses:
-        counts[s.verdict] = counts.get(s.verdict, 0) + 1
     tables = sorted({r["_table"] for r in rows})
     lines = ["# zoorepro audit", "",
              f"{len(statuses)} claims; tables read: {', '.join(tables) or 'none'}.", "",
-             "Summary: " + ", ".join(f"{v} {n}" for v, n in sorted(counts.items())), "",
+             render_summary(statuses, rows).rstrip("\n"), "",
              "| claim | document | target | bs | metric | reported | reproduced (table) | verdict | note |",
              "|---|---|---|---|---|---|---|---|---|"]
     for s in statuses:
@@ -80,10 +166,34 @@ def failures(statuses: list[ClaimStatus]) -> list[ClaimStatus]:
     return [s for s in statuses if s.verdict == OUT_OF_TOLERANCE]
 
 
-def run_audit(claims: list[Claim], results: Path, out_md: Path | None) -> tuple[str, int]:
-    statuses, rows = collect(claims, results)
-    text = render_markdown(statuses, rows)
+@dataclass
+class AuditResult:
+    statuses: list[ClaimStatus]
+    rows: list[dict]
+
+    @property
+    def markdown(self) -> str:
+        return render_markdown(self.statuses, self.rows)
+
+    @property
+    def summary(self) -> str:
+        return render_summary(self.statuses, self.rows)
+
+    @property
+    def failed(self) -> list[str]:
+        return [s.claim.id for s in failures(self.statuses)]
+
+
+def audit(claims: list[Claim], results: Path, out_md: Path | None) -> AuditResult:
+    """Judge everything under `results`; write the markdown report to `out_md` when given."""
+    result = AuditResult(*collect(claims, results))
     if out_md is not None:
         out_md.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(out_md, text)
-    return text, (1 if failures(statuses) else 0)
+        atomic_write_text(out_md, result.markdown)
+    return result
+
+
+def run_audit(claims: list[Claim], results: Path, out_md: Path | None) -> tuple[str, int]:
+    """(the markdown report, exit status: 1 when a comparable number is out of tolerance)."""
+    result = audit(claims, results, out_md)
+    return result.markdown, (1 if result.failed else 0)

@@ -55,7 +55,13 @@ def slug(metric: str) -> str:
 
 
 def path_for(data_dir: Path) -> Path:
+    """The planted claims file in a mini data folder."""
     return Path(data_dir) / FILE_NAME
+
+
+def claims_path(model: str) -> str:
+    """Where a model's mini generator writes its planted claims (relative to the repo root)."""
+    return f"data/mini/{model}/{FILE_NAME}"
 
 
 def planted_registry(model: str, generator: str, dataset: str, method: str,
@@ -87,6 +93,7 @@ def write_planted_claims(data_dir: Path, model: str, generator: str, dataset: st
               "# Generated file: the expected values of the mini chain, not a document's claims.\n")
     text = header + yaml.safe_dump(registry, sort_keys=False, allow_unicode=True, width=100)
     path = path_for(data_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
     check = path.with_name(f".{FILE_NAME}.check")
     check.write_text(text)
     try:

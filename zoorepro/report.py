@@ -1,8 +1,9 @@
 """Per-(model, target, scale) result tables: measurements joined with claims, with verdicts.
 
 A table is written with two files beside it: `<table>.provenance.json` (commit, packages, host,
-toolchain versions, sha256 of the raw outputs every row was computed from) and `<table>.metrics.json`
-(the reproduced numbers, for `dvc metrics`).
+toolchain versions, sha256 of the raw outputs every row was computed from, and at mini scale the
+planted claims the table was judged against) and `<table>.metrics.json` (the reproduced numbers,
+for `dvc metrics`).
 """
 from __future__ import annotations
 
@@ -13,9 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import provenance
-from .fsutil import atomic_write_text
-from .claims import Claim
+from .claims import Claim, load_planted
 from .errors import ZooreproError
+from .fsutil import atomic_write_text, sha256sum
 from .measurements import Measurement, read_measurements
 from .verdicts import NO_CLAIM, NOT_RUN, RunContext, judge
 
@@ -122,14 +123,34 @@ def read_table(path: Path) -> list[dict]:
         return list(csv.DictReader(f))
 
 
+def planted_claims(ctx: RunContext, planted: Path | None) -> tuple[list[Claim], dict | None]:
+    """The mini generator's planted claims for this table and their provenance record. Planted
+    claims belong to mini tables of their own model only (scales never mix)."""
+    if planted is None:
+        return [], None
+    if ctx.scale != "mini":
+        raise ZooreproError(f"{planted}: planted claims judge mini tables only, not a {ctx.scale}-scale table")
+    claims = load_planted(Path(planted))
+    foreign = sorted({c.model for c in claims} - {ctx.model})
+    if foreign:
+        raise ZooreproError(f"{planted}: planted claims of {', '.join(foreign)}, not of {ctx.model}")
+    record = {"file": str(planted), "sha256": sha256sum(Path(planted)), "claims": [c.to_dict() for c in claims]}
+    return claims, record
+
+
 def make_table(ctx: RunContext, measurement_files: list[str], claims: list[Claim], tolerances: dict,
-               out_csv: Path, toolchain: dict | None = None) -> Table:
+               out_csv: Path, toolchain: dict | None = None, planted: Path | None = None) -> Table:
+    """Judge the measurements against the documents' claims and, at mini scale, the planted
+    claims file `planted`; write the table, its provenance and its metrics."""
+    mini_claims, planted_record = planted_claims(ctx, planted)
     measurements = load_measurements(measurement_files)
     raw_paths = sorted({p for m in measurements for p in m.raw})
     prov = provenance.collect([Path(p) for p in raw_paths])
     prov["run"] = {"model": ctx.model, "target": ctx.target, "hardware": ctx.hardware, "scale": ctx.scale,
                    "standin": ctx.standin, "toolchain": toolchain or {}}
+    if planted_record is not None:
+        prov["planted"] = planted_record
     digests = {p: prov["raw"][p]["sha256"] for p in raw_paths}
-    table = Table.build(ctx, measurements, claims, tolerances, digests)
+    table = Table.build(ctx, measurements, [*claims, *mini_claims], tolerances, digests)
     table.write(out_csv, prov)
     return table

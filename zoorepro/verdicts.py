@@ -1,8 +1,11 @@
 """Verdicts: one small check per concern, every check evaluated, thresholds from params.yaml.
 
-A measured number and a claimed number are comparable only when the run is at full scale, on real
-(not stand-in) tools, and — for throughput — on the chip the claim was measured on. Accuracy is
-comparable across hardware.
+A document's number and a measured number are comparable only when the run is at full scale, on
+real (not stand-in) tools, and — for throughput — on the chip the claim was measured on. Accuracy
+is comparable across hardware. A planted claim (scale mini, zoorepro/planted.py) is the mini
+generator's expected value for its own generated data: comparable with mini runs only, on any
+target, stand-in tools included (it checks the chain, not a chip), with the tight
+`tolerances.planted_points`.
 """
 from __future__ import annotations
 
@@ -32,6 +35,9 @@ def tolerance_for(claim, tolerances: dict) -> tuple[float, str]:
     """(tolerance, human text). Accuracy: absolute points of the claim's scale (1 point = 0.01 of a
     fraction); throughput: relative. A claim may carry its own override."""
     override = claim.tolerance
+    if claim.planted:
+        tol = tolerances["planted_points"]
+        return tol, f"±{tol:g} pt (planted)"
     if claim.kind == "throughput":
         tol = override.relative if override and override.relative is not None else tolerances["throughput_relative"]
         return tol, f"±{tol:.0%} rel"
@@ -43,12 +49,24 @@ def _points(claim, value: float) -> float:
     return value * 100 if claim.unit == "fraction" else value
 
 
+# How every reason `comparability` gives begins: the audit picks them out of a row's note.
+REASON_PREFIXES = ("planted mini claim", "mini scale", "stand-in vendor tools", "throughput claimed on")
+
+
+def reasons_in(note: str) -> list[str]:
+    """The comparability reasons in a table row's note (the measurement's own note follows them)."""
+    return [part for part in note.split("; ") if part.startswith(REASON_PREFIXES)]
+
+
 def comparability(claim, ctx: RunContext) -> str | None:
     """Why this measurement cannot be compared with the claim, or None when it can. Every
     concern is checked and all reasons are reported together."""
+    if claim.planted:
+        return None if ctx.scale == "mini" else f"planted mini claim, measured at {ctx.scale} scale"
     reasons = []
     if ctx.scale != "full":
-        reasons.append("mini scale (random weights, generated data): checks the code path, not the claim")
+        reasons.append("mini scale (random weights, generated data): the planted claims check the chain, "
+                       "not this document's number")
     if ctx.standin:
         reasons.append(f"stand-in vendor tools (tests): not a real {ctx.hardware} result")
     if claim.kind == "throughput" and claim.target != ctx.hardware:
