@@ -384,3 +384,14 @@ def test_manifest_names_both_tarballs_and_where_they_unpack():
     assert entries["open_cifar"].url.endswith("/bytemlperf-zoo/cifar-100-python.tar")
     assert entries["open_cifar"].extract == "datasets/open_cifar"
     assert all(e.sha256 is None for e in entries.values())
+
+
+def test_params_refuse_a_mini_set_perf_engine_would_not_score_whole():
+    """The planted Top-1 is over every image: n_images must fill whole accuracy batches."""
+    from zoorepro.config import load_params
+    from zoorepro.videobert.pipeline import check_params
+
+    block = load_params()["videobert"]
+    assert check_params(block) == []
+    problems = check_params({**block, "mini": {**block["mini"], "n_images": 130}})
+    assert len(problems) == 1 and "mini.n_images: 130 is not a multiple" in problems[0]
