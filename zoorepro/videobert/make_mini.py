@@ -264,14 +264,14 @@ def save_mini_model(folder: Path, seed: int) -> CLIPModel:
 
 
 def clip_pixels(images: np.ndarray) -> np.ndarray:
-    """CLIP's preprocessing of HWC uint8 RGB images, float32 [N,3,224,224]: bicubic resize of
-    the (square) image to 224 by PIL (the centre crop then keeps everything), [0,1] scaling,
-    per-channel mean/std in RGB order."""
+    """CLIP's preprocessing of HWC uint8 RGB images (such an array is an RGB PIL image), float32
+    [N,3,224,224]: bicubic resize of the (square) image to 224 by PIL (the centre crop then keeps
+    everything), [0,1] scaling, per-channel mean/std in RGB order."""
     from PIL import Image
 
     out = np.empty((len(images), 3, CLIP_INPUT, CLIP_INPUT), np.float32)
     for i, image in enumerate(images):
-        resized = Image.fromarray(image, mode="RGB").resize((CLIP_INPUT, CLIP_INPUT), Image.Resampling.BICUBIC)
+        resized = Image.fromarray(image).resize((CLIP_INPUT, CLIP_INPUT), Image.Resampling.BICUBIC)
         scaled = np.asarray(resized, np.float32) / np.float32(255)
         out[i] = ((scaled - CLIP_PIXEL_MEAN) / CLIP_PIXEL_STD).transpose(2, 0, 1)
     return out
