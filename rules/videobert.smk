@@ -9,9 +9,11 @@ IN_VIDEOBERT = INPUTS["videobert"]
 
 rule videobert_mini_data:
     # Mini scale: CIFAR-100-format pickles, a text.npy [100,77] and a tiny random-weight CLIP
-    # (transformers) with VideoBERT's signature. Nothing is downloaded.
+    # (transformers) with VideoBERT's signature; labels planted from the eager model, and the Top-1
+    # they give in planted_claims.yaml (read by the table rule). Nothing is downloaded.
     output:
         manifest="data/mini/videobert/MANIFEST.json",
+        planted="data/mini/videobert/planted_claims.yaml",
     conda:
         "../envs/zoorepro.yaml"
     log:
@@ -20,9 +22,12 @@ rule videobert_mini_data:
         out=output_dir,
         seed=VIDEOBERT["mini"]["seed"],
         n_images=VIDEOBERT["mini"]["n_images"],
+        planted_top1=VIDEOBERT["mini"]["planted_top1"],
+        planted_margin=VIDEOBERT["mini"]["planted_margin"],
     shell:
         "python -m zoorepro.videobert.make_mini --out {params.out} --seed {params.seed} "
-        "--n-images {params.n_images} > {log} 2>&1"
+        "--n-images {params.n_images} --planted-top1 {params.planted_top1} "
+        "--planted-margin {params.planted_margin} > {log} 2>&1"
 
 
 rule videobert_export_onnx:

@@ -62,10 +62,12 @@ def test_parity_rows_come_from_the_one_compare_step(repo):
 
 def test_dvc_repro_builds_the_mini_videobert_cpu_table(repo):
     rows = read_table(repo / "results/mini/videobert_cpu.csv")
-    measured = [r for r in rows if r["reproduced"]]
+    measured = [r for r in rows if r["reproduced"] and r["claim_id"] != "videobert.mini.top1"]
     assert {r["verdict"] for r in measured} <= {"NOT_COMPARABLE", "NO_CLAIM"}
     top1 = next(r for r in measured if r["metric"] == "top1")
     assert top1["unit"] == "percent" and top1["batch_size"] == "4" and 0 <= float(top1["reproduced"]) <= 100
+    planted = next(r for r in rows if r["claim_id"] == "videobert.mini.top1")  # tests/test_planted_videobert.py
+    assert planted["verdict"] == "REPRODUCED" and planted["reproduced"] == top1["reproduced"]
     for metric in ("throughput", "throughput_batches", "latency_mean", "latency_p99"):
         assert {r["batch_size"] for r in measured if r["metric"] == metric} == {"4", "8", "16", "24"}, metric
     samples = {r["batch_size"]: float(r["reproduced"]) for r in measured if r["metric"] == "throughput"}
@@ -171,8 +173,9 @@ def test_standin_iluvatar_tools_produce_the_mrv100_table_end_to_end(repo, tmp_pa
            "IXRT_OPTIMIZER": str(repo / "tests/standins/python/standin_ixrt_optimizer.py")}
     run(["snakemake", "--cores", "2", "results/mini/videobert_mrv100.csv"], cwd=repo, env_extra=env)
     rows = read_table(repo / "results/mini/videobert_mrv100.csv")
-    measured = [r for r in rows if r["reproduced"]]
+    measured = [r for r in rows if r["reproduced"] and r["claim_id"] != "videobert.mini.top1"]
     assert {r["verdict"] for r in measured} <= {"NOT_COMPARABLE", "NO_CLAIM"}
+    assert next(r for r in rows if r["claim_id"] == "videobert.mini.top1")["verdict"] == "REPRODUCED"
     qps = next(r for r in rows if r["claim_id"] == "videobert.mrv100.throughput.bs4")
     assert qps["batch_size"] == "16" and "stand-in" in qps["note"]
     top1 = next(r for r in measured if r["metric"] == "top1")

@@ -21,6 +21,7 @@ import numpy as np
 import onnx
 import onnxruntime
 import pytest
+import yaml
 from conftest import CallsEval, Rot13Codec, RunsCommand
 import torch
 from PIL import Image
@@ -29,13 +30,16 @@ from conftest import tiny_onnx
 from zoorepro.errors import ShapeMismatchError, UnsafePickleError, ZooreproError
 from zoorepro.download import load_manifest
 from zoorepro.fsutil import sha256sum
-from zoorepro.videobert.make_mini import END_TOKEN, MANIFEST, MODEL_DIR, START_TOKEN, TEXT_VOCAB, make_mini, py2_pickle
+from zoorepro.planted import path_for
+from zoorepro.videobert.make_mini import (END_TOKEN, MANIFEST, MODEL_DIR, START_TOKEN, TEXT_VOCAB, check_planted,
+                                          draw_images, make_mini, plant_labels, py2_pickle)
 from zoorepro.videobert.cifar import (CIFAR_DIR, CLIP_MEAN, CLIP_STD, META_FILE, TEST_FILE, TEXT_FILE, OpenCifar,
                                       restricted_load, top1)
 from zoorepro.videobert.export_onnx import INPUT_NAMES, OUTPUT_NAMES, check_signature, load_model
 
 REPO = Path(__file__).resolve().parents[1]
-N_IMAGES = 130  # every class appears, and 130 is no multiple of 4: rebatch(4) drops a remainder
+N_IMAGES = 130  # every look appears, and 130 is no multiple of 4: rebatch(4) drops a remainder
+PLANTED_TOP1, PLANTED_MARGIN = 0.585, 0.1  # make_mini's defaults, params.yaml videobert.mini
 
 
 def run_script(name: str, *args: object) -> str:
@@ -244,7 +248,10 @@ def test_mini_pickles_read_as_torchvision_reads_the_real_ones(mini):
         test = pickle.load(stream, encoding="latin1")
     assert list(test) == ["filenames", "batch_label", "fine_labels", "coarse_labels", "data"]
     assert test["data"].dtype == np.uint8 and test["data"].shape == (N_IMAGES, 3072)
-    assert sorted(set(test["fine_labels"])) == list(range(100))
+    fine = test["fine_labels"]
+    assert len(fine) == N_IMAGES and all(0 <= label < 100 for label in fine)
+    assert test["coarse_labels"] == [label // 5 for label in fine]  # 5 fine classes per superclass
+    assert all(name.startswith(f"mini_class_{label:02d}_s_") for name, label in zip(test["filenames"], fine))
     with (folder / META_FILE).open("rb") as stream:
         meta = pickle.load(stream, encoding="bytes")  # the original files keep bytes keys this way
     assert len(meta[b"fine_label_names"]) == 100 and len(meta[b"coarse_label_names"]) == 20
@@ -259,15 +266,65 @@ def test_mini_prompts_look_like_clip_tokens(mini):
     assert len({row.tobytes() for row in text}) == 100 and text.max() < TEXT_VOCAB
 
 
-def test_mini_images_are_told_apart_by_class(mini):
-    dataset = OpenCifar(mini["a"] / CIFAR_DIR)
-    pixels = dataset.images.reshape(len(dataset), -1).astype(np.float32)
+def test_mini_images_are_told_apart_by_look():
+    looks = np.random.default_rng(0).permutation(np.arange(N_IMAGES) % 100)
+    images = draw_images(looks, np.random.default_rng(1))
+    pixels = images.reshape(len(images), -1).astype(np.float32)
     distances = ((pixels[:, None] - pixels[None]) ** 2).sum(-1)
     np.fill_diagonal(distances, np.inf)
-    labels = np.array(dataset.labels)
-    has_twin = np.bincount(labels)[labels] > 1
-    nearest = labels[np.argmin(distances, axis=1)]
-    assert (nearest == labels)[has_twin].all()  # a same-class image is always the nearest one
+    has_twin = np.bincount(looks)[looks] > 1
+    nearest = looks[np.argmin(distances, axis=1)]
+    assert (nearest == looks)[has_twin].all()  # a same-look image is always the nearest one
+
+
+# ---- planted outcomes -----------------------------------------------------------------------------
+
+def half_precision_top1(mini: Path) -> tuple[float, float]:
+    """Top-1 of the saved model run in float16 by torch on the pipeline's own loader and
+    preprocessing, against the planted labels; and the largest fp16-vs-fp32 logit difference."""
+    from transformers import CLIPModel
+
+    dataset = OpenCifar(mini / CIFAR_DIR)
+    model = CLIPModel.from_pretrained(str(mini / MODEL_DIR)).eval()
+    pixels = torch.from_numpy(np.stack([dataset.preprocessed(i) for i in range(len(dataset))]))
+    text = torch.from_numpy(dataset.text)
+    with torch.no_grad():
+        full = model(input_ids=text, pixel_values=pixels).logits_per_image.numpy()
+        half = model.half()(input_ids=text, pixel_values=pixels.half()).logits_per_image.float().numpy()
+    return top1([half], [dataset.labels]), float(np.abs(half - full).max())
+
+
+def test_planted_top1_is_the_planted_share_and_survives_float16(mini):
+    """The planted Top-1 is round(planted_top1 * N) / N, in percent; the same labels scored on
+    the fp16 model (as the IxRT engine computes) through the pipeline's preprocessing give the same
+    Top-1, and fp16 moves the logits by less than the planted margin."""
+    claim = yaml.safe_load(path_for(mini["a"]).read_text())["claims"][0]
+    assert (claim["id"], claim["metric"], claim["unit"]) == ("videobert.mini.top1", "top1", "percent")
+    assert claim["value"] == pytest.approx(100 * round(PLANTED_TOP1 * N_IMAGES) / N_IMAGES, abs=1e-9)
+    fp16_top1, fp16_error = half_precision_top1(mini["a"])
+    assert fp16_error < PLANTED_MARGIN / 2
+    assert fp16_top1 == pytest.approx(claim["value"] / 100, abs=1e-5)
+
+
+def test_planted_labels_keep_their_margins():
+    logits = np.random.default_rng(5).normal(size=(300, 100)).astype(np.float32)
+    labels, right = plant_labels(logits, 0.4, 0.2, np.random.default_rng(6))
+    assert right.sum() == 120
+    ranks = (logits > logits[np.arange(300), labels][:, None]).sum(axis=1)  # 0 = the image's top class
+    assert (ranks[right] == 0).all() and (ranks[~right] >= 50).all()
+    assert check_planted(logits, labels, right, 0.2) == pytest.approx(40.0)
+
+
+def test_planting_refuses_what_the_margins_cannot_promise():
+    logits = np.random.default_rng(5).normal(size=(300, 100)).astype(np.float32)
+    with pytest.raises(ZooreproError, match="lead by >= 5"):
+        plant_labels(logits, 0.4, 5.0, np.random.default_rng(6))
+    labels, right = plant_labels(logits, 0.4, 0.2, np.random.default_rng(6))
+    ordered = np.sort(logits, axis=1)
+    wrong = np.flatnonzero(~right & (ordered[:, -1] - ordered[:, -2] < 0.1))[0]
+    labels[wrong] = np.argsort(logits[wrong])[-2]  # a runner-up near a tie: float noise could make it right
+    with pytest.raises(ZooreproError, match="within the margin"):
+        check_planted(logits, labels, right, 0.2)
 
 
 def test_mini_model_has_the_real_models_interface(mini):
@@ -327,3 +384,14 @@ def test_manifest_names_both_tarballs_and_where_they_unpack():
     assert entries["open_cifar"].url.endswith("/bytemlperf-zoo/cifar-100-python.tar")
     assert entries["open_cifar"].extract == "datasets/open_cifar"
     assert all(e.sha256 is None for e in entries.values())
+
+
+def test_params_refuse_a_mini_set_perf_engine_would_not_score_whole():
+    """The planted Top-1 is over every image: n_images must fill whole accuracy batches."""
+    from zoorepro.config import load_params
+    from zoorepro.videobert.pipeline import check_params
+
+    block = load_params()["videobert"]
+    assert check_params(block) == []
+    problems = check_params({**block, "mini": {**block["mini"], "n_images": 130}})
+    assert len(problems) == 1 and "mini.n_images: 130 is not a multiple" in problems[0]

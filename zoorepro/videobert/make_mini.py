@@ -12,15 +12,32 @@ unchanged, offline, in seconds:
   the restricted unpickler meets what it will meet in the real tarball;
 * `cifar-100-python/text.npy`: int64 [100,77] CLIP-style token ids per class: a start token, a
   shared prompt, two class ids, an end token (the largest id, as in CLIP), zero padding;
-* the images are class-dependent (a per-class colour pair and stripe pattern, plus noise), so a
-  model could learn them;
+* the images are drawn from 100 "looks" (a per-look colour pair and stripe pattern, plus noise);
 * `open_videobert/mini-clip/`: a tiny `transformers.CLIPModel` (224 px images, 77-token context)
   with seeded random weights, saved with save_pretrained (config.json, model.safetensors);
+* planted labels: the `fine_labels` are not the looks but the ground truth planted from the model
+  itself (below), with `coarse_labels` and file names following them;
+* `planted_claims.yaml`: the Top-1 the chain must reproduce (zoorepro/planted.py);
 * `MANIFEST.json`: the sha256 of every file above.
+
+Planted outcomes. A random-weight model scores chance (1 %), so a chain with a bug would score
+the same. The generator therefore runs the torch CLIPModel (the exporter's source) eagerly on
+every image, preprocessed by this module's own CLIP preprocessing (PIL bicubic resize to 224, RGB
+order, CLIP's mean/std written here, independently of cifar.py, so a bug in the pipeline's
+transform is not shared), and the 100 prompts. Then a chosen fraction of the images (params
+`videobert.mini.planted_top1`) is labelled with its eager argmax class and the rest with a class
+from the lower half of its own ranking; Top-1 in percent is computed from these logits by numpy.
+Margins, so that fp16 engines and ONNX float noise decide as the eager model does: a "right"
+image is drawn only among images whose top-1 logit leads the runner-up by at least
+`videobert.mini.planted_margin`, and a "wrong" label is a class scoring below the image's median
+class, i.e. far from the top. The random model is shaped for this (INIT_FACTOR: larger initial
+weights make the image embeddings depend more on the image, so the argmax spreads over more
+classes and the top-1 leads by more).
 
 The same seed gives the same bytes on every run.
 
 Usage: python -m zoorepro.videobert.make_mini --out data/mini/videobert --seed 0 --n-images 200
+           --planted-top1 0.585 --planted-margin 0.1
 """
 from __future__ import annotations
 
@@ -38,10 +55,11 @@ import numpy as np
 
 from zoorepro.errors import ZooreproError
 from zoorepro.fsutil import building_dir, write_tree_manifest
+from zoorepro.planted import PlantedMetric, write_planted_claims
 from zoorepro.videobert.cifar import CIFAR_DIR, META_FILE, N_CLASSES, PLANAR_SHAPE, TEST_FILE, TEXT_FILE
 
 if TYPE_CHECKING:
-    from transformers import CLIPConfig
+    from transformers import CLIPConfig, CLIPModel
 
 MODEL_DIR = "open_videobert/mini-clip"
 MANIFEST = "MANIFEST.json"
@@ -59,6 +77,17 @@ HEADS = 2
 IMAGE_SIZE = 224
 PATCH_SIZE = 32
 NOISE_STD = 12.0
+# Shaping of the random model: transformers' initializer_factor (1.0 by default). At 2.0 the eager
+# argmax of the 200-image mini set spreads over ~15 classes instead of 4, and two thirds of the
+# images have a top-1 lead of 0.1 logits or more (the largest fp16-vs-fp32 logit difference of
+# this model in torch is ~0.02).
+INIT_FACTOR = 2.0
+# CLIP's preprocessing constants, written here from CLIP's release (not imported from cifar.py,
+# so that the planted outcome and the pipeline do not share a mistake).
+CLIP_INPUT = 224
+CLIP_PIXEL_MEAN = np.array([0.48145466, 0.4578275, 0.40821073], np.float32)
+CLIP_PIXEL_STD = np.array([0.26862954, 0.26130258, 0.27577711], np.float32)
+TOP1_METRIC = "top1"  # pipeline.CLAIM_METRICS; percent, as claims/claims.yaml states Top-1
 
 
 # --------------------------------------------------------------------------------------------
@@ -214,17 +243,95 @@ def mini_clip_config() -> CLIPConfig:
     vision = {"image_size": IMAGE_SIZE, "patch_size": PATCH_SIZE, "hidden_size": HIDDEN,
               "intermediate_size": 2 * HIDDEN, "num_hidden_layers": LAYERS, "num_attention_heads": HEADS,
               "projection_dim": HIDDEN}
-    return CLIPConfig(text_config=text, vision_config=vision, projection_dim=HIDDEN)
+    text["initializer_factor"] = vision["initializer_factor"] = INIT_FACTOR
+    return CLIPConfig(text_config=text, vision_config=vision, projection_dim=HIDDEN, initializer_factor=INIT_FACTOR)
 
 
-def save_mini_model(folder: Path, seed: int) -> None:
-    """A seeded random-weight CLIPModel saved with save_pretrained (safetensors)."""
+def save_mini_model(folder: Path, seed: int) -> CLIPModel:
+    """A seeded random-weight CLIPModel saved with save_pretrained (safetensors); returned in
+    eval mode for the planting run."""
     import torch
     from transformers import CLIPModel
 
     torch.manual_seed(seed)
     model = CLIPModel(mini_clip_config()).eval()
     model.save_pretrained(str(folder))
+    return model
+
+
+# --------------------------------------------------------------------------------------------
+# planted outcomes
+
+
+def clip_pixels(images: np.ndarray) -> np.ndarray:
+    """CLIP's preprocessing of HWC uint8 RGB images (such an array is an RGB PIL image), float32
+    [N,3,224,224]: bicubic resize of the (square) image to 224 by PIL (the centre crop then keeps
+    everything), [0,1] scaling, per-channel mean/std in RGB order."""
+    from PIL import Image
+
+    out = np.empty((len(images), 3, CLIP_INPUT, CLIP_INPUT), np.float32)
+    for i, image in enumerate(images):
+        resized = Image.fromarray(image).resize((CLIP_INPUT, CLIP_INPUT), Image.Resampling.BICUBIC)
+        scaled = np.asarray(resized, np.float32) / np.float32(255)
+        out[i] = ((scaled - CLIP_PIXEL_MEAN) / CLIP_PIXEL_STD).transpose(2, 0, 1)
+    return out
+
+
+def eager_logits(model: CLIPModel, images: np.ndarray, text: np.ndarray, batch: int = 50) -> np.ndarray:
+    """logits_per_image [N, N_CLASSES] of the torch model itself (no ONNX), in batches."""
+    import torch
+
+    rows = []
+    with torch.no_grad():
+        for start in range(0, len(images), batch):
+            pixels = torch.from_numpy(clip_pixels(images[start:start + batch]))
+            rows.append(model(input_ids=torch.from_numpy(text), pixel_values=pixels).logits_per_image.numpy())
+    return np.concatenate(rows).astype(np.float32)
+
+
+def top1_gap(logits: np.ndarray) -> np.ndarray:
+    """Per image, how far its top-1 logit leads the runner-up."""
+    ordered = np.sort(logits, axis=1)
+    return ordered[:, -1] - ordered[:, -2]
+
+
+def plant_labels(logits: np.ndarray, fraction: float, margin: float,
+                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Labels that make round(fraction * N) images right: those are drawn among the images whose
+    argmax leads by >= margin and labelled with it; every other image gets a class from the lower
+    half of its own ranking (far below its top, so no float noise makes it right). Returns the
+    labels and the mask of images planted right."""
+    n = len(logits)
+    n_right = int(round(fraction * n))
+    clear = np.flatnonzero(top1_gap(logits) >= margin)
+    if n_right > len(clear):
+        raise ZooreproError(f"only {len(clear)} of {n} images lead by >= {margin} logits, {n_right} needed for a "
+                            f"planted Top-1 of {fraction}: lower planted_top1 or planted_margin, or add images")
+    right = np.zeros(n, bool)
+    right[rng.choice(clear, size=n_right, replace=False)] = True
+    ranking = np.argsort(-logits, axis=1, kind="stable")
+    low_half = ranking[:, N_CLASSES // 2:]
+    labels = np.where(right, ranking[:, 0], low_half[np.arange(n), rng.integers(0, low_half.shape[1], size=n)])
+    return labels.astype(np.int64), right
+
+
+def numpy_top1_percent(logits: np.ndarray, labels: np.ndarray) -> float:
+    """Top-1 in percent, by plain numpy: the share of images whose argmax is their label."""
+    return float(100.0 * np.mean(np.argmax(logits, axis=1) == labels))
+
+
+def check_planted(logits: np.ndarray, labels: np.ndarray, right: np.ndarray, margin: float) -> float:
+    """The planted Top-1, after checking what the margins promise: every right image leads by at
+    least `margin` and every wrong label scores at least `margin` below its image's top."""
+    rows = np.arange(len(labels))
+    if not (top1_gap(logits)[right] >= margin).all():
+        raise ZooreproError("a planted right image leads by less than the margin")
+    if not (logits.max(axis=1) - logits[rows, labels] >= margin)[~right].all():
+        raise ZooreproError("a planted wrong label is within the margin of its image's top class")
+    value = numpy_top1_percent(logits, labels)
+    if abs(value - 100.0 * right.mean()) > 1e-9:
+        raise ZooreproError(f"planted Top-1 {value} is not the planted share {100.0 * right.mean()}")
+    return value
 
 
 # --------------------------------------------------------------------------------------------
@@ -236,12 +343,17 @@ def write_manifest(folder: Path, params: dict) -> dict:
     return write_tree_manifest(folder, MANIFEST, {"generator": "zoorepro.videobert.make_mini", "params": params})
 
 
-def write_dataset(folder: Path, seed: int, n_images: int) -> None:
-    """cifar-100-python/{test,meta,text.npy} in `folder`; labels cycle through the classes in a
-    seeded order, so every class appears when n_images >= 100."""
+def draw_dataset(seed: int, n_images: int) -> tuple[np.ndarray, np.ndarray]:
+    """HWC uint8 images and the prompts: the looks cycle through the 100 patterns in a seeded
+    order, so every look appears when n_images >= 100."""
     rng = np.random.default_rng(seed)
-    labels = rng.permutation(np.arange(n_images) % N_CLASSES)
-    images = draw_images(labels, rng)
+    looks = rng.permutation(np.arange(n_images) % N_CLASSES)
+    images = draw_images(looks, rng)
+    return images, prompt_tokens(rng)
+
+
+def write_dataset(folder: Path, images: np.ndarray, labels: np.ndarray, text: np.ndarray) -> None:
+    """cifar-100-python/{test,meta,text.npy} in `folder`."""
     fine_names, coarse_names = class_names()
     cifar = folder / CIFAR_DIR
     cifar.mkdir(parents=True)
@@ -249,20 +361,41 @@ def write_dataset(folder: Path, seed: int, n_images: int) -> None:
     (cifar / META_FILE).write_bytes(py2_pickle({b"fine_label_names": fine_names,
                                                 b"coarse_label_names": coarse_names}))
     with (cifar / TEXT_FILE).open("wb") as stream:
-        np.save(stream, prompt_tokens(rng))
+        np.save(stream, text)
 
 
-def make_mini(out: Path, seed: int = 0, n_images: int = 200) -> dict:
+def write_planted(folder: Path, top1_percent: float, n_images: int, margin: float, min_gap: float) -> None:
+    """planted_claims.yaml: the Top-1 (percent) of the chain, at no particular batch size (the
+    accuracy of every image does not depend on it)."""
+    method = ("argmax of the eager torch CLIPModel's logits_per_image on the generator's own CLIP "
+              "preprocessing, compared with the planted labels in numpy")
+    note = (f"planted outcomes over {n_images} images; right images lead their runner-up by >= {min_gap:.4f} "
+            f"logits (required {margin}), wrong labels score below their image's median class")
+    write_planted_claims(folder, "videobert", "zoorepro.videobert.make_mini", "mini open_cifar (generated)",
+                         method, [PlantedMetric(TOP1_METRIC, top1_percent, "percent")], note)
+
+
+def make_mini(out: Path, seed: int = 0, n_images: int = 200, planted_top1: float = 0.585,
+              planted_margin: float = 0.1) -> dict:
     """Generate the mini set into a temporary sibling of `out` and swap it into place.
     Returns the manifest."""
     if n_images < 1:
         raise ZooreproError(f"need at least one image, got n_images={n_images}")
+    if not 0 < planted_top1 < 1 or planted_margin <= 0:
+        raise ZooreproError(f"planted_top1 must lie in (0, 1) and planted_margin be positive, got "
+                            f"{planted_top1} and {planted_margin}")
     out = Path(out).resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
     with building_dir(out) as tmp:
-        write_dataset(tmp, seed, n_images)
-        save_mini_model(tmp / MODEL_DIR, seed)
-        manifest = write_manifest(tmp, {"seed": seed, "n_images": n_images})
+        images, text = draw_dataset(seed, n_images)
+        model = save_mini_model(tmp / MODEL_DIR, seed)
+        logits = eager_logits(model, images, text)
+        labels, right = plant_labels(logits, planted_top1, planted_margin, np.random.default_rng([seed, 1]))
+        value = check_planted(logits, labels, right, planted_margin)
+        write_dataset(tmp, images, labels, text)
+        write_planted(tmp, value, n_images, planted_margin, float(top1_gap(logits)[right].min()))
+        manifest = write_manifest(tmp, {"seed": seed, "n_images": n_images, "planted_top1": planted_top1,
+                                        "planted_margin": planted_margin})
     return manifest
 
 
@@ -271,10 +404,14 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=Path("data/mini/videobert"))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--n-images", type=int, default=200)
+    parser.add_argument("--planted-top1", type=float, default=0.585,
+                        help="share of the images labelled with the eager model's argmax (the planted Top-1)")
+    parser.add_argument("--planted-margin", type=float, default=0.1,
+                        help="least lead, in logits, of a right image's top-1 over its runner-up")
     args = parser.parse_args()
     hub_offline()
     start = time.perf_counter()
-    manifest = make_mini(args.out, args.seed, args.n_images)
+    manifest = make_mini(args.out, args.seed, args.n_images, args.planted_top1, args.planted_margin)
     print(f"wrote {len(manifest['files'])} files to {args.out} in {time.perf_counter() - start:.1f} s")
     return 0
 

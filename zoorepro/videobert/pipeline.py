@@ -2,6 +2,9 @@
 entry (zoorepro/models.py). Its rules: rules/videobert.smk; its data: manifests/videobert.yaml."""
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 from zoorepro import dvcgen
 from zoorepro.backends import get_backend
 
@@ -11,6 +14,25 @@ RUNNER = None  # run from ONNX by the target's backend (ByteMLPerf's harness whe
 CLAIM_METRICS = ("top1",)
 # Distributions its tables record in provenance, beside the common ones (zoorepro/provenance.py).
 PROVENANCE_PACKAGES = ()
+WORKLOADS = Path(__file__).resolve().parents[2] / "workloads"
+
+
+def check_params(block: dict) -> list[str]:
+    """The mini generator plants Top-1 over all its images; perf_engine scores floor(N / bs)
+    batches of the workload's first batch size, times data_percent: both must cover every image."""
+    path = WORKLOADS / f"{block['task']}.json"
+    if not path.is_file():
+        return []  # the workload's own checks name a missing file when a rule reads it
+    workload = json.loads(path.read_text())
+    n, bs = block["mini"]["n_images"], workload["batch_sizes"][0]
+    problems = []
+    if n % bs:
+        problems.append(f"mini.n_images: {n} is not a multiple of the workload's accuracy batch size {bs}, "
+                        f"so perf_engine would not score every planted image")
+    if workload["data_percent"] not in (0, 100):
+        problems.append(f"workloads/{path.name}: data_percent {workload['data_percent']} scores a part of the "
+                        "mini images, but the planted Top-1 is over all of them")
+    return problems
 
 
 def dvc_stages(params: dict, scale: str) -> dict:
