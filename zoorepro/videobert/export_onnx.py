@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from zoorepro import lineage
 from zoorepro.errors import ShapeMismatchError, ZooreproError
 from zoorepro.fsutil import writing_file
 
@@ -156,6 +157,7 @@ def main() -> int:
     diffs = export(args.model_dir, args.save_path, args.opset)
     print("[INFO] onnxruntime vs torch, max abs diff: "
           + ", ".join(f"batch {bs}: {diff:.3g}" for bs, diff in diffs.items()))
+    lineage.record(args.save_path, [args.model_dir])
     print(f"[INFO] Done! {args.save_path} in {time.perf_counter() - start:.1f} s")
     return 0
 

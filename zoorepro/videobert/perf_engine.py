@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from zoorepro import lineage
 from zoorepro.cli import run_step
 from zoorepro.errors import ZooreproError
 from zoorepro.fsutil import writing_file
@@ -142,6 +143,8 @@ def main() -> int:
     args.out_dir.mkdir(parents=True, exist_ok=True)
     harness = backend.harness("bytemlperf")  # a backend that runs ByteMLPerf itself (IxRT), else None
     records = vendor(harness, args, workload) if harness is not None else portable(backend, args, workload)
+    lineage.record(args.out_dir, [args.onnx, args.data, args.workload])
+    lineage.record(args.logits, [args.onnx, args.data])
     write_measurements(args.measurements, records)
     print_measurements(records)
     versions = {"backend": backend.name, "target": args.target, **backend.versions()}
