@@ -36,9 +36,12 @@ the HowTo100M feature files. The mini scale writes the same files in the same fo
   the file hash is kept; the per-record hashes let a run compare contents where another lmdb
   build lays the pages out differently.
 
-Features depend on the caption: every vocabulary word has a random 2048-d prototype; a video's
-regions are noisy copies of its subject/object/place/adjective prototypes and its actions of its
-verb's, so a model could learn to match captions and videos.
+Features depend on a scene: every vocabulary word has a random 2048-d prototype; a video's
+regions are noisy copies of its scene's subject/object/place/adjective prototypes and its actions
+of its verb's (MANIFEST.json `video_scenes` says which scene each video shows), so a model could
+learn to match captions and videos. The tiny random model has learnt nothing, so the csv pairs
+each video with the candidate caption that the model ranks it at the planted rank for, not with
+its scene's caption.
 
 Usage: python -m zoorepro.actbert.make_mini_data --out data/mini/actbert --seed 0 --n-videos 24 \
            --src work/src/actbert [--config zoorepro/actbert/configs/mini_msrvtt.yaml] \
@@ -71,6 +74,7 @@ HOWTO_DIR = "howto100m"
 TRAIN_DATA, VALID_DATA = "actbert_train_data.npy", "my_data.npy"
 TRAIN_CAPTIONS, VALID_CAPTIONS = "caption_train.json", "caption_val.json"
 MANIFEST = "MANIFEST.json"
+MIN_VIDEOS = 12  # R@10 below 100 % needs more than 10 videos (plant.check_non_degenerate)
 
 MAX_REGIONS = 36  # the loader's max_region_num and FeaturePadding's slots
 MAX_CAPTION_PIECES = 34  # max_seq_length 36 minus [CLS] and [SEP]
@@ -283,12 +287,16 @@ def write_howto100m(folder: Path, n_train: int, n_valid: int, protos: dict[str, 
 # the whole set
 
 
-def write_manifest(folder: Path, params: dict, records: dict[str, str], planted: dict) -> dict:
+def write_manifest(folder: Path, params: dict, records: dict[str, str], scenes: dict[str, str],
+                   planted: dict) -> dict:
     """MANIFEST.json: the generator's parameters, every file's sha256 (sorted by path, the
-    planted claims among them), the sha256 of each lmdb record's value and the planting's
-    summary (planted ranks and metrics, the metrics a transposed matrix would give, margin)."""
+    planted claims among them), the sha256 of each lmdb record's value, what each video's
+    features show (`video_scenes`: the scene's caption; the csv's caption is the planted one) and
+    the planting's summary (planted ranks and metrics, the metrics a transposed matrix would
+    give, the smallest margin)."""
     return write_tree_manifest(folder, MANIFEST, {"generator": "zoorepro.actbert.make_mini_data", "params": params,
-                                                   "lmdb_records": records, "planted": planted})
+                                                   "lmdb_records": records, "video_scenes": scenes,
+                                                   "planted": planted})
 
 
 @dataclass(frozen=True)
@@ -308,8 +316,8 @@ def make_mini(out: Path, seed: int = 0, n_videos: int = 24, n_pretrain: int = 8,
     """Generate the mini set into a temporary sibling of `out` and swap it into place; `n_pretrain`
     training clips and half as many (at least one) valid clips; the model, csv and planted claims
     by plant.py, in this process (it activates the patched PaddleVideo sources). Returns the manifest."""
-    if n_videos < 2 or n_pretrain < 1:
-        raise ZooreproError(f"need n_videos >= 2 and n_pretrain >= 1, got {n_videos} and {n_pretrain}")
+    if n_videos < MIN_VIDEOS or n_pretrain < 1:
+        raise ZooreproError(f"need n_videos >= {MIN_VIDEOS} and n_pretrain >= 1, got {n_videos} and {n_pretrain}")
     from zoorepro.actbert.plant import plant
     from zoorepro.actbert.sources import activate
 
@@ -321,7 +329,8 @@ def make_mini(out: Path, seed: int = 0, n_videos: int = 24, n_pretrain: int = 8,
         protos = prototypes(rng)
         (tmp / VOCAB_DIR).mkdir()
         (tmp / VOCAB_DIR / VOCAB_FILE).write_text("\n".join(vocab()) + "\n")
-        records = write_features(tmp, pick_scenes(rng, n_videos), protos, rng)
+        scenes = pick_scenes(rng, n_videos)
+        records = write_features(tmp, scenes, protos, rng)
         write_howto100m(tmp / HOWTO_DIR, n_pretrain, max(1, n_pretrain // 2), protos, rng)
         candidates = [scene.caption() for scene in pick_scenes(rng, planting.n_candidates)]
         planted = plant(tmp, planting.config, seed, video_ids(n_videos), candidates,
@@ -329,7 +338,8 @@ def make_mini(out: Path, seed: int = 0, n_videos: int = 24, n_pretrain: int = 8,
         params = {"seed": seed, "n_videos": n_videos, "n_pretrain": n_pretrain,
                   "n_candidates": planting.n_candidates, "top1_fraction": planting.top1_fraction,
                   "min_margin": planting.min_margin}
-        manifest = write_manifest(tmp, params, records, planted)
+        shown = {vid: scene.caption() for vid, scene in zip(video_ids(n_videos), scenes)}
+        manifest = write_manifest(tmp, params, records, shown, planted)
     return manifest
 
 
