@@ -17,13 +17,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import lmdb
 import numpy as np
 import pytest
 import yaml
 from conftest import copy_repo, run
 
 from zoorepro.actbert.metrics import agree, ranks_from_scores, retrieval_metrics
-from zoorepro.actbert.msrvtt import CAPTIONS_FILE, read_captions
+from zoorepro.actbert.msrvtt import CAPTIONS_FILE, FEATURES_DIR, read_captions
 from zoorepro.actbert.plant import (
     check_asymmetric,
     check_non_degenerate,
@@ -84,12 +85,13 @@ def assert_detected(rows: dict, audit: subprocess.CompletedProcess, expected: di
         assert rows[metric]["claim_id"] in audit.stderr
 
 
-def run_test_step(repo: Path, name: str, captions: Path) -> Path:
-    """zoorepro.actbert.test (the rule's command) on another caption csv, into faults/<name>/."""
+def run_test_step(repo: Path, name: str, captions: Path | None = None, features: Path | None = None) -> Path:
+    """zoorepro.actbert.test (the rule's command) on another caption csv or feature lmdb, into
+    faults/<name>/."""
     fault = repo / "faults" / name
     run([PY, "-m", "zoorepro.actbert.test", "-c", "zoorepro/actbert/configs/mini_msrvtt.yaml",
-         "-w", f"{MINI}/ActBERT-mini.pdparams", "--file-path", str(captions),
-         "--features-path", f"{MINI}/msrvtt_test.lmdb", "--vocab-dir", f"{MINI}/bert-vocab",
+         "-w", f"{MINI}/ActBERT-mini.pdparams", "--file-path", str(captions or repo / MINI / CAPTIONS_FILE),
+         "--features-path", str(features or repo / MINI / FEATURES_DIR), "--vocab-dir", f"{MINI}/bert-vocab",
          "--src", "work/src/actbert", "--device", "cpu", "--work-dir", str(fault / "test"),
          "--out", str(fault / "metrics.json"), "--measurements", str(fault / "test.measurements.json")], cwd=repo)
     return fault
@@ -185,6 +187,26 @@ def test_fault_captions_shifted_by_one_row(repo):
     fault = run_test_step(repo, "shifted", write_csv(repo / "faults/shifted" / CAPTIONS_FILE, shifted))
     table, audit = judge(repo, "shifted", fault / "test.measurements.json", fault / "metrics.json")
     assert_detected(table, audit, planted(repo))
+
+
+def test_fault_two_feature_records_swapped_in_the_lmdb(repo):
+    """A misordered feature file: the records of two videos under each other's keys. Only the two
+    captions of those videos can move, so the two are the first videos planted at rank 1 (their
+    captions rank them first by the generator's margin, and the other video cannot take that place
+    for free)."""
+    ranks = json.loads((repo / MINI / "MANIFEST.json").read_text())["planted"]["ranks"]
+    first, second = (read_captions(repo / MINI / CAPTIONS_FILE).entries[i][0]
+                     for i in [i for i, rank in enumerate(ranks) if rank == 0][:2])
+    features = shutil.copytree(repo / MINI / FEATURES_DIR, repo / "faults/swapped" / FEATURES_DIR)
+    env = lmdb.open(str(features), lock=False, map_size=1 << 28)
+    with env.begin(write=True) as txn:
+        a, b = txn.get(first.encode()), txn.get(second.encode())
+        txn.put(first.encode(), b)
+        txn.put(second.encode(), a)
+    env.close()
+    fault = run_test_step(repo, "swapped", features=features)
+    rows, audit = judge(repo, "swapped", fault / "test.measurements.json", fault / "metrics.json")
+    assert_detected(rows, audit, planted(repo))
 
 
 # ---- the planting's numpy, without PaddleVideo -----------------------------------------------------
