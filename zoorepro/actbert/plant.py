@@ -45,8 +45,8 @@ from zoorepro.planted import PlantedMetric, write_planted_claims
 WEIGHTS_FILE = "ActBERT-mini.pdparams"
 BERT_FILE = "bert-mini.pdparams"
 # Multiplies the alignment head (seq_relationship) weights once the poolers are standardised:
-# the 2-way softmax then spreads over most of (0, 1) instead of 0.5 +- 0.01, which makes the
-# gaps between videos (the margins) about ten times larger.
+# ten times wider logits, so the scores spread over most of (0, 1) (about 0.01 to 0.95 with the
+# mini defaults) and the gaps between videos (the margins) grow with them.
 HEAD_GAIN = 10.0
 # Candidate captions whose pooler inputs set the standardisation (the first ones; the mean and
 # spread only need to be roughly those of the captions).
