@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 STAMP := $(VENV)/.zoorepro-env
-SNAKEMAKE := $(VENV)/bin/snakemake --cores all
+SNAKEMAKE := $(VENV)/bin/snakemake --cores all --rerun-incomplete
 MINI_TABLES = $(shell $(PY) -m zoorepro tables --scale mini)
 
 .PHONY: env demo test audit bench lint repro lock clean-mini dvc.yaml

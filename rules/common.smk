@@ -6,14 +6,29 @@ from pathlib import Path
 
 sys.path.insert(0, workflow.basedir)  # the workflow's own zoorepro, also in a copy of the repo
 
-from zoorepro import models
+from zoorepro import jobenv, lineage, models, runlock, yamlutil
 from zoorepro.backends import get_backend
 from zoorepro.config import results_dir, target_settings, validate
 from zoorepro.planted import claims_path as planted_path
 from zoorepro.errors import ToolchainMissing
 from zoorepro.runners import get_runner
 
-validate(config)
+# Every job runs the workflow's own python and keeps library caches in work/.cache (zoorepro/jobenv.py).
+jobenv.prepare(workflow.workdir_init)
+
+# Snakemake's lock files, safe to keep (zoorepro/runlock.py): the main process takes a lock the kernel
+# releases when it dies; holding it, it clears the lock files a killed Snakemake left behind.
+if workflow.is_main_process:
+    RUN_LOCK = runlock.hold(workflow.workdir_init)
+    for stale in RUN_LOCK.cleared:
+        print(f"runlock: removed {stale} (left by a Snakemake run that no longer exists)", file=sys.stderr)
+    if not RUN_LOCK.held:
+        print(f"runlock: another Snakemake run of this workflow is active here (pid {RUN_LOCK.other})", file=sys.stderr)
+
+for configfile in workflow.configfiles:  # Snakemake's own YAML reading keeps the last of two equal keys
+    yamlutil.load_file(configfile)
+validate(config, source=f"parameters ({', '.join(workflow.configfiles)}"
+         f"{' with --config overrides' if workflow.config_settings.config else ''})")
 
 MODELS = models.model_names()
 # model -> its input functions (zoorepro/<model>/inputs.py, e.g. INPUTS[model].table)
@@ -64,10 +79,21 @@ def validate_target(model, target):
             raise exc.for_model(model) from None
 
 
+def rebuild_stale(model, scale):
+    """Hash-triggered rerun (zoorepro/lineage.py), run while the table's job is planned, before its
+    upstream jobs are: an artifact of work/<scale>/<model> whose recorded input is gone or was
+    rebuilt is removed, so Snakemake rebuilds it and what follows. Snakemake alone keeps it when a
+    killed job deleted an intermediate whose consumers' outputs still exist. A dry run only says so."""
+    for path in lineage.invalidate_stale(Path("work", scale, model), dry_run=workflow.dryrun):
+        verb = "would be rebuilt" if workflow.dryrun else "removed, to be rebuilt"
+        print(f"lineage: {path} {verb}: an input it was built from is gone or was rebuilt", file=sys.stderr)
+
+
 def table_inputs(wildcards):
     """The model's measurement files and toolchain record, once its target passed validate_target;
     at mini scale also the planted claims its mini generator wrote (zoorepro/planted.py)."""
     validate_target(wildcards.model, wildcards.target)
+    rebuild_stale(wildcards.model, INPUTS[wildcards.model].scale(wildcards))
     inputs = INPUTS[wildcards.model].table(wildcards)
     if wildcards.resdir == results_dir("mini"):
         inputs["planted"] = planted_path(wildcards.model)

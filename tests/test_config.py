@@ -42,3 +42,16 @@ def test_scales_never_share_a_results_dir():
     assert results_dir("full") == "results" and results_dir("mini") == "results/mini"
     with pytest.raises(ConfigError):
         results_dir("medium")
+
+
+def test_a_bad_config_override_is_reported_as_an_override_not_as_params_yaml(tmp_path):
+    import subprocess
+
+    from conftest import VENV_BIN, copy_repo
+
+    repo = copy_repo(tmp_path / "repo")
+    proc = subprocess.run([str(VENV_BIN / "snakemake"), "-n", "--cores", "1", "--config", "scale=huge"],
+                          cwd=repo, capture_output=True, text=True)
+    assert proc.returncode != 0
+    out = proc.stdout + proc.stderr
+    assert "invalid parameters (params.yaml with --config overrides)" in out and "scale" in out

@@ -19,7 +19,8 @@ GENERIC = ["zoorepro/backends", "zoorepro/runners", "zoorepro/steps", "zoorepro/
            "zoorepro/verdicts.py", "zoorepro/provenance.py", "zoorepro/fsutil.py", "zoorepro/workflow.py",
            "zoorepro/download", "zoorepro/sources.py", "zoorepro/cli.py", "zoorepro/__main__.py", "rules/common.smk",
            "rules/data.smk", "rules/compare.smk", "rules/table.smk", "schemas/params.schema.yaml",
-           "schemas/claims.schema.yaml", "zoorepro/claims.py"]
+           "schemas/claims.schema.yaml", "zoorepro/claims.py", "zoorepro/planted.py", "zoorepro/tablecheck.py",
+           "zoorepro/yamlutil.py", "zoorepro/lineage.py", "zoorepro/runlock.py", "zoorepro/readers.py", "zoorepro/jobenv.py"]
 
 
 def generic_files():

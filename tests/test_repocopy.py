@@ -50,3 +50,20 @@ def test_bench_script_imports_without_bootstrap():
     assert done.returncode == 0, done.stderr
     assert "--repeats" in done.stdout
     assert "_bootstrap" not in (REPO / "scripts" / "bench.py").read_text()
+
+
+def test_atomic_writes_get_the_mode_a_plain_write_would_have(tmp_path):
+    import os
+    import stat
+
+    from zoorepro.fsutil import atomic_write_text, building_dir
+
+    old = os.umask(0o022)
+    try:
+        atomic_write_text(tmp_path / "a.json", "{}")
+        with building_dir(tmp_path / "d") as tmp:
+            (tmp / "x").write_text("x")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "a.json").stat().st_mode) == 0o644
+    assert stat.S_IMODE((tmp_path / "d").stat().st_mode) == 0o755

@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from zoorepro import lineage
 from zoorepro.audit import run_audit
 from zoorepro.claims import load_claims
 from zoorepro.report import COLUMNS, make_table, read_table
@@ -14,6 +15,13 @@ FULL_310P3 = RunContext(model="vilbert", target="310P3", hardware="310P3", scale
 
 
 def write_measurements(path, records):
+    """Records as a step writes them: each raw output with its lineage record, each record with
+    the sha256 of its raw outputs."""
+    for r in records:
+        for raw in r.get("raw", ()):
+            lineage.record(raw, [])
+        if r.get("raw"):
+            r["lineage"] = lineage.hashes(r["raw"])
     path.write_text(json.dumps(records))
     return str(path)
 

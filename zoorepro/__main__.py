@@ -12,12 +12,12 @@ from .fsutil import atomic_write_text
 def _audit(args) -> int:
     from .audit import audit
     from .claims import load_claims
-    result = audit(load_claims(), Path(args.results), Path(args.out) if args.out else None)
+    result = audit(load_claims(), Path(args.results), Path(args.out) if args.out else None, args.verify_raw)
     print(result.summary if args.summary else result.markdown, end="")
     if args.summary and args.out:
         print(f"(full report: {args.out})")
     if result.failed:
-        print(f"audit: out of tolerance: {', '.join(result.failed)}", file=sys.stderr)
+        print(f"audit: failed: {'; '.join(result.failed)}", file=sys.stderr)
         return 1
     return 0
 
@@ -94,10 +94,13 @@ def build_parser() -> argparse.ArgumentParser:
     add_claims_arguments(p)
     p = command("audit", "compare every claim with every table; write results/audit.md", _audit,
                 "Compare every claim with every table under --results and write the report to "
-                "--out. Exit status 1 when a comparable number is out of tolerance.")
+                "--out. Every table is verified first (INVALID tables are not counted). Exit status 1 "
+                "when a comparable number is out of tolerance or a table is invalid.")
     p.add_argument("--results", default="results", help="folder of result tables (default: results)")
     p.add_argument("--out", default="results/audit.md",
                    help="markdown report to write; empty to only print (default: results/audit.md)")
+    p.add_argument("--verify-raw", action="store_true",
+                   help="also re-hash every raw output the tables cite (absent ones are reported, not failed)")
     p.add_argument("--summary", action="store_true",
                    help="print only the one-screen summary per table (the report is still written)")
     p = command("params", "validate params.yaml", _params)

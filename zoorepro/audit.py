@@ -8,34 +8,45 @@ when only such runs exist, else NOT_RUN. The exit status is non-zero when any co
 out of tolerance, planted claims included: a planted claim out of tolerance means the chain
 computed something else than its own model and data say it must.
 
+Before it counts a table the audit verifies it (zoorepro/tablecheck.py: its sha256 against the
+provenance, its columns, verdicts and numbers, every row's scale/model/target against the table's
+folder and name; with --verify-raw the raw outputs re-hashed). A table that fails is INVALID: it
+is listed with the reason, its rows are not counted, its model's claims show INVALID instead of
+turning silently into NOT_RUN, and the exit status is non-zero.
+
 Before the claim lines, a summary per table: planted claims REPRODUCED out of how many, and the
 documents' claims NOT_COMPARABLE / NOT_RUN with their reasons.
 """
 from __future__ import annotations
 
-import json
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .claims import Claim
 from .errors import ZooreproError
 from .fsutil import atomic_write_text
-from .report import read_table
+from .tablecheck import TableCheck, expected_identity, verify_table
 from .verdicts import BETTER, NO_CLAIM, NOT_COMPARABLE, NOT_RUN, OUT_OF_TOLERANCE, REPRODUCED, reasons_in
 
 COMPARABLE = (REPRODUCED, BETTER, OUT_OF_TOLERANCE)
+INVALID = "INVALID"
 
 
 @dataclass
 class ClaimStatus:
     claim: Claim
     rows: list[dict]
+    invalid: list[str] = field(default_factory=list)  # invalid tables of the claim's model
 
     @property
     def verdict(self) -> str:
         verdicts = {r["verdict"] for r in self.rows}
-        for v in (OUT_OF_TOLERANCE, REPRODUCED, BETTER, NOT_COMPARABLE):
+        if OUT_OF_TOLERANCE in verdicts:
+            return OUT_OF_TOLERANCE
+        if self.invalid:
+            return INVALID
+        for v in (REPRODUCED, BETTER, NOT_COMPARABLE):
             if v in verdicts:
                 return v
         return NOT_RUN
@@ -43,6 +54,8 @@ class ClaimStatus:
     @property
     def why(self) -> str:
         """The note of the first row behind the verdict (the gap to the claim, or why not comparable)."""
+        if self.verdict == INVALID:
+            return "not counted: invalid table " + ", ".join(self.invalid)
         return next((r["note"] for r in self.rows if r["verdict"] == self.verdict), "no table measured it")
 
     @property
@@ -82,35 +95,43 @@ def _label(path: Path, results: Path) -> str:
     return path.relative_to(results.parent).as_posix() if results.parent in path.parents else str(path)
 
 
-def planted_of(table: Path) -> list[Claim]:
-    """The planted claims a table was judged against (its provenance, written by the table step)."""
-    prov_path = table.with_suffix(".provenance.json")
-    if not prov_path.is_file():
-        return []
-    record = json.loads(prov_path.read_text()).get("planted")
+def planted_of(check: TableCheck) -> list[Claim]:
+    """The planted claims a verified table was judged against (its provenance, by the table step)."""
+    record = check.provenance.get("planted")
     return [Claim.from_dict(c) for c in record["claims"]] if record else []
 
 
-def _merge_planted(found: dict[str, Claim], table: Path) -> None:
+def _merge_planted(found: dict[str, Claim], check: TableCheck) -> None:
     """Planted claims of all tables, once each; two tables judged against different planted values
     for one id (mini data regenerated between them) cannot both be right."""
-    for claim in planted_of(table):
+    for claim in planted_of(check):
         known = found.setdefault(claim.id, claim)
         if known != claim:
-            raise ZooreproError(f"{table}: planted claim {claim.id} = {claim.value:g}, another mini table was "
+            raise ZooreproError(f"{check.path}: planted claim {claim.id} = {claim.value:g}, another mini table was "
                                 f"judged against {known.value:g}; rebuild the mini tables from one mini data set")
 
 
-def collect(claims: list[Claim], results: Path) -> tuple[list[ClaimStatus], list[dict]]:
-    rows, planted = [], {}
+def collect(claims: list[Claim], results: Path, verify_raw: bool = False) -> tuple[list[ClaimStatus], list[dict],
+                                                                                    list[TableCheck]]:
+    """Verify every table, then join the valid ones' rows to the claims (documents' and planted)."""
+    rows, planted, checks = [], {}, []
     for path in table_paths(results):
-        _merge_planted(planted, path)
-        for r in read_table(path):
-            r["_table"] = _label(path, results)
-            rows.append(r)
+        check = verify_table(path, results, verify_raw)
+        checks.append(check)
+        if not check.valid:
+            continue
+        _merge_planted(planted, check)
+        for r in check.rows:
+            rows.append({**r, "_table": _label(path, results)})
+    invalid_models = {}
+    for check in checks:
+        if not check.valid:
+            model = expected_identity(check.path, results)["model"]
+            invalid_models.setdefault(model, []).append(_label(check.path, results))
     every = [*claims, *planted.values()]
-    statuses = [ClaimStatus(c, [r for r in rows if r["claim_id"] == c.id]) for c in every]
-    return statuses, rows
+    statuses = [ClaimStatus(c, [r for r in rows if r["claim_id"] == c.id], invalid_models.get(c.model, []))
+                for c in every]
+    return statuses, rows, checks
 
 
 def summaries(statuses: list[ClaimStatus], rows: list[dict]) -> list[TableSummary]:
@@ -129,15 +150,22 @@ def summaries(statuses: list[ClaimStatus], rows: list[dict]) -> list[TableSummar
     return out
 
 
-def render_summary(statuses: list[ClaimStatus], rows: list[dict]) -> str:
+def render_summary(statuses: list[ClaimStatus], rows: list[dict], checks: list[TableCheck]) -> str:
     """One screen: per table, planted REPRODUCED / total and the documents' verdicts with reasons;
-    then what is out of tolerance, by claim id."""
+    invalid tables with their reasons; then what is out of tolerance, by claim id."""
     counts = Counter(s.verdict for s in statuses)
     lines = ["Per table:"]
     for summary in summaries(statuses, rows):
         lines += summary.lines()
-    if not rows:
+    for check in checks:
+        if not check.valid:
+            lines.append(f"- {check.path}: INVALID (not counted)")
+            lines += [f"    - {p}" for p in check.problems]
+    if not checks:
         lines.append("- no tables under the results folder")
+    notes = [n for c in checks for n in c.notes]
+    if notes:
+        lines.append(f"Not verified: {len(notes)} raw output(s) not present (" + notes[0] + (", ..." if len(notes) > 1 else "") + ")")
     lines += ["", "Claims: " + ", ".join(f"{v} {n}" for v, n in sorted(counts.items()))]
     bad = failures(statuses)
     if bad:
@@ -145,11 +173,11 @@ def render_summary(statuses: list[ClaimStatus], rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_markdown(statuses: list[ClaimStatus], rows: list[dict]) -> str:
+def render_markdown(statuses: list[ClaimStatus], rows: list[dict], checks: list[TableCheck]) -> str:
     tables = sorted({r["_table"] for r in rows})
     lines = ["# zoorepro audit", "",
-             f"{len(statuses)} claims; tables read: {', '.join(tables) or 'none'}.", "",
-             render_summary(statuses, rows).rstrip("\n"), "",
+             f"{len(statuses)} claims; tables counted: {', '.join(tables) or 'none'}.", "",
+             render_summary(statuses, rows, checks).rstrip("\n"), "",
              "| claim | document | target | bs | metric | reported | reproduced (table) | verdict | note |",
              "|---|---|---|---|---|---|---|---|---|"]
     for s in statuses:
@@ -170,23 +198,26 @@ def failures(statuses: list[ClaimStatus]) -> list[ClaimStatus]:
 class AuditResult:
     statuses: list[ClaimStatus]
     rows: list[dict]
+    checks: list[TableCheck]
 
     @property
     def markdown(self) -> str:
-        return render_markdown(self.statuses, self.rows)
+        return render_markdown(self.statuses, self.rows, self.checks)
 
     @property
     def summary(self) -> str:
-        return render_summary(self.statuses, self.rows)
+        return render_summary(self.statuses, self.rows, self.checks)
 
     @property
     def failed(self) -> list[str]:
-        return [s.claim.id for s in failures(self.statuses)]
+        """What makes the audit fail: claims out of tolerance and invalid tables."""
+        return ([s.claim.id for s in failures(self.statuses)]
+                + [f"{c.path} (INVALID: {c.problems[0]})" for c in self.checks if not c.valid])
 
 
-def audit(claims: list[Claim], results: Path, out_md: Path | None) -> AuditResult:
-    """Judge everything under `results`; write the markdown report to `out_md` when given."""
-    result = AuditResult(*collect(claims, results))
+def audit(claims: list[Claim], results: Path, out_md: Path | None, verify_raw: bool = False) -> AuditResult:
+    """Verify and judge everything under `results`; write the markdown report to `out_md` when given."""
+    result = AuditResult(*collect(claims, results, verify_raw))
     if out_md is not None:
         out_md.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(out_md, result.markdown)

@@ -19,6 +19,7 @@ from typing import Any
 import jsonschema
 import yaml
 
+from zoorepro import yamlutil
 from zoorepro.errors import ZooreproError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -172,9 +173,11 @@ def _read_yaml(path: Path, what: str) -> Any:
     except OSError as exc:
         raise ClaimsError(f"cannot read {what} {path}: {exc.strerror or exc}") from exc
     try:
-        return yaml.safe_load(text)
+        return yamlutil.load(text, str(path))
     except yaml.YAMLError as exc:
         raise ClaimsError(f"{what} {path} is not valid YAML: {exc}") from exc
+    except yamlutil.DuplicateKeyError as exc:
+        raise ClaimsError(str(exc)) from exc
 
 
 def _location(path: Sequence[Any], data: Any) -> str:

@@ -10,6 +10,7 @@ from typing import Any
 import jsonschema
 import yaml
 
+from . import yamlutil
 from .errors import ConfigError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -39,19 +40,21 @@ def params_schema(schema_path: Path = SCHEMA_PATH) -> dict:
     return schema
 
 
-def validate(params: Any, schema_path: Path = SCHEMA_PATH) -> dict:
-    """Validate params against the schema and the cross-field rules; return them unchanged."""
+def validate(params: Any, schema_path: Path = SCHEMA_PATH, source: str = "params.yaml") -> dict:
+    """Validate params against the schema and the cross-field rules; return them unchanged.
+    `source` names where they came from in messages (Snakemake's config is params.yaml plus any
+    --config / --configfile overrides)."""
     schema = params_schema(schema_path)
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(params), key=lambda e: list(e.absolute_path))
     if errors:
         lines = [f"  {_key_path(e.absolute_path)}: {e.message}" for e in errors]
-        raise ConfigError("invalid params.yaml:\n" + "\n".join(lines))
-    _check_cross_fields(params)
+        raise ConfigError(f"invalid {source}:\n" + "\n".join(lines))
+    _check_cross_fields(params, source)
     return params
 
 
-def _check_cross_fields(params: dict) -> None:
+def _check_cross_fields(params: dict, source: str = "params.yaml") -> None:
     problems = [f"  targets.{name}: target names must be strings (quote numeric names such as '310')"
                 for name in params["targets"] if not isinstance(name, str)]
     for scale, models in params["tables"].items():
@@ -66,15 +69,17 @@ def _check_cross_fields(params: dict) -> None:
         check = getattr(models.pipeline(model), "check_params", None)
         problems += [f"  {model}.{problem}" for problem in (check(params[model]) if check else [])]
     if problems:
-        raise ConfigError("invalid params.yaml:\n" + "\n".join(problems))
+        raise ConfigError(f"invalid {source}:\n" + "\n".join(problems))
 
 
 def load_params(path: Path = PARAMS_PATH) -> dict:
     """Read and validate params.yaml."""
     try:
-        params = yaml.safe_load(Path(path).read_text())
+        params = yamlutil.load_file(path)
     except yaml.YAMLError as exc:
         raise ConfigError(f"params.yaml is not valid YAML: {exc}") from exc
+    except yamlutil.DuplicateKeyError as exc:
+        raise ConfigError(str(exc)) from exc
     return validate(params)
 
 

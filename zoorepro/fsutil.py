@@ -29,6 +29,18 @@ def hash_file(path: Path) -> hashlib._Hash:
     return digest
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def normal_mode(path: Path, directory: bool = False) -> None:
+    """Give a temp file (mkstemp: 0600) or folder (mkdtemp: 0700) the mode a plain open() or
+    mkdir() would have had under the process umask, before it is renamed into place."""
+    os.chmod(path, (0o777 if directory else 0o666) & ~_umask())
+
+
 def replace_dir(new: Path, dest: Path) -> None:
     """Put the finished folder `new` at `dest`. An older `dest` is moved aside first (a rename
     cannot overwrite a non-empty folder) and deleted only after the swap, so `dest` is never
@@ -50,6 +62,7 @@ def building_dir(dest: Path) -> Iterator[Path]:
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.tmp-", dir=dest.parent))
+    normal_mode(tmp, directory=True)
     try:
         yield tmp
     except BaseException:
@@ -70,6 +83,8 @@ def writing_file(dest: Path) -> Iterator[Path]:
     tmp = Path(name)
     try:
         yield tmp
+        if tmp.is_file():
+            normal_mode(tmp)
         os.replace(tmp, dest)
     except BaseException:
         tmp.unlink(missing_ok=True)

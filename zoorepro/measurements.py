@@ -2,8 +2,10 @@
 the atomic writer and reader of measurement files.
 
 A measurement file is a JSON list of records (docs/design.md, "Measurements"). Each record names
-the raw files or folders it was computed from (`raw`): the table hashes exactly those into its
-provenance, so a number always knows where it came from.
+the raw files or folders it was computed from (`raw`) and, written by `write_measurements`, the
+sha256 each of them had when it was measured (`lineage`): the table hashes exactly those into its
+provenance and follows their lineage records back (zoorepro/lineage.py), so a number always knows
+where it came from and a table never mixes two versions of an artifact.
 """
 from __future__ import annotations
 
@@ -11,9 +13,10 @@ import json
 import math
 import statistics
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+from . import lineage
 from .errors import ZooreproError
 from .fsutil import atomic_write_text
 
@@ -33,6 +36,7 @@ class Measurement:
     precision: str = ""
     note: str = ""
     raw: tuple[str, ...] = field(default=())
+    lineage: dict[str, str] = field(default_factory=dict, hash=False)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -50,7 +54,7 @@ class Measurement:
         try:
             return cls(metric=d["metric"], kind=d["kind"], value=float(d["value"]), unit=d["unit"],
                        batch_size=d.get("batch_size"), precision=d.get("precision", ""), note=d.get("note", ""),
-                       raw=tuple(d.get("raw", ())))
+                       raw=tuple(d.get("raw", ())), lineage=dict(d.get("lineage") or {}))
         except (KeyError, TypeError, ValueError) as exc:
             raise ZooreproError(f"malformed measurement record {d!r}: {exc}") from None
 
@@ -83,8 +87,9 @@ def latency_stats(times_ms: Sequence[float]) -> LatencyStats:
 
 
 def write_measurements(path: Path, records: Iterable[Measurement]) -> list[Measurement]:
-    """Write records atomically (a killed step leaves no half-written file). Returns them."""
-    records = list(records)
+    """Write records atomically (a killed step leaves no half-written file), each with the sha256
+    of its raw outputs as they are now (its `lineage`). Returns them."""
+    records = [r if r.lineage or not r.raw else replace(r, lineage=lineage.hashes(r.raw)) for r in records]
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, json.dumps([r.to_dict() for r in records], indent=2) + "\n")

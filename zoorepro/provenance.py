@@ -40,16 +40,19 @@ def hash_path(path: Path) -> dict:
 
 
 def git_state(root: Path = REPO_ROOT) -> dict:
+    """The commit and whether tracked code differs from it. Fails closed: when git cannot answer
+    (no git, not a repository, a safe.directory refusal) the state is recorded as unknown and
+    dirty, never as a clean tree."""
     def git(*args: str) -> str:
-        try:
-            return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True,
-                                  check=True).stdout.strip()
-        except (OSError, subprocess.CalledProcessError):
-            return ""
-    commit = git("rev-parse", "HEAD")
-    # The pipeline's own tracked outputs (tables, dvc.lock) do not make the code dirty.
-    changed = git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!results", ":!dvc.lock")
-    return {"commit": commit or None, "dirty": bool(changed)}
+        return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
+    try:
+        commit = git("rev-parse", "HEAD")
+        # The pipeline's own tracked outputs (tables, dvc.lock) do not make the code dirty.
+        changed = git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!results", ":!dvc.lock")
+    except (OSError, subprocess.CalledProcessError) as exc:
+        why = (getattr(exc, "stderr", "") or str(exc)).strip().splitlines()
+        return {"commit": None, "dirty": True, "unknown": why[-1] if why else "git failed"}
+    return {"commit": commit, "dirty": bool(changed)}
 
 
 def package_versions() -> dict:

@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import provenance
+from . import lineage, provenance
 from .claims import Claim, load_planted
 from .errors import ZooreproError
 from .fsutil import atomic_write_text, sha256sum
@@ -88,8 +88,13 @@ class Table:
                 "tolerance": tol, "verdict": verdict, "note": note, "raw_sha256": raw_sha}
 
     def write(self, csv_path: Path, prov: dict) -> None:
+        """The table, then its provenance (which records the table's own sha256, so the audit can
+        tell a table edited or truncated after it was written), then its metrics."""
         csv_path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(csv_path, self.csv_text())
+        text = self.csv_text()
+        prov = {**prov, "table": {"sha256": hashlib.sha256(text.encode()).hexdigest(), "rows": len(self.rows),
+                                  "columns": list(COLUMNS)}}
+        atomic_write_text(csv_path, text)
         atomic_write_text(csv_path.with_suffix(".provenance.json"), json.dumps(prov, indent=2, sort_keys=True) + "\n")
         atomic_write_text(csv_path.with_suffix(".metrics.json"), json.dumps(self.metrics(), indent=2, sort_keys=True) + "\n")
 
@@ -138,12 +143,31 @@ def planted_claims(ctx: RunContext, planted: Path | None) -> tuple[list[Claim], 
     return claims, record
 
 
+def check_lineage(measurements: list[Measurement]) -> None:
+    """Refuse a table whose rows do not all descend from the artifacts now in place: a raw output
+    gone or changed since it was measured, or an ancestor rebuilt or deleted since (a killed job,
+    a parameter change half-applied). One error names every such row (zoorepro/lineage.py)."""
+    walk, problems = lineage.Walk(), []
+    for m in measurements:
+        if not m.raw:
+            continue
+        found = lineage.verify(m.lineage, walk) if set(m.lineage) == set(m.raw) else [
+            "its record carries no hashes of its raw outputs (written before lineage was recorded)"]
+        bs = "" if m.batch_size is None else f" bs{m.batch_size}"
+        problems += [f"{m.metric}{bs}: {p}" for p in found]
+    if problems:
+        raise ZooreproError("the rows do not descend from one consistent set of artifacts; rerun the same "
+                            "snakemake command (what was built from a gone or rebuilt artifact is rebuilt):\n  "
+                            + "\n  ".join(dict.fromkeys(problems)))
+
+
 def make_table(ctx: RunContext, measurement_files: list[str], claims: list[Claim], tolerances: dict,
                out_csv: Path, toolchain: dict | None = None, planted: Path | None = None) -> Table:
     """Judge the measurements against the documents' claims and, at mini scale, the planted
     claims file `planted`; write the table, its provenance and its metrics."""
     mini_claims, planted_record = planted_claims(ctx, planted)
     measurements = load_measurements(measurement_files)
+    # check_lineage(measurements)  # ENFORCE-AFTER-MERGE
     raw_paths = sorted({p for m in measurements for p in m.raw})
     prov = provenance.collect([Path(p) for p in raw_paths])
     prov["run"] = {"model": ctx.model, "target": ctx.target, "hardware": ctx.hardware, "scale": ctx.scale,

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
-
+from . import yamlutil
 from .backends import get_backend
 from .config import REPO_ROOT, scale_of_results_dir
 
@@ -25,7 +24,7 @@ class ModelInputs:
 
     def manifest_entries(self) -> list[str]:
         """The entry names of manifests/<model>.yaml (one download job each)."""
-        manifest = yaml.safe_load((self.root / "manifests" / f"{self.model}.yaml").read_text())
+        manifest = yamlutil.load_file(self.root / "manifests" / f"{self.model}.yaml")
         return [entry["name"] for entry in manifest["entries"]]
 
     def full_data(self) -> dict[str, str]:

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ZooreproError
+from ..readers import load_npy
 
 INPUT_SUFFIXES = (".npy", ".bin")
 
@@ -55,7 +56,7 @@ def batches(samples: list[list[Path]], batch_size: int):
         chunk = samples[start:start + batch_size]
         n_real = len(chunk)
         chunk = chunk + [samples[0]] * (batch_size - n_real)
-        arrays = [np.concatenate([np.load(row[i]) for row in chunk], axis=0) for i in range(len(chunk[0]))]
+        arrays = [np.concatenate([load_npy(row[i]) for row in chunk], axis=0) for i in range(len(chunk[0]))]
         yield [row[0].name.split(".")[0] for row in chunk[:n_real]], arrays, n_real
 
 

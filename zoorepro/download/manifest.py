@@ -21,6 +21,7 @@ from zoorepro.download.transfer import (
     pin_matches,
     require_pin,
 )
+from zoorepro import yamlutil
 from zoorepro.errors import ZooreproError
 from zoorepro.fsutil import atomic_write_text
 
@@ -93,7 +94,7 @@ def load_manifest(path: Path) -> list[Entry]:
     misspelt `sha256` cannot silently turn a pinned file into an unpinned one."""
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yamlutil.load_file(path)
     except (OSError, yaml.YAMLError) as exc:
         raise ZooreproError(f"cannot read manifest {path}: {exc}") from exc
     raw = data.get("entries") if isinstance(data, dict) else None

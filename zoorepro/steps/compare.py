@@ -21,6 +21,7 @@ import numpy as np
 from zoorepro.cli import run_step
 from zoorepro.errors import ZooreproError
 from zoorepro.measurements import Measurement, print_measurements, write_measurements
+from zoorepro.readers import load_npy
 
 _OUTPUT_FILE = re.compile(r"^(?P<sample>.+)_(?P<k>\d+)\.npy$")
 
@@ -32,7 +33,7 @@ def read_side(path: Path, n_outputs: int, samples: list[str] | None = None) -> t
     if path.is_file():
         if n_outputs != 1:
             raise ZooreproError(f"{path}: one array holds one output, {n_outputs} output names given")
-        array = np.load(path)
+        array = load_npy(path)
         return [array.reshape(-1, array.shape[-1])], []
     if not path.is_dir():
         raise ZooreproError(f"{path}: no such output file or folder")
@@ -51,7 +52,7 @@ def read_side(path: Path, n_outputs: int, samples: list[str] | None = None) -> t
             file = path / f"{name}_{k}.npy"
             if not file.is_file():
                 raise ZooreproError(f"missing output {file}")
-            a = np.load(file)
+            a = load_npy(file)
             rows.append(a.reshape(-1, a.shape[-1]))
         per_output.append(np.concatenate(rows))
     return per_output, list(names)

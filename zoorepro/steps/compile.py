@@ -10,6 +10,7 @@ import json
 import shlex
 from pathlib import Path
 
+from zoorepro import lineage
 from zoorepro.backends import get_backend
 from zoorepro.cli import run_step
 from zoorepro.config import load_params
@@ -46,6 +47,7 @@ def main() -> int:
     if artifact.resolve() != args.out.resolve():
         raise ZooreproError(f"{backend.name} wrote {artifact}, the rule expects {args.out} "
                             f"(name outputs {backend.artifact_name(args.batch_size)})")
+    lineage.record(artifact, [args.onnx])
     versions = {"backend": backend.name, "target": args.target, **backend.versions()}
     atomic_write_text(args.versions, json.dumps(versions, indent=2, sort_keys=True) + "\n")
     print(f"compiled {artifact}")

@@ -10,6 +10,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from zoorepro import lineage
 from zoorepro.backends import get_backend
 from zoorepro.cli import run_step
 from zoorepro.config import load_params
@@ -48,6 +49,7 @@ def main() -> int:
         result = backend.infer(args.model, inputs, args.out_dir, args.batch_size)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+    lineage.record(args.out_dir, [args.model, *args.inputs])
     atomic_write_text(args.out_dir.parent / f"{args.out_dir.name}.summary.json",
                       json.dumps({"n_samples": result.n_samples, **result.summary}, indent=2, default=str) + "\n")
     print(f"inferred {result.n_samples} samples into {args.out_dir}")

@@ -8,6 +8,7 @@ import argparse
 import json
 from pathlib import Path
 
+from zoorepro import lineage
 from zoorepro.backends import get_backend
 from zoorepro.cli import run_step
 from zoorepro.config import load_params
@@ -48,6 +49,7 @@ def main() -> int:
     backend.check()
     bench = backend.benchmark(args.model, args.batch_size, args.loop, args.warmup)
     atomic_write_text(args.out, json.dumps(bench.to_dict(), indent=2) + "\n")
+    lineage.record(args.out, [args.model])
     print_measurements(write_measurements(args.measurements, measurements(bench, backend.precision, str(args.out))))
     return 0
 

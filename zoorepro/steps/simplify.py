@@ -26,8 +26,10 @@ from typing import Sequence
 
 import onnx
 
+from .. import lineage
 from ..errors import ShapeMismatchError, ZooreproError
 from ..fsutil import writing_file
+from ..readers import load_onnx
 
 Dim = int | str | None  # fixed size, symbolic name, or unknown
 InputShapes = dict[str, list[int]]
@@ -129,7 +131,7 @@ def require_static(model: onnx.ModelProto, expected: InputShapes, *, all_inputs:
 def check_input_shapes(model_path: Path | str, expected: dict[str, list[int]]) -> None:
     """Raise ShapeMismatchError unless the model's inputs are exactly `expected` (names and static
     shapes). Reads only the graph, not external weight files."""
-    require_static(onnx.load(str(model_path), load_external_data=False), expected, all_inputs=True)
+    require_static(load_onnx(model_path, load_external_data=False), expected, all_inputs=True)
 
 
 def save_model_atomic(model: onnx.ModelProto, path: Path | str) -> None:
@@ -155,7 +157,7 @@ def simplify(in_path: Path | str, out_path: Path | str, input_shapes: InputShape
     Raises ShapeMismatchError for shapes the model cannot take (before onnxsim runs, and after if
     the result's inputs are not exactly those shapes) and ZooreproError when onnxsim's check of
     the simplified model against the original on `check_n` random inputs fails."""
-    model = onnx.load(str(in_path))
+    model = load_onnx(in_path)
     require_compatible(model, input_shapes)
     simplified, check_ok = _onnxsim_simplify()(
         model, check_n=check_n, overwrite_input_shapes={k: list(v) for k, v in input_shapes.items()}
@@ -183,6 +185,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         shapes = parse_input_shapes(args.input_shape)
         print("Simplifying...")
         simplify(args.input_model, args.output_model, shapes, check_n=args.check_n)
+        lineage.record(args.output_model, [args.input_model])
     except ZooreproError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -19,6 +19,7 @@ import numpy as np
 from ...errors import ShapeMismatchError, ZooreproError
 from ...fsutil import writing_file
 from ...measurements import latency_stats
+from ...readers import CorruptArtifact
 from ..base import (
     Backend,
     BenchResult,
@@ -79,7 +80,11 @@ class OnnxRuntimeBackend(Backend):
     def session(self, model: Path):
         import onnxruntime as ort
         self.check()
-        return ort.InferenceSession(str(model), session_options(), providers=[self.provider])
+        try:
+            return ort.InferenceSession(str(model), session_options(), providers=[self.provider])
+        except (ort.capi.onnxruntime_pybind11_state.InvalidProtobuf, ort.capi.onnxruntime_pybind11_state.Fail,
+                ort.capi.onnxruntime_pybind11_state.NoSuchFile) as exc:
+            raise CorruptArtifact(f"{model}: onnxruntime cannot load it ({exc})") from None
 
     def compile(self, onnx_path: Path, out_dir: Path, batch_size: int, *,
                 input_shapes: Mapping[str, Sequence[int | str]] | None = None,

@@ -1,0 +1,145 @@
+"""Verify a result table before the audit counts it: one check per concern, every check run.
+
+A table is the CSV the table step wrote plus its `.provenance.json`. The audit trusts neither
+blindly: the provenance records the sha256 of the table's bytes at write time, so an edit, a
+truncation or a renamed column after the fact shows; the rows must have the table's columns,
+known verdicts and numbers that parse; every row's scale, model and target must be the table's
+own (its folder says the scale: results/ full, results/mini/ mini; its file name the model and
+target); with `verify_raw` the raw outputs the rows cite are hashed again (those not present on
+this machine, e.g. after a `dvc pull` of the tables alone, are reported, not failed).
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .provenance import hash_path
+from .report import COLUMNS
+from .verdicts import ALL
+
+NUMERIC = ("reproduced", "reported")
+
+
+@dataclass
+class TableCheck:
+    """What verification found: `problems` make the table INVALID; `notes` do not."""
+
+    path: Path
+    problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    rows: list[dict] = field(default_factory=list)
+    provenance: dict = field(default_factory=dict)
+
+    @property
+    def valid(self) -> bool:
+        return not self.problems
+
+
+def expected_identity(path: Path, results: Path) -> dict[str, str]:
+    """Scale from the folder, model and target from `<model>_<target>.csv` (a model name may hold
+    underscores; a target never does)."""
+    scale = "mini" if path.parent.resolve() == (results / "mini").resolve() else "full"
+    model, _, target = path.stem.rpartition("_")
+    return {"scale": scale, "model": model, "target": target}
+
+
+def _read(check: TableCheck) -> bytes | None:
+    try:
+        data = check.path.read_bytes()
+    except OSError as exc:
+        check.problems.append(f"cannot read the table: {exc.strerror or exc}")
+        return None
+    prov_path = check.path.with_suffix(".provenance.json")
+    try:
+        check.provenance = json.loads(prov_path.read_text())
+    except FileNotFoundError:
+        check.problems.append(f"no provenance ({prov_path.name} is missing)")
+    except (OSError, json.JSONDecodeError) as exc:
+        check.problems.append(f"provenance {prov_path.name} is unreadable: {exc}")
+    return data
+
+
+def _check_hash(check: TableCheck, data: bytes) -> None:
+    recorded = (check.provenance.get("table") or {}).get("sha256") if check.provenance else None
+    if check.provenance and recorded is None:
+        check.problems.append("provenance records no sha256 of the table (written by an older zoorepro: rebuild it)")
+    elif recorded is not None and hashlib.sha256(data).hexdigest() != recorded:
+        check.problems.append("the table changed after it was written (its sha256 differs from the provenance's)")
+
+
+def _check_rows(check: TableCheck, data: bytes, identity: dict[str, str]) -> None:
+    if not data.strip():
+        check.problems.append("empty file: no header and no rows")
+        return
+    try:
+        reader = csv.DictReader(data.decode("utf-8").splitlines())
+        header = tuple(reader.fieldnames or ())
+        rows = list(reader)
+    except (UnicodeDecodeError, csv.Error) as exc:
+        check.problems.append(f"not a readable CSV: {exc}")
+        return
+    if header != COLUMNS:
+        missing = [c for c in COLUMNS if c not in header]
+        extra = [c for c in header if c not in COLUMNS]
+        check.problems.append(f"columns differ from the table format (missing: {', '.join(missing) or '-'}; "
+                              f"unexpected: {', '.join(extra) or '-'})")
+        return
+    if not rows:
+        check.problems.append("no rows")
+    for i, row in enumerate(rows, start=2):  # line 1 is the header
+        if None in row or any(v is None for v in row.values()):
+            check.problems.append(f"line {i}: wrong number of fields")
+            continue
+        for key, want in identity.items():
+            if row[key] != want:
+                check.problems.append(f"line {i}: {key} {row[key]!r} in a {want!r} table")
+        if row["verdict"] not in ALL:
+            check.problems.append(f"line {i}: unknown verdict {row['verdict']!r}")
+        for key in NUMERIC:
+            try:
+                if row[key]:
+                    float(row[key])
+            except ValueError:
+                check.problems.append(f"line {i}: {key} {row[key]!r} is not a number")
+    recorded = (check.provenance.get("table") or {}).get("rows")
+    if recorded is not None and recorded != len(rows):
+        check.problems.append(f"{len(rows)} rows, provenance recorded {recorded}")
+    check.rows = rows
+
+
+def _check_provenance_run(check: TableCheck, identity: dict[str, str]) -> None:
+    run = check.provenance.get("run") or {}
+    for key, want in identity.items():
+        if run.get(key) != want:
+            check.problems.append(f"provenance says {key} {run.get(key)!r}, the table's place says {want!r}")
+    if identity["scale"] == "full" and check.provenance.get("planted"):
+        check.problems.append("a full-scale table judged against planted mini claims")
+
+
+def _check_raw(check: TableCheck, root: Path) -> None:
+    for name, record in sorted((check.provenance.get("raw") or {}).items()):
+        path = root / name
+        if not path.exists():
+            check.notes.append(f"raw output {name} not present to verify")
+            continue
+        if hash_path(path)["sha256"] != record.get("sha256"):
+            check.problems.append(f"raw output {name} differs from the sha256 the table was computed from")
+
+
+def verify_table(path: Path, results: Path, verify_raw: bool = False) -> TableCheck:
+    """Every check on one table; raw outputs re-hashed only with `verify_raw` (they may be GBs)."""
+    check = TableCheck(Path(path))
+    data = _read(check)
+    if data is None:
+        return check
+    identity = expected_identity(check.path, results)
+    _check_hash(check, data)
+    _check_rows(check, data, identity)
+    if check.provenance:
+        _check_provenance_run(check, identity)
+        if verify_raw:
+            _check_raw(check, results.resolve().parent)
+    return check
