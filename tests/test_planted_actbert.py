@@ -49,7 +49,7 @@ PY = sys.executable
 def repo(tmp_path_factory) -> Path:
     """A repo copy with the mini data, the planted claims and the cpu test step's outputs."""
     repo = copy_repo(tmp_path_factory.mktemp("planted_actbert") / "repo")
-    run(["snakemake", "-j2", "--nolock", PLANTED, f"{WORK}/test.measurements.json"], cwd=repo)
+    run(["snakemake", "-j2", PLANTED, f"{WORK}/test.measurements.json"], cwd=repo)
     return repo
 
 
