@@ -8,10 +8,20 @@ IN_ACTBERT = INPUTS["actbert"]
 
 
 rule actbert_mini_data:
-    # Mini scale: MSR-VTT-format csv + lmdb feature records, a local WordPiece vocab and
-    # HowTo100M-format pretraining inputs, generated. Nothing is downloaded.
+    # Mini scale: MSR-VTT-format lmdb feature records, a local WordPiece vocab, HowTo100M-format
+    # pretraining inputs, then the tiny BertForMultiModalPreTraining (PaddleVideo's own class,
+    # seeded random weights, its poolers shaped) in the .pdparams format `main.py -w` loads with
+    # the BERT init the pretraining reads, run once by PaddleVideo on candidate captions to write
+    # the caption csv with planted ranks and their expected metrics (zoorepro/actbert/plant.py).
+    # Nothing is downloaded.
+    input:
+        sources="work/src/actbert/SOURCES.json",
+        config="zoorepro/actbert/configs/mini_msrvtt.yaml",
     output:
         manifest="data/mini/actbert/MANIFEST.json",
+        weights="data/mini/actbert/ActBERT-mini.pdparams",
+        bert="data/mini/actbert/bert-mini.pdparams",
+        planted="data/mini/actbert/planted_claims.yaml",
     conda:
         "../envs/zoorepro.yaml"
     log:
@@ -20,30 +30,13 @@ rule actbert_mini_data:
         out=output_dir,
         seed=ACTBERT["mini"]["seed"],
         n_videos=ACTBERT["mini"]["n_videos"],
+        n_candidates=ACTBERT["mini"]["n_candidates"],
+        top1_fraction=ACTBERT["mini"]["top1_fraction"],
+        min_margin=ACTBERT["mini"]["min_margin"],
     shell:
         "python -m zoorepro.actbert.make_mini_data --out {params.out} --seed {params.seed} "
-        "--n-videos {params.n_videos} > {log} 2>&1"
-
-
-rule actbert_mini_model:
-    # Mini scale: a tiny BertForMultiModalPreTraining (PaddleVideo's own class) with seeded random
-    # weights in the .pdparams format `main.py -w` loads, and the BERT init the pretraining reads.
-    input:
-        sources="work/src/actbert/SOURCES.json",
-        data="data/mini/actbert/MANIFEST.json",
-        config="zoorepro/actbert/configs/mini_msrvtt.yaml",
-    output:
-        weights="data/mini/actbert/ActBERT-mini.pdparams",
-        bert="data/mini/actbert/bert-mini.pdparams",
-    conda:
-        "../envs/zoorepro.yaml"
-    log:
-        "logs/mini/actbert/make_mini_model.log",
-    params:
-        seed=ACTBERT["mini"]["seed"],
-    shell:
-        "python -m zoorepro.actbert.make_mini_model --config {input.config} --out {output.weights} "
-        "--bert-out {output.bert} --seed {params.seed} --src work/src/actbert > {log} 2>&1"
+        "--n-videos {params.n_videos} --n-candidates {params.n_candidates} --top1-fraction {params.top1_fraction} "
+        "--min-margin {params.min_margin} --src work/src/actbert --config {input.config} > {log} 2>&1"
 
 
 rule actbert_test:

@@ -2,9 +2,10 @@
 metrics (hand-computed, and against PaddleVideo's own MSRVTTMetric and its log line), and the mini
 generator, whose files PaddleVideo's MSRVTTDataset and ActBERT pretraining pipeline read.
 
-The mini set is generated twice (in-process, and by the script in a fresh process), as the rule
-runs it. PaddleVideo is imported once, from a temporary working directory: importing it creates
-a `.log.txt` in the working directory.
+The mini set is generated twice by the script, as the rule runs it (in a fresh process: it runs
+the patched PaddleVideo sources, while this module imports the installed wheel's). PaddleVideo is
+imported once, from a temporary working directory: importing it creates a `.log.txt` in the
+working directory.
 """
 from __future__ import annotations
 
@@ -46,9 +47,9 @@ from zoorepro.actbert.make_mini_data import (
     TRAIN_DATA,
     VALID_DATA,
     VOCAB_DIR,
-    make_mini,
     sha256_bytes,
 )
+from zoorepro.actbert.sources import prepare_sources
 
 REPO = Path(__file__).resolve().parents[1]
 N_VIDEOS = 24
@@ -58,13 +59,15 @@ UPSTREAM_LINE = "[{}] Final r1:{:.3f}, r5:{:.3f}, r10:{:.3f}, mder:{:.3f}, meanr
 
 @pytest.fixture(scope="module")
 def mini(tmp_path_factory) -> dict[str, Path]:
-    """The mini set generated twice: in-process, and by the script in a fresh process."""
+    """The mini set generated twice by the script, each in a fresh process, from patched sources."""
     root = tmp_path_factory.mktemp("mini")
-    make_mini(root / "a", seed=0, n_videos=N_VIDEOS)
-    result = subprocess.run([sys.executable, "-m", "zoorepro.actbert.make_mini_data",
-                             "--out", str(root / "b"), "--seed", "0", "--n-videos", str(N_VIDEOS)],
-                            cwd=REPO, capture_output=True, text=True, check=False)
-    assert result.returncode == 0, result.stderr[-4000:]
+    src = root / "src"
+    prepare_sources(src, REPO / "patches")
+    for name in ("a", "b"):
+        result = subprocess.run([sys.executable, "-m", "zoorepro.actbert.make_mini_data", "--out", str(root / name),
+                                 "--seed", "0", "--n-videos", str(N_VIDEOS), "--src", str(src)],
+                                cwd=REPO, capture_output=True, text=True, check=False)
+        assert result.returncode == 0, result.stderr[-4000:]
     return {"a": root / "a", "b": root / "b"}
 
 
@@ -335,18 +338,19 @@ def test_every_csv_video_has_a_readable_record(mini):
         with env.begin() as txn:
             assert {key.decode(): sha256_bytes(value) for key, value in txn.cursor()} == manifest["lmdb_records"]
         verbs, means = [], []
-        for video_id, caption in captions:
+        for video_id, _ in captions:
             item = read_record(env, video_id)
             boxes, (h, w) = item["boxes"], (item["image_h"], item["image_w"])
             assert item["video_id"] == video_id and 1 <= len(item["features"]) <= MAX_REGIONS
             assert 1 <= len(item["action_features"]) <= MAX_ACTIONS and item["features"].dtype == np.float32
             assert np.all(boxes >= 0) and np.all(boxes[:, [0, 2]] <= w) and np.all(boxes[:, [1, 3]] <= h)
             assert np.all(boxes[:, 0] < boxes[:, 2]) and np.all(boxes[:, 1] < boxes[:, 3])
-            verbs.append(next(word for word in caption.split() if word.endswith("ing")))
+            scene = manifest["video_scenes"][video_id]  # what the features show (the csv caption is planted)
+            verbs.append(next(word for word in scene.split() if word.endswith("ing")))
             means.append(item["action_features"].mean(axis=0))
     finally:
         env.close()
-    # the features follow the caption: videos whose captions share the verb have close action
+    # the features follow the scene: videos whose scenes share the verb have close action
     # features, videos with different verbs far ones
     pairs = [(verbs[i] == verbs[j], np.linalg.norm(means[i] - means[j]))
              for i in range(N_VIDEOS) for j in range(i + 1, N_VIDEOS)]

@@ -26,7 +26,8 @@ import yaml
 from zoorepro.actbert.msrvtt import CAPTIONS_FILE, FEATURES_DIR
 from zoorepro.actbert.sources import prepare_sources
 from zoorepro.errors import ZooreproError
-from zoorepro.actbert.make_mini_data import make_mini, vocab
+from zoorepro.actbert.make_mini_data import vocab
+from zoorepro.claims import load_planted
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / "zoorepro" / "actbert" / "configs"
@@ -99,12 +100,11 @@ def src(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def cwd(tmp_path_factory, src) -> Path:
-    """The scripts' working directory: the mini data (other helper's generator) and the tiny
-    model (make_mini_model.py) where the mini configs expect them."""
+    """The scripts' working directory: the mini data, the tiny model and the planted claims
+    (make_mini_data.py, as the rule runs it) where the mini configs expect them."""
     root = tmp_path_factory.mktemp("cwd")
-    make_mini(root / MINI, seed=0, n_videos=N_VIDEOS)
-    run([*step("make_mini_model"), "--config", CONFIGS / "mini_msrvtt.yaml", "--src", src, "--seed", 0,
-         "--out", MINI / "ActBERT-mini.pdparams", "--bert-out", MINI / "bert-mini.pdparams"], cwd=root)
+    run([*step("make_mini_data"), "--out", MINI, "--seed", 0, "--n-videos", N_VIDEOS, "--src", src,
+         "--config", CONFIGS / "mini_msrvtt.yaml"], cwd=root)
     return root
 
 
@@ -172,11 +172,27 @@ def test_the_mini_configs_fit_the_mini_data_and_each_other():
     assert test_cfg["DATASET"]["test_batch_size"] == full["DATASET"]["test_batch_size"] == 1
 
 
-def test_the_mini_model_is_byte_identical_across_runs(cwd, src, tmp_path):
+# Loads two .pdparams files (paddle.load) and prints which tensors differ and how.
+COMPARE_STATES = """
+import json, sys
+import numpy as np, paddle
+a, b = (paddle.load(path) for path in sys.argv[1:3])
+print("RESULT " + json.dumps({"keys_equal": sorted(a) == sorted(b),
+                              "differ": sorted(k for k in a if not np.array_equal(np.asarray(a[k]), np.asarray(b[k])))}))
+"""
+SHAPED = ["backbone.bert.t_pooler.dense.bias", "backbone.bert.t_pooler.dense.weight",
+          "backbone.bert.v_pooler.dense.bias", "backbone.bert.v_pooler.dense.weight",
+          "backbone.cls.seq_relationship.weight"]
+
+
+def test_the_mini_model_is_paddlevideos_random_init_with_only_the_poolers_and_head_shaped(cwd, src, tmp_path):
+    """make_mini_model's random init (byte-identical across runs) is the generator's model but for
+    the tensors plant.expose_interaction shapes; the pretraining init is the unshaped text part."""
     run([*step("make_mini_model"), "--config", CONFIGS / "mini_msrvtt.yaml", "--src", src, "--seed", 0,
          "--out", tmp_path / "again.pdparams", "--bert-out", tmp_path / "bert.pdparams"], cwd=tmp_path)
-    assert sha256(tmp_path / "again.pdparams") == sha256(cwd / MINI / "ActBERT-mini.pdparams")
     assert sha256(tmp_path / "bert.pdparams") == sha256(cwd / MINI / "bert-mini.pdparams")
+    out = run(["-c", COMPARE_STATES, tmp_path / "again.pdparams", cwd / MINI / "ActBERT-mini.pdparams"], cwd=tmp_path)
+    assert json.loads(out.stdout.rsplit("RESULT ", 1)[1]) == {"keys_equal": True, "differ": SHAPED}
 
 
 # ---- the device patch ---------------------------------------------------------------------------
@@ -201,13 +217,24 @@ def test_logged_and_recomputed_metrics_agree_and_are_consistent(tested):
     assert 1 <= recomputed["MedianR"] <= N_VIDEOS and 1 <= recomputed["MeanR"] <= N_VIDEOS
 
 
-def test_the_raw_matrices_rank_every_caption_against_every_csv_video(tested):
+def test_the_test_reproduces_the_planted_metrics_exactly(tested, cwd):
+    """The generator's eager reference and numpy metrics predicted what the whole test computes."""
+    planted = {c.metric: c.value for c in load_planted(cwd / MINI / "planted_claims.yaml")}
+    assert set(planted) == set(ACCURACY)
+    assert {key: tested["metrics"]["recomputed"][key] for key in ACCURACY} == pytest.approx(planted, abs=1e-9)
+
+
+def test_the_raw_matrices_rank_every_caption_against_every_csv_video(tested, cwd):
     scores = np.load(tested["work"] / "score_matrix.npy")
     targets = np.load(tested["work"] / "target_matrix.npy")
     assert scores.shape == targets.shape == (N_VIDEOS, N_VIDEOS)
     np.testing.assert_array_equal(targets, np.eye(N_VIDEOS))  # one caption per video, in csv order
     assert np.all((scores > 0) & (scores < 1))
     assert all(len(np.unique(row)) == N_VIDEOS for row in scores)  # no ties: ranks are well defined
+    # each caption's true video stands clear of every other video by the generator's margin
+    min_margin = json.loads((cwd / MINI / "MANIFEST.json").read_text())["params"]["min_margin"]
+    gaps = np.abs(scores - np.diag(scores)[:, None]) + np.eye(N_VIDEOS)
+    assert gaps.min() >= min_margin
     assert len(np.unique(scores, axis=0)) == N_VIDEOS  # each caption scores the videos differently
     times = np.load(tested["work"] / "update_times.npy")
     assert len(times) == N_VIDEOS + 1 and np.all(np.diff(times) > 0)

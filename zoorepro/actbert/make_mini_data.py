@@ -7,7 +7,9 @@ the HowTo100M feature files. The mini scale writes the same files in the same fo
 
 * `MSRVTT_JSFUSION_test.csv`: one `video<N>,caption` line per video, no header, no commas (the
   loader would cut a caption there); every caption is at most MAX_CAPTION_PIECES wordpieces, since
-  the loader pads to 36 with [CLS] and [SEP] and never truncates;
+  the loader pads to 36 with [CLS] and [SEP] and never truncates. The captions are chosen by
+  zoorepro/actbert/plant.py from `n_candidates` generated ones so that each ranks its video at a
+  planted rank under the mini model (planted outcomes, below);
 * `msrvtt_test.lmdb/data.mdb`: key `video<N>`, value the pickled record dict (video_id, image_h,
   image_w, features [n,2048] f32 with n <= 36, boxes [n,4] f32 pixel x1 y1 x2 y2 inside the
   image, action_features [m,2048] f32 with m <= 5). Records are pickled as Python 3 with numpy 1
@@ -24,16 +26,26 @@ the HowTo100M feature files. The mini scale writes the same files in the same fo
   them), action features [na,2048] f32, action targets [na] int64 in 0..699, na;
   `caption_train.json` / `caption_val.json`: the list of the split's caption strings RandomCap
   draws negatives from;
+* `ActBERT-mini.pdparams` (the tiny model `main.py --test -w` loads) and `bert-mini.pdparams` (its
+  text part, the pretraining init), and `planted_claims.yaml` (the expected R@1, R@5, R@10,
+  MedianR, MeanR of the mini test; zoorepro/planted.py), all written by zoorepro/actbert/plant.py:
+  the model is built after the features, run once in PaddleVideo (eager, cpu) on every candidate
+  caption, and the csv written from what it scored;
 * `MANIFEST.json`, written last: the generator's parameters, every file's sha256 and, per lmdb key,
   the sha256 of its value. The data.mdb bytes are identical across runs with these settings, so
   the file hash is kept; the per-record hashes let a run compare contents where another lmdb
   build lays the pages out differently.
 
-Features depend on the caption: every vocabulary word has a random 2048-d prototype; a video's
-regions are noisy copies of its subject/object/place/adjective prototypes and its actions of its
-verb's, so a model could learn to match captions and videos.
+Features depend on a scene: every vocabulary word has a random 2048-d prototype; a video's
+regions are noisy copies of its scene's subject/object/place/adjective prototypes and its actions
+of its verb's (MANIFEST.json `video_scenes` says which scene each video shows), so a model could
+learn to match captions and videos. The tiny random model has learnt nothing, so the csv pairs
+each video with the candidate caption that the model ranks it at the planted rank for, not with
+its scene's caption.
 
-Usage: python -m zoorepro.actbert.make_mini_data --out data/mini/actbert --seed 0 --n-videos 24
+Usage: python -m zoorepro.actbert.make_mini_data --out data/mini/actbert --seed 0 --n-videos 24 \
+           --src work/src/actbert [--config zoorepro/actbert/configs/mini_msrvtt.yaml] \
+           [--n-candidates 192 --top1-fraction 0.4 --min-margin 0.001]
 """
 from __future__ import annotations
 
@@ -52,7 +64,7 @@ from pathlib import Path
 import lmdb
 import numpy as np
 
-from zoorepro.actbert.msrvtt import CAPTIONS_FILE, FEATURES_DIR, MAX_ACTIONS, VISION_FEATURE_DIM
+from zoorepro.actbert.msrvtt import FEATURES_DIR, MAX_ACTIONS, VISION_FEATURE_DIM
 from zoorepro.errors import ZooreproError
 from zoorepro.fsutil import building_dir, write_tree_manifest
 
@@ -62,6 +74,7 @@ HOWTO_DIR = "howto100m"
 TRAIN_DATA, VALID_DATA = "actbert_train_data.npy", "my_data.npy"
 TRAIN_CAPTIONS, VALID_CAPTIONS = "caption_train.json", "caption_val.json"
 MANIFEST = "MANIFEST.json"
+MIN_VIDEOS = 12  # R@10 below 100 % needs more than 10 videos (plant.check_non_degenerate)
 
 MAX_REGIONS = 36  # the loader's max_region_num and FeaturePadding's slots
 MAX_CAPTION_PIECES = 34  # max_seq_length 36 minus [CLS] and [SEP]
@@ -193,11 +206,16 @@ def write_lmdb(folder: Path, values: dict[str, bytes]) -> None:
         env.close()
 
 
-def write_msrvtt(folder: Path, scenes: list[Scene], protos: dict[str, np.ndarray],
-                 rng: np.random.Generator) -> dict[str, str]:
-    """The caption csv and the feature lmdb; returns the sha256 of each record's pickled value."""
-    ids = [f"video{FIRST_VIDEO + i}" for i in range(len(scenes))]
-    (folder / CAPTIONS_FILE).write_text("".join(f"{vid},{scene.caption()}\n" for vid, scene in zip(ids, scenes)))
+def video_ids(n: int) -> list[str]:
+    """The mini test's video ids, in csv order."""
+    return [f"video{FIRST_VIDEO + i}" for i in range(n)]
+
+
+def write_features(folder: Path, scenes: list[Scene], protos: dict[str, np.ndarray],
+                   rng: np.random.Generator) -> dict[str, str]:
+    """The feature lmdb, one record per scene; returns the sha256 of each record's pickled value.
+    (The caption csv comes later, from plant.py.)"""
+    ids = video_ids(len(scenes))
     values = {vid: numpy1_pickle(video_record(vid, scene, protos, rng)) for vid, scene in zip(ids, scenes)}
     write_lmdb(folder / FEATURES_DIR, values)
     return {vid: sha256_bytes(value) for vid, value in sorted(values.items())}
@@ -269,18 +287,41 @@ def write_howto100m(folder: Path, n_train: int, n_valid: int, protos: dict[str, 
 # the whole set
 
 
-def write_manifest(folder: Path, params: dict, records: dict[str, str]) -> dict:
-    """MANIFEST.json: the generator's parameters, every file's sha256 (sorted by path) and the
-    sha256 of each lmdb record's value."""
+def write_manifest(folder: Path, params: dict, records: dict[str, str], scenes: dict[str, str],
+                   planted: dict) -> dict:
+    """MANIFEST.json: the generator's parameters, every file's sha256 (sorted by path, the
+    planted claims among them), the sha256 of each lmdb record's value, what each video's
+    features show (`video_scenes`: the scene's caption; the csv's caption is the planted one) and
+    the planting's summary (planted ranks and metrics, the metrics a transposed matrix would
+    give, the smallest margin)."""
     return write_tree_manifest(folder, MANIFEST, {"generator": "zoorepro.actbert.make_mini_data", "params": params,
-                                                   "lmdb_records": records})
+                                                   "lmdb_records": records, "video_scenes": scenes,
+                                                   "planted": planted})
 
 
-def make_mini(out: Path, seed: int = 0, n_videos: int = 24, n_pretrain: int = 8) -> dict:
+@dataclass(frozen=True)
+class Planting:
+    """How the caption csv is planted (zoorepro/actbert/plant.py): the patched PaddleVideo
+    sources, the mini test config, candidate captions, share of videos at rank 1, score margin."""
+
+    src: Path = Path("work/src/actbert")
+    config: Path = Path("zoorepro/actbert/configs/mini_msrvtt.yaml")
+    n_candidates: int = 192
+    top1_fraction: float = 0.4
+    min_margin: float = 1e-3
+
+
+def make_mini(out: Path, seed: int = 0, n_videos: int = 24, n_pretrain: int = 8,
+              planting: Planting = Planting()) -> dict:
     """Generate the mini set into a temporary sibling of `out` and swap it into place; `n_pretrain`
-    training clips and half as many (at least one) valid clips. Returns the manifest."""
-    if n_videos < 1 or n_pretrain < 1:
-        raise ZooreproError(f"need n_videos >= 1 and n_pretrain >= 1, got {n_videos} and {n_pretrain}")
+    training clips and half as many (at least one) valid clips; the model, csv and planted claims
+    by plant.py, in this process (it activates the patched PaddleVideo sources). Returns the manifest."""
+    if n_videos < MIN_VIDEOS or n_pretrain < 1:
+        raise ZooreproError(f"need n_videos >= {MIN_VIDEOS} and n_pretrain >= 1, got {n_videos} and {n_pretrain}")
+    from zoorepro.actbert.plant import plant
+    from zoorepro.actbert.sources import activate
+
+    activate(planting.src)
     out = Path(out).resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
     with building_dir(out) as tmp:
@@ -288,9 +329,17 @@ def make_mini(out: Path, seed: int = 0, n_videos: int = 24, n_pretrain: int = 8)
         protos = prototypes(rng)
         (tmp / VOCAB_DIR).mkdir()
         (tmp / VOCAB_DIR / VOCAB_FILE).write_text("\n".join(vocab()) + "\n")
-        records = write_msrvtt(tmp, pick_scenes(rng, n_videos), protos, rng)
+        scenes = pick_scenes(rng, n_videos)
+        records = write_features(tmp, scenes, protos, rng)
         write_howto100m(tmp / HOWTO_DIR, n_pretrain, max(1, n_pretrain // 2), protos, rng)
-        manifest = write_manifest(tmp, {"seed": seed, "n_videos": n_videos, "n_pretrain": n_pretrain}, records)
+        candidates = [scene.caption() for scene in pick_scenes(rng, planting.n_candidates)]
+        planted = plant(tmp, planting.config, seed, video_ids(n_videos), candidates,
+                        planting.top1_fraction, planting.min_margin)
+        params = {"seed": seed, "n_videos": n_videos, "n_pretrain": n_pretrain,
+                  "n_candidates": planting.n_candidates, "top1_fraction": planting.top1_fraction,
+                  "min_margin": planting.min_margin}
+        shown = {vid: scene.caption() for vid, scene in zip(video_ids(n_videos), scenes)}
+        manifest = write_manifest(tmp, params, records, shown, planted)
     return manifest
 
 
@@ -301,9 +350,21 @@ def main() -> int:
     parser.add_argument("--n-videos", type=int, default=24, help="MSR-VTT test videos (one caption each)")
     parser.add_argument("--n-pretrain", type=int, default=8,
                         help="HowTo100M training clips (the valid set gets half as many, at least one)")
+    defaults = Planting()
+    parser.add_argument("--src", type=Path, default=defaults.src,
+                        help="patched PaddleVideo sources (the actbert sources step)")
+    parser.add_argument("--config", type=Path, default=defaults.config, help="the mini test config")
+    parser.add_argument("--n-candidates", type=int, default=defaults.n_candidates,
+                        help="candidate captions the csv's captions are chosen from")
+    parser.add_argument("--top1-fraction", type=float, default=defaults.top1_fraction,
+                        help="share of the videos planted at rank 1")
+    parser.add_argument("--min-margin", type=float, default=defaults.min_margin,
+                        help="smallest score gap between a true video and any other in its caption's row")
     args = parser.parse_args()
     start = time.perf_counter()
-    manifest = make_mini(args.out, args.seed, args.n_videos, args.n_pretrain)
+    planting = Planting(args.src, args.config, args.n_candidates, args.top1_fraction, args.min_margin)
+    manifest = make_mini(args.out, args.seed, args.n_videos, args.n_pretrain, planting)
+    print(json.dumps(manifest["planted"], indent=1))
     print(f"wrote {len(manifest['files'])} files to {args.out} in {time.perf_counter() - start:.1f} s")
     return 0
 

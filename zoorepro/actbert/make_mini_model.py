@@ -8,6 +8,9 @@ Usage: python -m zoorepro.actbert.make_mini_model --config zoorepro/actbert/conf
 
 The model is built by PaddleVideo's own builder from MODEL of the config, from the patched sources,
 and initialised by the backbone's own init_weights (normal, std 0.02), as test_model builds it.
+The mini generator (make_mini_data.py) builds it through `build_model` and then shapes its poolers
+and alignment head (plant.py) before writing data/mini/actbert/ActBERT-mini.pdparams; this script
+writes the plain random init alone.
 """
 import argparse
 import time

@@ -20,9 +20,9 @@ def dvc_stages(params: dict, scale: str) -> dict:
     if scale == "mini":
         stages["actbert_data_mini"] = {
             "cmd": dvcgen.cmd(["data/mini/actbert/MANIFEST.json", "data/mini/actbert/ActBERT-mini.pdparams",
-                               "data/mini/actbert/bert-mini.pdparams"]),
+                               "data/mini/actbert/bert-mini.pdparams", "data/mini/actbert/planted_claims.yaml"]),
             "deps": ["work/src/actbert", "zoorepro/actbert/configs", "zoorepro/actbert/make_mini_data.py",
-                     "zoorepro/actbert/make_mini_model.py"],
+                     "zoorepro/actbert/make_mini_model.py", "zoorepro/actbert/plant.py", "zoorepro/planted.py"],
             "params": ["actbert.mini"],
             "outs": ["data/mini/actbert"],
         }
