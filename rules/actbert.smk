@@ -61,7 +61,7 @@ rule actbert_test:
         vocab=IN_ACTBERT.path("vocab"),
         device=IN_ACTBERT.device,
         seed=ACTBERT["seed"],
-    threads: workflow.cores
+    threads: all_cores
     shell:
         "python -m zoorepro.actbert.test -c {input.config} -w {params.weights} --file-path {params.captions} "
         "--features-path {params.features} --vocab-dir {params.vocab} --src work/src/actbert "
@@ -93,7 +93,7 @@ rule actbert_pretrain:
         caption_train=IN_ACTBERT.path("caption_train"),
         caption_val=IN_ACTBERT.path("caption_val"),
         seed=ACTBERT["seed"],
-    threads: workflow.cores
+    threads: all_cores
     shell:
         "python -m zoorepro.actbert.pretrain -c {input.config} --device {params.device} --max-steps {params.steps} "
         "--vocab-dir {params.vocab} --pretrained {params.bert} --train-data {params.train_data} "

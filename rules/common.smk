@@ -45,6 +45,13 @@ def default_tables():
     ]
 
 
+def all_cores(wildcards):
+    """`threads:` of a step that must have the machine to itself (timings, featurization): every
+    core of the run, asked when a job is made, so `snakemake --unlock` and other commands that
+    run no job do not need --cores."""
+    return workflow.cores
+
+
 def output_dir(wildcards, output):
     """The folder of a rule's first output (for steps that take a folder)."""
     return str(Path(output[0]).parent)

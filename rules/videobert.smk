@@ -70,7 +70,7 @@ rule videobert_perf_engine:
         onnx=IN_VIDEOBERT.onnx,
         data=IN_VIDEOBERT.cifar_dir,
         task=VIDEOBERT["task"],
-    threads: workflow.cores
+    threads: all_cores
     shell:
         "python -m zoorepro.videobert.perf_engine --target {wildcards.target} --task {params.task} "
         "--onnx {params.onnx} --data {params.data} --workload {input.workload} --out-dir {output.report} "
@@ -119,7 +119,7 @@ rule videobert_perf:
     params:
         loop=VIDEOBERT["ixrtexec"]["iterations"],
         warmup=VIDEOBERT["ixrtexec"]["warmup"],
-    threads: workflow.cores
+    threads: all_cores
     shell:
         "python -m zoorepro.steps.perf --target {wildcards.target} --model {input.model} --batch-size {wildcards.bs} "
         "--loop {params.loop} --warmup {params.warmup} --out {output.raw} --measurements {output.measurements} "

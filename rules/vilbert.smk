@@ -50,7 +50,7 @@ rule vilbert_preprocess:
         box_num=VILBERT["box_num"],
         subset=IN_VILBERT.subset_arg,
         layout=IN_VILBERT.full_layout_args,
-    threads: workflow.cores
+    threads: all_cores
     shell:
         "python -m zoorepro.vilbert.preprocess --archive_file {params.archive} --save_dir {output.data} "
         "--data_dir {params.data_dir} --src work/src/vilbert --pad_len {params.pad_len} --box_num {params.box_num} "
@@ -212,7 +212,7 @@ rule vilbert_perf:
     params:
         loop=VILBERT["perf"]["loop"],
         warmup=VILBERT["perf"]["warmup"],
-    threads: workflow.cores
+    threads: all_cores
     shell:
         "python -m zoorepro.steps.perf --target {wildcards.target} --model {input.model} --batch-size {wildcards.bs} "
         "--loop {params.loop} --warmup {params.warmup} --out {output.raw} --measurements {output.measurements} "

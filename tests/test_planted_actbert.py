@@ -71,15 +71,15 @@ def judge(repo: Path, name: str, measurements: Path, toolchain: Path) -> tuple[d
 
 
 def assert_detected(rows: dict, audit: subprocess.CompletedProcess, expected: dict[str, float]) -> None:
-    """At least one planted metric OUT_OF_TOLERANCE, every metric that moved off its planted value
-    judged not REPRODUCED, and the audit failing and naming the claims out of tolerance. (A planted
-    metric that moved the 'better' way is judged BETTER by zoorepro/verdicts.py today, which the
-    audit does not fail on: reported to the lead as a finding.)"""
+    """At least one planted metric OUT_OF_TOLERANCE, exactly the metrics that moved off their planted
+    value judged OUT_OF_TOLERANCE (a planted value is an exact expectation: moving the 'better' way
+    is as wrong, never BETTER), and the audit failing and naming them."""
     out = [m for m, r in rows.items() if r["verdict"] == "OUT_OF_TOLERANCE"]
     assert out, {m: (r["reproduced"], r["reported"], r["verdict"]) for m, r in rows.items()}
     for metric, row in rows.items():
         moved = abs(float(row["reproduced"]) - expected[metric]) >= 1e-4
-        assert (row["verdict"] != "REPRODUCED") == moved, (metric, row["reproduced"], row["verdict"])
+        assert row["verdict"] == ("OUT_OF_TOLERANCE" if moved else "REPRODUCED"), (metric, row["reproduced"],
+                                                                                    row["verdict"])
     assert audit.returncode != 0, audit.stdout[-2000:]
     for metric in out:
         assert rows[metric]["claim_id"] in audit.stderr

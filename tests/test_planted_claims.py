@@ -116,3 +116,11 @@ def test_audit_refuses_tables_judged_against_different_planted_values(tmp_path):
     with pytest.raises(ZooreproError, match="vilbert.mini.vqa_score"):
         audit(load_claims(), results, None)
     assert read_table(results / "mini/vilbert_310.csv")
+
+
+def test_a_planted_value_missed_the_better_way_is_out_of_tolerance_too(tmp_path):
+    plant(tmp_path)
+    bad = make_table(MINI_CPU, [measurements(tmp_path / "m.json", 0.6125 + 0.05)], load_claims(), TOL,
+                     tmp_path / "results/mini/vilbert_cpu.csv", planted=tmp_path / "planted_claims.yaml")
+    row = {r["claim_id"]: r for r in bad.rows}["vilbert.mini.vqa_score"]
+    assert row["verdict"] == "OUT_OF_TOLERANCE" and row["note"] == "+5.00 pt vs claim"

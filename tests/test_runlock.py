@@ -47,3 +47,11 @@ def test_lock_files_left_by_a_killed_snakemake_do_not_block_the_next_run(tmp_pat
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "left by a Snakemake run that no longer exists" in proc.stderr
     assert not (locks / "0.output.lock").exists()
+
+
+def test_unlock_works_as_documented_without_cores(tmp_path):
+    repo = copy_repo(tmp_path / "repo")
+    proc = subprocess.run([str(VENV_BIN / "snakemake"), "--unlock"], cwd=repo, capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "Unlocked working directory" in proc.stdout + proc.stderr

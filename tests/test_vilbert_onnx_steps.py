@@ -369,3 +369,26 @@ def test_fix_gather_refuses_an_axis_the_slice_end_cannot_reach():
         [numpy_helper.from_array(np.array(-1, dtype=np.int64), "i")])
     with pytest.raises(ZooreproError, match=f"length {SLICE_END + 1}"):
         fix_model(model)
+
+
+def test_the_simplify_check_is_seeded_and_scaled_to_each_output(tmp_path):
+    """A graph whose outputs are large (±100) agrees with itself within float32 rounding, which
+    onnxsim's absolute 1e-5 would call a change; a real change is still caught."""
+    import numpy as np
+    import onnx
+    from onnx import helper, numpy_helper
+
+    from zoorepro.steps.simplify import check_equivalent
+
+    def model(weight):
+        w = numpy_helper.from_array(weight.astype(np.float32), "w")
+        graph = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["y"])], "g",
+                                  [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["b", 64])],
+                                  [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, ["b", 8])], [w])
+        return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+    weight = np.random.default_rng(1).normal(scale=30.0, size=(64, 8))
+    shapes = {"x": [4, 64]}
+    assert check_equivalent(model(weight), model(weight * (1 + 3e-7)), shapes, 3) is None
+    problem = check_equivalent(model(weight), model(weight * 1.001), shapes, 3)
+    assert problem and problem.startswith("output y differs by up to")

@@ -167,7 +167,7 @@ def make_table(ctx: RunContext, measurement_files: list[str], claims: list[Claim
     claims file `planted`; write the table, its provenance and its metrics."""
     mini_claims, planted_record = planted_claims(ctx, planted)
     measurements = load_measurements(measurement_files)
-    # check_lineage(measurements)  # ENFORCE-AFTER-MERGE
+    check_lineage(measurements)
     raw_paths = sorted({p for m in measurements for p in m.raw})
     prov = provenance.collect([Path(p) for p in raw_paths])
     prov["run"] = {"model": ctx.model, "target": ctx.target, "hardware": ctx.hardware, "scale": ctx.scale,

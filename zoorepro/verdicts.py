@@ -90,5 +90,7 @@ def judge(claim, measured: float, ctx: RunContext, tolerances: dict) -> tuple[st
         within = abs(delta) <= tol
     if within:
         return REPRODUCED, tol_text, delta_text
+    if claim.planted:  # an exact expectation: a chain that scores higher than planted is as wrong
+        return OUT_OF_TOLERANCE, tol_text, delta_text
     better = delta > 0 if claim.higher_is_better else delta < 0
     return (BETTER if better else OUT_OF_TOLERANCE), tol_text, delta_text

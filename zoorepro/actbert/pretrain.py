@@ -26,6 +26,7 @@ import yaml
 
 from zoorepro.actbert.sources import (
     activate, check_local_vocab, override_args, parse_overrides, run_main)
+from zoorepro import lineage
 from zoorepro.cli import run_step
 from zoorepro.errors import ZooreproError
 from zoorepro.fsutil import atomic_write_text, writing_file
@@ -155,6 +156,8 @@ def main() -> int:
     if args.loss_curve is not None:
         args.loss_curve.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(args.loss_curve, json.dumps(result, indent=2) + "\n")
+        lineage.record(args.loss_curve, [args.config, *(p for p in (args.pretrained, args.train_data, args.caption_train,
+                                                                       args.caption_val, args.vocab_dir) if p)])
     if args.out is not None:
         copy_atomic(checkpoint, args.out)
     return 0

@@ -30,6 +30,7 @@ from zoorepro.actbert.metrics import agree, parse_final_line, ranks_from_scores,
 from zoorepro.actbert.msrvtt import read_captions
 from zoorepro.actbert.sources import (
     activate, check_local_vocab, override_args, parse_overrides, run_main)
+from zoorepro import lineage
 from zoorepro.cli import run_step
 from zoorepro.errors import ZooreproError
 from zoorepro.fsutil import atomic_write_text
@@ -173,6 +174,8 @@ def main() -> int:
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(args.out, json.dumps(result, indent=2) + "\n")
+    lineage.record(args.work_dir, [args.weights, args.config, *(p for p in (args.file_path, args.features_path,
+                                                                             args.vocab_dir) if p)])
     if args.measurements is not None:
         write_measurements(args.measurements, measurement_records(result, str(args.work_dir)))
     return 0
