@@ -100,3 +100,17 @@ def test_the_table_step_refuses_rows_from_a_broken_chain_naming_them(chain, tmp_
     with pytest.raises(ZooreproError, match="throughput bs16: model.bin was built from sim.onnx, which is gone"):
         make_table(ctx, [str(tmp_path / "m.json")], load_claims(), tol, tmp_path / "t.csv")
     assert not (tmp_path / "t.csv").exists()
+
+
+def test_files_renamed_inside_a_recorded_folder_are_seen_without_reading_them(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    out = lineage.Path("outputs")
+    out.mkdir()
+    for i in (2, 10):
+        (out / f"{i}_0.npy").write_text(f"sample {i}")
+    lineage.record(out, [])
+    measured = lineage.hashes(["outputs"])
+    (out / "2_0.npy").rename(out / "tmp")
+    (out / "10_0.npy").rename(out / "2_0.npy")
+    (out / "tmp").rename(out / "10_0.npy")  # same names, sizes and mtimes: only the pairing moved
+    assert lineage.verify(measured) == ["outputs changed after it was measured"]

@@ -67,3 +67,14 @@ def test_atomic_writes_get_the_mode_a_plain_write_would_have(tmp_path):
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "a.json").stat().st_mode) == 0o644
     assert stat.S_IMODE((tmp_path / "d").stat().st_mode) == 0o755
+
+
+def test_a_killed_builders_temporary_folder_is_removed_by_the_next_build(tmp_path):
+    from zoorepro.fsutil import building_dir
+
+    orphan = tmp_path / ".preprocessed.tmp-abc123"  # what kill -9 during a build leaves
+    (orphan / "labels").mkdir(parents=True)
+    with building_dir(tmp_path / "preprocessed") as tmp:
+        (tmp / "0.npy").write_text("x")
+    assert not orphan.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["preprocessed"]

@@ -54,6 +54,16 @@ def replace_dir(new: Path, dest: Path) -> None:
     shutil.rmtree(old)
 
 
+def remove_leftovers(dest: Path) -> list[Path]:
+    """Temporary siblings of `dest` a killed writer left (`.<name>.tmp-*`, `.<name>.old-*`). Only
+    one job writes an output at a time (Snakemake's locks), so any found now are orphans."""
+    found = sorted(Path(dest).parent.glob(f".{Path(dest).name}.tmp-*")) + \
+        sorted(Path(dest).parent.glob(f".{Path(dest).name}.old-*"))
+    for path in found:
+        shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+    return found
+
+
 @contextmanager
 def building_dir(dest: Path) -> Iterator[Path]:
     """Build a folder in a fresh temporary sibling of `dest` and swap it into place only when the
@@ -61,6 +71,7 @@ def building_dir(dest: Path) -> Iterator[Path]:
     kill) leaves `dest` as it was; the temporary folder is removed on an exception."""
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
+    remove_leftovers(dest)
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.tmp-", dir=dest.parent))
     normal_mode(tmp, directory=True)
     try:

@@ -22,6 +22,7 @@ count); an artifact whose signature is unchanged is not read again.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from collections.abc import Iterable
@@ -50,16 +51,23 @@ def _files(path: Path) -> list[Path]:
     return sorted(p for p in path.rglob("*") if p.is_file() and p.name not in IGNORED)
 
 
-def signature(path: Path | str) -> list[int] | None:
-    """[total size, newest mtime_ns, file count] without reading a byte; None when absent."""
+def signature(path: Path | str) -> list | None:
+    """What stat says without reading a byte; None when absent. A file: [size, mtime_ns, 1]. A
+    folder: [total size, file count, digest of the sorted `name size mtime_ns` lines], so a file
+    renamed, added or rewritten inside it changes the signature even when sizes add up the same."""
     path = Path(path)
     if path.is_file():
         st = path.stat()
         return [st.st_size, st.st_mtime_ns, 1]
     if not path.is_dir():
         return None
-    stats = [p.stat() for p in _files(path)]
-    return [sum(s.st_size for s in stats), max((s.st_mtime_ns for s in stats), default=0), len(stats)]
+    listing, total = hashlib.sha256(), 0
+    files = _files(path)
+    for f in files:
+        st = f.stat()
+        total += st.st_size
+        listing.update(f"{f.relative_to(path).as_posix()} {st.st_size} {st.st_mtime_ns}\n".encode())
+    return [total, len(files), listing.hexdigest()[:32]]
 
 
 def read(path: Path | str) -> dict | None:
