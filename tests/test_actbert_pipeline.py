@@ -295,3 +295,41 @@ def test_pretraining_runs_two_steps_with_a_finite_loss(cwd, src):
     final, initial = (cwd / "work/final.pdparams"), (cwd / MINI / "ActBERT-mini.pdparams")
     assert final.read_bytes() == (cwd / "work/pretrain/ActBert_epoch_00001.pdparams").read_bytes()
     assert final.stat().st_size == pytest.approx(initial.stat().st_size, rel=0.01)  # same tensors
+
+
+# ---- weights: no code from a downloaded .pdparams ---------------------------------------------------
+
+def test_the_restricted_loader_returns_what_paddle_load_returns(cwd):
+    import paddle
+
+    from zoorepro.actbert.weights import load
+
+    path = cwd / MINI / "ActBERT-mini.pdparams"
+    ours, theirs = load(path), paddle.load(str(path))
+    assert set(ours) == set(theirs)
+    assert all(np.array_equal(ours[k].numpy(), np.asarray(theirs[k])) for k in theirs)
+
+
+def test_a_big_tensor_saved_in_slices_is_joined_as_paddle_joins_it(tmp_path):
+    from zoorepro.actbert.weights import load_state
+
+    whole = np.arange(12, dtype=np.float32).reshape(3, 4)
+    state = {"w@@.0": whole.reshape(-1)[:5], "w@@.1": whole.reshape(-1)[5:], "b": np.ones(2, np.float32),
+             "UnpackBigParamInfor@@": {"w": {"OriginShape": (3, 4), "slices": ["w@@.0", "w@@.1"]}},
+             "StructuredToParameterName@@": {"w": "linear_0.w_0"}}
+    (tmp_path / "big.pdparams").write_bytes(pickle.dumps(state, protocol=4))
+    loaded = load_state(tmp_path / "big.pdparams")
+    assert set(loaded) == {"w", "b"} and np.array_equal(loaded["w"], whole)
+
+
+def test_a_malicious_pdparams_is_refused_by_the_test_step_and_its_payload_never_runs(cwd, src, tmp_path):
+    from conftest import RunsCommand
+
+    evil = tmp_path / "ActBERT.pdparams"
+    evil.write_bytes(pickle.dumps({"backbone.bert.embeddings.word_embeddings.weight": RunsCommand()}, protocol=4))
+    proc = run([*step("test"), "-c", CONFIGS / "mini_msrvtt.yaml", "-w", evil, "--src", src, "--device", "cpu",
+                "--work-dir", tmp_path / "work"], cwd=cwd, check=False)
+    assert proc.returncode != 0
+    assert not (tmp_path / "marker").exists() and not (cwd / "marker").exists()
+    log = (tmp_path / "work" / "test.log").read_text() if (tmp_path / "work" / "test.log").exists() else ""
+    assert "posix.system" in proc.stderr + log or "os.system" in proc.stderr + log
