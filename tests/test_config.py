@@ -55,3 +55,15 @@ def test_a_bad_config_override_is_reported_as_an_override_not_as_params_yaml(tmp
     assert proc.returncode != 0
     out = proc.stdout + proc.stderr
     assert "invalid parameters (params.yaml with --config overrides)" in out and "scale" in out
+
+
+def test_an_unknown_videobert_task_is_refused_naming_the_shipped_ones(params):
+    import copy
+
+    from zoorepro.config import ConfigError, validate
+
+    bad = copy.deepcopy(params)
+    bad["videobert"]["task"] = "videobert-onnx-int8"
+    with pytest.raises(ConfigError, match=r"videobert.task: 'videobert-onnx-int8' has no workloads/.*shipped: "
+                                          r"videobert-onnx-fp32"):
+        validate(bad)

@@ -11,6 +11,7 @@ without PaddleVideo below the chain tests.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import subprocess
@@ -34,6 +35,7 @@ from zoorepro.actbert.plant import (
 )
 from zoorepro.actbert.test import measurement_records
 from zoorepro.claims import load_planted
+from zoorepro import lineage
 from zoorepro.errors import ZooreproError
 from zoorepro.measurements import write_measurements
 from zoorepro.report import read_table
@@ -154,8 +156,10 @@ def remeasure(repo: Path, name: str, scores: np.ndarray, targets: np.ndarray) ->
     np.save(fault / "test/target_matrix.npy", targets)
     result = json.loads((repo / WORK / "metrics.json").read_text())
     result["recomputed"] = retrieval_metrics(ranks_from_scores(scores, targets))
-    write_measurements(fault / "test.measurements.json",
-                       measurement_records(result, str((fault / "test").relative_to(repo))))
+    raw = (fault / "test").relative_to(repo)
+    with contextlib.chdir(repo):  # paths as the rules give them, relative to the repo
+        lineage.record(raw, [f"{MINI}/ActBERT-mini.pdparams"])  # what the test step records for its folder
+        write_measurements(fault / "test.measurements.json", measurement_records(result, str(raw)))
     return fault
 
 

@@ -19,6 +19,7 @@ import pytest
 import yaml
 from conftest import copy_repo, run
 
+from zoorepro import lineage
 from zoorepro.report import read_table
 
 MINI = "work/mini/vilbert"
@@ -165,6 +166,7 @@ def test_fault_outputs_read_in_lexical_order(repo, tmp_path):
         for i, path in enumerate(files):
             shutil.copy(path, outputs / f"{i}_{k}.npy")
     assert (outputs / "1_0.npy").read_bytes() == (source / "10_0.npy").read_bytes()  # "10_0" < "1_0"
+    lineage.record(outputs, [repo / MINI / "cpu/model_bs1.onnx"])  # as the faulty step would record it
     assert_detected(repo, tmp_path, postprocess(repo, outputs, repo / PREPROCESSED, tmp_path))
 
 
@@ -176,6 +178,7 @@ def test_fault_labels_in_another_order_than_the_samples(repo, tmp_path):
         arrays = [np.load(repo / PREPROCESSED / name / f"{i}.npy") for i in range(n)]
         for i in range(n):
             np.save(data / name / f"{i}.npy", arrays[(i + 1) % n])
+    lineage.record(data, [repo / "data/mini/vilbert"])  # as the faulty preprocess would record it
     assert_detected(repo, tmp_path, postprocess(repo, repo / MINI / "cpu/outputs", data, tmp_path))
 
 

@@ -18,11 +18,14 @@ WORKLOADS = Path(__file__).resolve().parents[2] / "workloads"
 
 
 def check_params(block: dict) -> list[str]:
-    """The mini generator plants Top-1 over all its images; perf_engine scores floor(N / bs)
+    """The task must be a shipped ByteMLPerf workload (workloads/<task>.json and its model-zoo
+    entry). The mini generator plants Top-1 over all its images; perf_engine scores floor(N / bs)
     batches of the workload's first batch size, times data_percent: both must cover every image."""
     path = WORKLOADS / f"{block['task']}.json"
-    if not path.is_file():
-        return []  # the workload's own checks name a missing file when a rule reads it
+    if not path.is_file() or not (WORKLOADS / "model_zoo" / path.name).is_file():
+        shipped = sorted(p.stem for p in WORKLOADS.glob("*.json") if (WORKLOADS / "model_zoo" / p.name).is_file())
+        return [f"task: {block['task']!r} has no workloads/{path.name} with its workloads/model_zoo/{path.name} "
+                f"(shipped: {', '.join(shipped)})"]
     workload = json.loads(path.read_text())
     n, bs = block["mini"]["n_images"], workload["batch_sizes"][0]
     problems = []
