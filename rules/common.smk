@@ -71,19 +71,20 @@ def precision(wildcards):
     return get_backend(wildcards.target, config).precision
 
 
-def validate_target(model, target):
+def validate_target(model, target, resdir):
     """Named validator, run while the DAG is planned (so before any job): refuse an unknown
-    target, and a target whose toolchain or framework is missing. A dry run only plans, so it
-    checks the params alone. No fallback to another target, ever."""
+    target, and a target whose toolchain or framework is missing, naming the portable table of
+    this model and scale. A dry run only plans, so it checks the params alone. No fallback to
+    another target, ever."""
     target_settings(config, target)
     runner = models.pipeline(model).RUNNER
-    if runner is not None:
-        get_runner(runner, target, config).check(model, probe=not workflow.dryrun)
-    elif not workflow.dryrun:
-        try:
+    try:
+        if runner is not None:
+            get_runner(runner, target, config).check(model, probe=not workflow.dryrun)
+        elif not workflow.dryrun:
             get_backend(target, config).check()
-        except ToolchainMissing as exc:
-            raise exc.for_model(model) from None
+    except ToolchainMissing as exc:
+        raise exc.for_table(model, resdir) from None
 
 
 def rebuild_stale(model, scale):
@@ -99,7 +100,7 @@ def rebuild_stale(model, scale):
 def table_inputs(wildcards):
     """The model's measurement files and toolchain record, once its target passed validate_target;
     at mini scale also the planted claims its mini generator wrote (zoorepro/planted.py)."""
-    validate_target(wildcards.model, wildcards.target)
+    validate_target(wildcards.model, wildcards.target, wildcards.resdir)
     rebuild_stale(wildcards.model, INPUTS[wildcards.model].scale(wildcards))
     inputs = INPUTS[wildcards.model].table(wildcards)
     if wildcards.resdir == results_dir("mini"):

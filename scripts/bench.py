@@ -9,7 +9,10 @@ what carry between machines). Runs in a temporary copy of the repo, so the check
 4. onnxruntime over torch eager on the same mini ViLBERT and inputs (ratio of throughputs);
 5. the VideoBERT perf_engine harness over a bare onnxruntime loop (goal >= 0.97);
 6. the ActBERT test step: captions/s and the share of wall time the harness adds around
-   PaddleVideo's own test loop.
+   PaddleVideo's own test loop;
+7. the cost of lineage (zoorepro/lineage.py, tablecheck.py): the table step over the three mini
+   tables with and without its lineage check, the stale pass of every mini model, and the audit
+   with and without --verify-raw (in-process, medians of interleaved repeats).
 """
 import argparse
 import json
@@ -141,6 +144,59 @@ def ort_vs_torch(repo: Path, bs: int, loop: int) -> dict:
     return {"torch_samples_per_s": torch_tp, "ort_samples_per_s": ort_tp, "ratio": ort_tp / torch_tp}
 
 
+def lineage_cost(repo: Path, repeats: int) -> dict:
+    """Seconds for the three mini tables' table step with and without check_lineage, the stale
+    pass over work/mini/<model>, and the audit without and with re-hashing the raw outputs."""
+    import contextlib
+    import os
+
+    from zoorepro import lineage, report
+    from zoorepro.audit import audit
+    from zoorepro.claims import load_claims
+    from zoorepro.config import load_params
+    from zoorepro.verdicts import RunContext
+
+    tables = ("vilbert", "videobert", "actbert")
+    cwd = os.getcwd()
+    os.chdir(repo)
+    try:
+        params, claims = load_params(repo / "params.yaml"), load_claims()
+        files = {m: [str(p) for p in sorted(Path(f"work/mini/{m}/cpu").glob("*.measurements.json"))] for m in tables}
+        files["actbert"].append("work/mini/actbert/pretrain/loss.measurements.json")
+
+        def tables_once(check: bool) -> float:
+            real = report.check_lineage
+            start = time.perf_counter()
+            with contextlib.ExitStack() as stack:
+                if not check:
+                    report.check_lineage = lambda measurements: None
+                    stack.callback(setattr, report, "check_lineage", real)
+                for model in tables:
+                    report.make_table(RunContext(model, "cpu", "cpu", "mini"), files[model], claims,
+                                      params["tolerances"], Path(tempfile.mkdtemp()) / f"{model}_cpu.csv",
+                                      planted=Path(f"data/mini/{model}/planted_claims.yaml"))
+            return time.perf_counter() - start
+
+        def timed(fn) -> float:
+            start = time.perf_counter()
+            fn()
+            return time.perf_counter() - start
+
+        with_check, without = [], []
+        for _ in range(repeats):
+            without.append(tables_once(False))
+            with_check.append(tables_once(True))
+        stale = [timed(lambda: [lineage.invalidate_stale(f"work/mini/{m}", dry_run=True) for m in tables])
+                 for _ in range(repeats)]
+        plain = [timed(lambda: audit(claims, Path("results"), None)) for _ in range(repeats)]
+        raw = [timed(lambda: audit(claims, Path("results"), None, verify_raw=True)) for _ in range(repeats)]
+    finally:
+        os.chdir(cwd)
+    med = statistics.median
+    return {"table_steps_without_lineage_s": med(without), "table_steps_with_lineage_s": med(with_check),
+            "stale_pass_all_mini_models_s": med(stale), "audit_s": med(plain), "audit_verify_raw_s": med(raw)}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--loop", type=int, default=200)
@@ -155,6 +211,7 @@ def main() -> int:
         figures["mini_actbert_e2e_s"] = sh(["snakemake", "--cores", "all", "results/mini/actbert_cpu.csv"], repo)
         figures["actbert_test"] = actbert_harness(repo)
         figures["snakemake_noop_s"] = sh(["snakemake", "--cores", "all"], repo)
+        figures["lineage_cost"] = lineage_cost(repo, args.repeats)
         sh(["dvc", "commit", "--force"], repo)  # record what Snakemake built in dvc.lock (no rerun)
         figures["dvc_repro_noop_s"] = sh(["dvc", "repro"], repo)
         for bs in (1, 16):

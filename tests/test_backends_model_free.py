@@ -73,6 +73,6 @@ def test_the_missing_tool_message_names_the_portable_targets_not_a_model() -> No
     err = toolchain_missing("310", "the Ascend toolchain", ["`atc` is not on PATH: install CANN"])
     assert isinstance(err, ToolchainMissing)
     assert str(err) == ("target '310' needs the Ascend toolchain: `atc` is not on PATH: install CANN; or run a "
-                        "portable target instead: `cpu` (snakemake results/<model>_cpu.csv), or `cuda` where "
+                        "portable target instead: `cpu` (snakemake results[/mini]/<model>_cpu.csv), or `cuda` where "
                         "onnxruntime-gpu is installed.")
     assert "`cuda`" not in portable_hint("cuda") and "`cpu`" in portable_hint("cuda")

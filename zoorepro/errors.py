@@ -12,13 +12,14 @@ class ConfigError(ZooreproError):
 class ToolchainMissing(ZooreproError):
     """A target's vendor toolchain is not installed. The message says which tool is missing,
     how to get it, and which portable target (cpu, cuda) to run instead; a backend, which knows no
-    model, names the portable table as `results/<model>_cpu.csv`."""
+    model or scale, names the portable table as `results[/mini]/<model>_cpu.csv`."""
 
-    MODEL = "<model>"
+    TABLE = "results[/mini]/<model>"
 
-    def for_model(self, model: str) -> "ToolchainMissing":
-        """The same refusal with the model's own portable table named (its caller knows the model)."""
-        return ToolchainMissing(str(self).replace(self.MODEL, model))
+    def for_table(self, model: str, resdir: str) -> "ToolchainMissing":
+        """The same refusal with the portable table of this model and scale named (its caller,
+        planning a table, knows both): e.g. results/mini/vilbert_cpu.csv."""
+        return ToolchainMissing(str(self).replace(self.TABLE, f"{resdir}/{model}"))
 
 
 class ChecksumError(ZooreproError):

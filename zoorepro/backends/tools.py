@@ -20,7 +20,7 @@ LOG_TAIL_CHARS = 4000
 PROBE_TIMEOUT_S = 120
 # The portable targets (params.yaml `targets`, backend onnxruntime), in the order to suggest them.
 PORTABLE_TARGETS = {
-    "cpu": "`cpu` (snakemake results/<model>_cpu.csv)",
+    "cpu": f"`cpu` (snakemake {ToolchainMissing.TABLE}_cpu.csv)",
     "cuda": "`cuda` where onnxruntime-gpu is installed",
 }
 

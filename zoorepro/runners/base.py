@@ -31,7 +31,7 @@ class Runner(abc.ABC):
         if self.target_hardware not in self.hardware:
             raise ToolchainMissing(
                 f"{model} runs on {self.framework} ({' or '.join(self.hardware)}); target {self.target!r} is "
-                f"{self.target_hardware}: run `snakemake results/{model}_cpu.csv` instead")
+                f"{self.target_hardware}: run `snakemake {ToolchainMissing.TABLE.replace('<model>', model)}_cpu.csv` instead")
         if probe:
             self.probe()
 
