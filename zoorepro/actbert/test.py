@@ -32,6 +32,7 @@ from zoorepro.actbert.sources import (
     activate, check_local_vocab, override_args, parse_overrides, run_main)
 from zoorepro import lineage
 from zoorepro.cli import run_step
+from zoorepro.readers import load_npy
 from zoorepro.errors import ZooreproError
 from zoorepro.fsutil import atomic_write_text
 from zoorepro.measurements import Measurement, write_measurements
@@ -80,7 +81,7 @@ def load_raw(work_dir: Path) -> dict[str, np.ndarray]:
     if missing:
         raise ZooreproError(f"{work_dir}: PaddleVideo's run saved no {missing} (is METRIC.save_dir set and "
                             "are the patched sources active?)")
-    return {name.removesuffix(".npy"): np.load(work_dir / name) for name in RAW_FILES}
+    return {name.removesuffix(".npy"): load_npy(work_dir / name) for name in RAW_FILES}
 
 
 def batch_stats(update_times: np.ndarray) -> dict:

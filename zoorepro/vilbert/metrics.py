@@ -30,6 +30,7 @@ import numpy as np
 
 from ..errors import ZooreproError
 from ..measurements import Measurement
+from ..readers import load_npy
 
 THRESHOLD = 0.5
 IGNORED_COLUMNS = (0, 1)  # @@PADDING@@ and @@UNKNOWN@@ of the "answers" namespace
@@ -116,7 +117,7 @@ def _load_logits(result_dir: Path, index: int, n_classes: int | None) -> np.ndar
     document's postprocess falls back; [rows, n_classes] float32."""
     npy, raw = result_dir / f"{index}_0.npy", result_dir / f"{index}_0.bin"
     if npy.is_file():
-        logits = np.load(npy)
+        logits = load_npy(npy)
     elif raw.is_file():
         if n_classes is None:
             raise ZooreproError(f"{raw}: the number of answer classes is needed to read a .bin output")
@@ -135,7 +136,7 @@ def _load_sample(directory: Path, index: int) -> np.ndarray:
     path = directory / f"{index}.npy"
     if not path.is_file():
         raise ZooreproError(f"missing {path}: {directory} must hold 0.npy .. N-1.npy")
-    return np.load(path)
+    return load_npy(path)
 
 
 def evaluate(result_dir: Path, label_dir: Path, label_weight_dir: Path, n_classes: int | None) -> dict:
