@@ -92,9 +92,12 @@ def rebuild_stale(model, scale):
     upstream jobs are: an artifact of work/<scale>/<model> whose recorded input is gone or was
     rebuilt is removed, so Snakemake rebuilds it and what follows. Snakemake alone keeps it when a
     killed job deleted an intermediate whose consumers' outputs still exist. A dry run only says so."""
-    for path in lineage.invalidate_stale(Path("work", scale, model), dry_run=workflow.dryrun):
+    removed = lineage.invalidate_stale(Path("work", scale, model), dry_run=workflow.dryrun)
+    for path in removed:
         verb = "would be rebuilt" if workflow.dryrun else "removed, to be rebuilt"
         print(f"lineage: {path} {verb}: an input it was built from is gone or was rebuilt", file=sys.stderr)
+    if removed and not workflow.dryrun:
+        workflow.iocache.clear()  # Snakemake may already have cached these files as present
 
 
 def table_inputs(wildcards):

@@ -203,7 +203,7 @@ def test_postprocess_cli_refuses_a_vocab_that_does_not_match_the_logits(tmp_path
 def test_measurement_records_follow_the_design():
     records = measurement_records({**EXPECTED, "n": 5}, "fp16", ["outputs/x", "labels", "label_weights"])
     assert {tuple(sorted(r.to_dict())) for r in records} == {
-        ("batch_size", "kind", "metric", "note", "precision", "raw", "unit", "value")}
+        ("batch_size", "kind", "lineage", "metric", "note", "precision", "raw", "unit", "value")}
     assert [r.metric for r in records] == ["precision", "recall", "fscore", "vqa_score"]
     assert all(r.raw == ("outputs/x", "labels", "label_weights") and "5 samples" in r.note and r.kind == "accuracy"
                and r.batch_size is None and r.precision == "fp16" for r in records)

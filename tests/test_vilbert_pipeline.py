@@ -167,7 +167,8 @@ def test_preprocess_writes_the_design_layout_once_per_question(preprocessed, min
     questions = json.loads((mini["a"] / QUESTIONS_FILE).read_text())["questions"]
     index = json.loads((folder / "index.json").read_text())
     assert index["question_ids"] == sorted(q["question_id"] for q in questions)
-    assert sorted(p.name for p in folder.iterdir()) == sorted([*DTYPES, "index.json"])
+    # the samples, their index, and the folder's lineage record (zoorepro/lineage.py)
+    assert sorted(p.name for p in folder.iterdir()) == sorted([*DTYPES, "index.json", ".lineage.json"])
     fixed = {"box_features": (1, BOX_NUM, 1024), "box_coordinates": (1, BOX_NUM, 4), "box_mask": (1, BOX_NUM),
              "token_ids": (1, PAD_LEN), "mask": (1, PAD_LEN), "type_ids": (1, PAD_LEN)}
     for name, dtype in DTYPES.items():
@@ -214,8 +215,13 @@ def test_preprocess_labels_and_tokens_follow_the_annotations(preprocessed, mini)
 
 def test_preprocess_reruns_give_identical_bytes(preprocessed):
     first, second = preprocessed["first"], preprocessed["second"]
-    files = sorted(p.relative_to(first) for p in first.rglob("*") if p.is_file())
-    assert files == sorted(p.relative_to(second) for p in second.rglob("*") if p.is_file())
+    def outputs(folder):  # the lineage record holds stat signatures (mtimes): its hashes are compared below
+        return sorted(p.relative_to(folder) for p in folder.rglob("*") if p.is_file() and p.name != ".lineage.json")
+
+    files = outputs(first)
+    assert files == outputs(second)
+    first_record, second_record = (json.loads((f / ".lineage.json").read_text()) for f in (first, second))
+    assert first_record["sha256"] == second_record["sha256"]
     for name in files:
         assert (first / name).read_bytes() == (second / name).read_bytes(), name
 

@@ -405,6 +405,8 @@ def _generate(out: Path, staging: Path, seed: int, n_images: int, n_questions: i
         save_frcnn_checkpoint(tmp / FRCNN_CHECKPOINT, seed)
         save_archive_dir(staging / "archive", answer_vocabulary(), len(vocab), seed)
         planted = plant(tmp, staging, questions, seed)
+        # loading the archive folder for the eager run leaves allennlp's vocabulary lock file behind
+        (staging / "archive" / "vocabulary" / ".lock").unlink(missing_ok=True)
         write_tar_gz(staging / "archive", tmp / ARCHIVE)
         write_planted(tmp, planted)
         print(f"planted {planted.metrics}; smallest margins: argmax {planted.argmax_margin:.3f}, "
