@@ -67,3 +67,17 @@ def test_an_unknown_videobert_task_is_refused_naming_the_shipped_ones(params):
     with pytest.raises(ConfigError, match=r"videobert.task: 'videobert-onnx-int8' has no workloads/.*shipped: "
                                           r"videobert-onnx-fp32"):
         validate(bad)
+
+
+def test_every_targets_settings_are_checked_at_validation_even_if_no_table_uses_it(params):
+    """A chip target's settings are read only by its backend; they are checked when the params
+    are, not first on the chip host (the schema allows `provider`; the ascend backend has none)."""
+    import copy
+
+    from zoorepro.config import ConfigError, validate
+
+    bad = copy.deepcopy(params)
+    bad["targets"]["310P3"]["provider"] = "CPUExecutionProvider"
+    assert "310P3" not in str(bad["tables"])
+    with pytest.raises(ConfigError, match="targets.310P3.provider is not a setting of the ascend backend"):
+        validate(bad)

@@ -64,7 +64,13 @@ def _check_cross_fields(params: dict, source: str = "params.yaml") -> None:
                     problems.append(f"  tables.{scale}.{model}[{i}]: unknown target {target!r} "
                                     f"(known: {', '.join(params['targets'])})")
     from . import models
+    from .backends import get_backend
 
+    for name in params["targets"]:  # every target's settings, also those only a chip run would read
+        try:
+            get_backend(name, params)
+        except ConfigError as exc:
+            problems.append(f"  {exc}")
     for model in models.model_names():
         check = getattr(models.pipeline(model), "check_params", None)
         problems += [f"  {model}.{problem}" for problem in (check(params[model]) if check else [])]
