@@ -114,3 +114,11 @@ def test_files_renamed_inside_a_recorded_folder_are_seen_without_reading_them(tm
     (out / "10_0.npy").rename(out / "2_0.npy")
     (out / "tmp").rename(out / "10_0.npy")  # same names, sizes and mtimes: only the pairing moved
     assert lineage.verify(measured) == ["outputs changed after it was measured"]
+
+
+def test_a_measurement_file_goes_with_its_stale_raw_output_so_its_step_reruns(chain, tmp_path):
+    write_measurements(lineage.Path("m.json"), [
+        Measurement("throughput", "throughput", 1.0, "samples/s", batch_size=1, raw=("perf.json",))])
+    chain["sim.onnx"].unlink()
+    removed = lineage.invalidate_stale(".")
+    assert lineage.Path("m.json") in removed and not lineage.Path("m.json").exists()

@@ -88,11 +88,16 @@ def latency_stats(times_ms: Sequence[float]) -> LatencyStats:
 
 def write_measurements(path: Path, records: Iterable[Measurement]) -> list[Measurement]:
     """Write records atomically (a killed step leaves no half-written file), each with the sha256
-    of its raw outputs as they are now (its `lineage`). Returns them."""
+    of its raw outputs as they are now (its `lineage`), and the file's own lineage record.
+    Returns them."""
     records = [r if r.lineage or not r.raw else replace(r, lineage=lineage.hashes(r.raw)) for r in records]
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, json.dumps([r.to_dict() for r in records], indent=2) + "\n")
+    # The file's own lineage (its raw outputs): when one of them is gone or rebuilt, the stale pass
+    # removes this file too, so Snakemake reruns the step that wrote both (it would not rerun a
+    # step for a missing output that no other step reads).
+    lineage.record(path, sorted({p for r in records for p in r.raw if Path(p).exists()}))
     return records
 
 
