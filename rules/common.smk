@@ -18,6 +18,7 @@ jobenv.prepare(workflow.workdir_init)
 
 # Snakemake's lock files, safe to keep (zoorepro/runlock.py): the main process takes a lock the kernel
 # releases when it dies; holding it, it clears the lock files a killed Snakemake left behind.
+RUN_LOCK = runlock.RunLock(held=False)
 if workflow.is_main_process:
     RUN_LOCK = runlock.hold(workflow.workdir_init)
     for stale in RUN_LOCK.cleared:
@@ -91,12 +92,17 @@ def rebuild_stale(model, scale):
     """Hash-triggered rerun (zoorepro/lineage.py), run while the table's job is planned, before its
     upstream jobs are: an artifact of work/<scale>/<model> whose recorded input is gone or was
     rebuilt is removed, so Snakemake rebuilds it and what follows. Snakemake alone keeps it when a
-    killed job deleted an intermediate whose consumers' outputs still exist. A dry run only says so."""
-    removed = lineage.invalidate_stale(Path("work", scale, model), dry_run=workflow.dryrun)
+    killed job deleted an intermediate whose consumers' outputs still exist. Only a run that will
+    execute jobs and holds the folder's run lock removes anything (Snakemake takes its own lock only
+    after planning); a dry run, --dag/--summary and the like, or a second run only say so."""
+    executing = workflow.executor_plugin is not None and not workflow.dryrun
+    holds_lock = workflow.is_main_process and RUN_LOCK.held
+    dry = not (executing and holds_lock)
+    removed = lineage.invalidate_stale(Path("work", scale, model), dry_run=dry)
     for path in removed:
-        verb = "would be rebuilt" if workflow.dryrun else "removed, to be rebuilt"
+        verb = "would be rebuilt" if dry else "removed, to be rebuilt"
         print(f"lineage: {path} {verb}: an input it was built from is gone or was rebuilt", file=sys.stderr)
-    if removed and not workflow.dryrun:
+    if removed and not dry:
         workflow.iocache.clear()  # Snakemake may already have cached these files as present
 
 

@@ -333,3 +333,13 @@ def test_a_malicious_pdparams_is_refused_by_the_test_step_and_its_payload_never_
     assert not (tmp_path / "marker").exists() and not (cwd / "marker").exists()
     log = (tmp_path / "work" / "test.log").read_text() if (tmp_path / "work" / "test.log").exists() else ""
     assert "posix.system" in proc.stderr + log or "os.system" in proc.stderr + log
+
+
+def test_a_malformed_big_tensor_record_is_refused(tmp_path):
+    from zoorepro.actbert.weights import load_state
+
+    state = {"w@@.0": np.zeros(5, np.float32), "UnpackBigParamInfor@@": {"w": {"OriginShape": (3, 4),
+                                                                            "slices": ["w@@.0", "__builtins__"]}}}
+    (tmp_path / "bad.pdparams").write_bytes(pickle.dumps(state, protocol=4))
+    with pytest.raises(ZooreproError, match="malformed UnpackBigParamInfor@@ record"):
+        load_state(tmp_path / "bad.pdparams")

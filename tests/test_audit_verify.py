@@ -92,3 +92,40 @@ def test_raw_outputs_are_rehashed_on_request_and_absent_ones_reported(results):
 def test_provenance_fails_closed_when_git_cannot_read_the_repo(tmp_path):
     state = git_state(tmp_path)
     assert state["commit"] is None and state["dirty"] is True and state["unknown"]
+
+
+@pytest.mark.parametrize("provenance", ["{}", "[]", '{"run": {}}'])
+def test_a_provenance_without_the_tables_record_is_invalid_not_skipped(results, provenance):
+    t = table(results)
+    t.write_text(t.read_text().replace("NOT_COMPARABLE", "BETTER"))
+    t.with_suffix(".provenance.json").write_text(provenance)
+    found, result = problems(results)
+    assert any("lacks the table's record or its run" in p for p in found), found
+    assert result.failed
+
+
+def test_a_mini_table_without_planted_claims_or_missing_a_planted_row_is_invalid(results):
+    import json
+
+    prov_path = table(results).with_suffix(".provenance.json")
+    prov = json.loads(prov_path.read_text())
+    prov["planted"]["claims"].append({**prov["planted"]["claims"][0], "id": "vilbert.mini.fscore", "metric": "fscore"})
+    prov_path.write_text(json.dumps(prov))
+    assert any("planted claims with no row: vilbert.mini.fscore" in p for p in problems(results)[0])
+    del prov["planted"]
+    prov_path.write_text(json.dumps(prov))
+    assert any("without its model's planted claims" in p for p in problems(results)[0])
+
+
+def test_a_planted_claim_left_unmeasured_fails_the_audit(tmp_path, monkeypatch):
+    """A step that stops emitting a planted metric: the table lists the claim NOT_RUN; the audit
+    must not pass it (the chain lost a number it is known to compute)."""
+    monkeypatch.chdir(tmp_path)
+    write_planted_claims(tmp_path / "data", "vilbert", "zoorepro.vilbert.make_mini", "mini", "a test",
+                         [PlantedMetric("vqa_score", 0.6, "fraction"), PlantedMetric("fscore", 0.5, "fraction")])
+    m = tmp_path / "m.json"
+    write_measurements(m, [Measurement("vqa_score", "accuracy", 0.6, "fraction")])
+    make_table(RunContext("vilbert", "cpu", "cpu", "mini"), [str(m)], load_claims(), TOL,
+               tmp_path / "results/mini/vilbert_cpu.csv", planted=tmp_path / "data/planted_claims.yaml")
+    result = audit(load_claims(), tmp_path / "results", None)
+    assert result.failed == ["vilbert.mini.fscore"]

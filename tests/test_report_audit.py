@@ -6,6 +6,7 @@ import pytest
 
 from zoorepro import lineage
 from zoorepro.audit import run_audit
+from zoorepro.planted import PlantedMetric, write_planted_claims
 from zoorepro.claims import load_claims
 from zoorepro.report import COLUMNS, make_table, read_table
 from zoorepro.verdicts import RunContext
@@ -121,9 +122,12 @@ def test_audit_lists_every_claim_and_fails_only_on_comparable_misses(tmp_path, c
     (results / "mini").mkdir(parents=True)
     ok = write_measurements(tmp_path / "ok.json", [
         {"metric": "vqa_score", "kind": "accuracy", "value": 0.2, "unit": "fraction"}])
-    make_table(RunContext("vilbert", "cpu", "cpu", "mini"), [ok], claims, TOL, results / "mini" / "vilbert_cpu.csv")
+    planted = write_planted_claims(tmp_path, "vilbert", "zoorepro.vilbert.make_mini", "mini", "a test",
+                                   [PlantedMetric("vqa_score", 0.2, "fraction")])
+    make_table(RunContext("vilbert", "cpu", "cpu", "mini"), [ok], claims, TOL, results / "mini" / "vilbert_cpu.csv",
+               planted=tmp_path / "planted_claims.yaml")
     text, status = run_audit(claims, results, results / "audit.md")
-    assert status == 0
+    assert status == 0 and [c.id for c in planted] == ["vilbert.mini.vqa_score"]
     assert all(c.id in text for c in claims) and len(claims) == 27
     line = next(l for l in text.splitlines() if l.startswith("| vilbert.310P3.vqa_score "))
     assert "NOT_COMPARABLE" in line

@@ -191,7 +191,10 @@ def render_markdown(statuses: list[ClaimStatus], rows: list[dict], checks: list[
 
 
 def failures(statuses: list[ClaimStatus]) -> list[ClaimStatus]:
-    return [s for s in statuses if s.verdict == OUT_OF_TOLERANCE]
+    """Claims out of tolerance, and planted claims not REPRODUCED (a planted claim exists only
+    because a mini table was judged against it; unmeasured, it means the chain lost a metric)."""
+    return [s for s in statuses
+            if s.verdict == OUT_OF_TOLERANCE or (s.claim.planted and s.verdict not in (REPRODUCED, INVALID))]
 
 
 @dataclass

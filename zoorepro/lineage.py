@@ -17,8 +17,9 @@ the sha256 of the raw outputs they were computed from (zoorepro/measurements.py)
   consumers' outputs still exist, which is what a killed job leaves behind.
 
 Hashes are content hashes (zoorepro.provenance.hash_path: a folder hashes as its sorted files). To
-keep a no-op run cheap, each recorded hash comes with a stat signature (size, mtime_ns, file
-count); an artifact whose signature is unchanged is not read again.
+keep a no-op run cheap, each recorded hash comes with a stat signature (a file's size and mtime_ns;
+a folder's total size, file count and a digest of its name/size/mtime listing); an artifact whose
+signature is unchanged is not read again.
 """
 from __future__ import annotations
 

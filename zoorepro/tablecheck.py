@@ -54,19 +54,26 @@ def _read(check: TableCheck) -> bytes | None:
         return None
     prov_path = check.path.with_suffix(".provenance.json")
     try:
-        check.provenance = json.loads(prov_path.read_text())
+        prov = json.loads(prov_path.read_text())
     except FileNotFoundError:
         check.problems.append(f"no provenance ({prov_path.name} is missing)")
+        return data
     except (OSError, json.JSONDecodeError) as exc:
         check.problems.append(f"provenance {prov_path.name} is unreadable: {exc}")
+        return data
+    if not isinstance(prov, dict) or not isinstance(prov.get("table"), dict) or not isinstance(prov.get("run"), dict):
+        check.problems.append(f"provenance {prov_path.name} lacks the table's record or its run (written by an "
+                              "older zoorepro, or edited: rebuild the table)")
+        return data
+    check.provenance = prov
     return data
 
 
 def _check_hash(check: TableCheck, data: bytes) -> None:
-    recorded = (check.provenance.get("table") or {}).get("sha256") if check.provenance else None
-    if check.provenance and recorded is None:
+    recorded = check.provenance["table"].get("sha256")
+    if recorded is None:
         check.problems.append("provenance records no sha256 of the table (written by an older zoorepro: rebuild it)")
-    elif recorded is not None and hashlib.sha256(data).hexdigest() != recorded:
+    elif hashlib.sha256(data).hexdigest() != recorded:
         check.problems.append("the table changed after it was written (its sha256 differs from the provenance's)")
 
 
@@ -104,7 +111,7 @@ def _check_rows(check: TableCheck, data: bytes, identity: dict[str, str]) -> Non
                     float(row[key])
             except ValueError:
                 check.problems.append(f"line {i}: {key} {row[key]!r} is not a number")
-    recorded = (check.provenance.get("table") or {}).get("rows")
+    recorded = (check.provenance.get("table") or {}).get("rows") if check.provenance else None
     if recorded is not None and recorded != len(rows):
         check.problems.append(f"{len(rows)} rows, provenance recorded {recorded}")
     check.rows = rows
@@ -115,8 +122,17 @@ def _check_provenance_run(check: TableCheck, identity: dict[str, str]) -> None:
     for key, want in identity.items():
         if run.get(key) != want:
             check.problems.append(f"provenance says {key} {run.get(key)!r}, the table's place says {want!r}")
-    if identity["scale"] == "full" and check.provenance.get("planted"):
+    planted = check.provenance.get("planted")
+    if identity["scale"] == "full" and planted:
         check.problems.append("a full-scale table judged against planted mini claims")
+    if identity["scale"] == "mini":
+        if not planted:
+            check.problems.append("a mini table judged without its model's planted claims (table --planted)")
+        else:
+            ids = {r["claim_id"] for r in check.rows}
+            missing = [c["id"] for c in planted.get("claims", []) if c.get("id") not in ids]
+            if missing:
+                check.problems.append(f"planted claims with no row: {', '.join(missing)}")
 
 
 def _check_raw(check: TableCheck, root: Path) -> None:
@@ -136,9 +152,9 @@ def verify_table(path: Path, results: Path, verify_raw: bool = False) -> TableCh
     if data is None:
         return check
     identity = expected_identity(check.path, results)
-    _check_hash(check, data)
     _check_rows(check, data, identity)
-    if check.provenance:
+    if check.provenance:  # read, and has the table's record and run (else _read said why)
+        _check_hash(check, data)
         _check_provenance_run(check, identity)
         if verify_raw:
             _check_raw(check, results.resolve().parent)

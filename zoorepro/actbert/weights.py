@@ -35,14 +35,24 @@ ADMITTED = {
 }
 
 
-def _join_big_params(state: dict) -> dict:
-    """paddle.save cuts a tensor over 4 GB into `<name>@@.<i>` slices listed under BIG_PARAM_KEY."""
+def _join_big_params(state: dict, path) -> dict:
+    """paddle.save cuts a tensor over 4 GB into `<name>@@.<i>` slices listed under BIG_PARAM_KEY;
+    a record that is not that (slices that are not arrays of the file, a shape they do not fill)
+    is refused rather than trusted."""
     info = state.pop(BIG_PARAM_KEY, None)
     if not info:
         return state
-    for name, record in info.items():
-        parts = [state.pop(part) for part in record["slices"]]
-        state[name] = np.concatenate([p.reshape(-1) for p in parts]).reshape(record["OriginShape"])
+    try:
+        for name, record in info.items():
+            slices, shape = list(record["slices"]), tuple(int(d) for d in record["OriginShape"])
+            if not all(isinstance(s, str) and isinstance(state.get(s), np.ndarray) for s in slices):
+                raise ValueError(f"slices of {name!r} are not arrays of this file")
+            parts = [state.pop(s).reshape(-1) for s in slices]
+            if sum(p.size for p in parts) != int(np.prod(shape)):
+                raise ValueError(f"slices of {name!r} do not fill its shape {shape}")
+            state[name] = np.concatenate(parts).reshape(shape)
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        raise ZooreproError(f"{path}: malformed {BIG_PARAM_KEY} record ({exc})") from None
     return state
 
 
@@ -60,11 +70,23 @@ def load_state(path: str | os.PathLike) -> dict:
         raise ZooreproError(f"{path}: holds a {type(state).__name__}, not a state dict")
     state = dict(state)
     state.pop(NAME_TABLE_KEY, None)
-    return _join_big_params(state)
+    return _join_big_params(state, path)
+
+
+def _tensors(value):
+    """Arrays as paddle Tensors, also inside nested dicts and lists (an optimizer state's
+    master weights), as paddle.load returns them."""
+    import paddle
+
+    if isinstance(value, np.ndarray):
+        return paddle.to_tensor(value)
+    if isinstance(value, dict):
+        return {k: _tensors(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_tensors(v) for v in value)
+    return value
 
 
 def load(path: str | os.PathLike) -> dict:
     """What `paddle.load(path)` returns for a state dict: arrays as paddle Tensors."""
-    import paddle
-
-    return {k: paddle.to_tensor(v) if isinstance(v, np.ndarray) else v for k, v in load_state(path).items()}
+    return _tensors(load_state(path))
