@@ -105,6 +105,18 @@ def copy_repo(dest: Path) -> Path:
     return repocopy.copy_repo(dest, ROOT)
 
 
+def standin_env(repo: Path, era: str = "current") -> dict[str, str]:
+    """For subprocesses in a repo copy: the stand-in `atc` and `python -m ais_bench` first on
+    PATH / PYTHONPATH (the copy's tests/standins), imitating the tools of `era`."""
+    import os
+
+    from standins_fixture import ascend_env
+
+    return {"PATH": os.pathsep.join([str(repo / "tests/standins/bin"), str(VENV_BIN), os.environ["PATH"]]),
+            "PYTHONPATH": str(repo / "tests/standins/python"),
+            "ZOOREPRO_STANDIN_PYTHON": sys.executable, **ascend_env(era)}
+
+
 def run(cmd: list[str], cwd: Path, env_extra: dict | None = None, check: bool = True, timeout: int = 1200):
     """Run a command with the venv first on PATH; return the CompletedProcess (text)."""
     import os

@@ -20,11 +20,25 @@ def _prepend(monkeypatch: pytest.MonkeyPatch, name: str, entry: Path) -> None:
     monkeypatch.setenv(name, f"{entry}{os.pathsep}{current}" if current else str(entry))
 
 
-def activate(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Stand-in `atc` on PATH, stand-in `ais_bench` on PYTHONPATH, both run by this interpreter."""
+def ascend_env(era: str = "current") -> dict[str, str]:
+    """The variables that select an era of the Ascend stand-ins (tests/standins/python/
+    standin_versions.py): the era itself and its CANN toolkit folder, whose version files name
+    the release (what set_env.sh's ASCEND_TOOLKIT_HOME does on a real host)."""
+    toolkit = STANDINS / "cann" / era
+    if not toolkit.is_dir():
+        raise ValueError(f"no stand-in era {era!r} (folders: {sorted(p.name for p in (STANDINS / 'cann').iterdir())})")
+    return {"ZOOREPRO_STANDIN_ERA": era, "ASCEND_TOOLKIT_HOME": str(toolkit)}
+
+
+def activate(monkeypatch: pytest.MonkeyPatch, era: str = "current") -> None:
+    """Stand-in `atc` on PATH, stand-in `ais_bench` on PYTHONPATH, both run by this interpreter,
+    imitating the tools of `era` (`current`: ais_bench's 2024-02 path checks, CANN 8.0.RC2;
+    `2023`: ais_bench 2023-06, CANN 6.0.1)."""
     _prepend(monkeypatch, "PATH", STANDINS / "bin")
     _prepend(monkeypatch, "PYTHONPATH", STANDINS / "python")
     monkeypatch.setenv("ZOOREPRO_STANDIN_PYTHON", sys.executable)
+    for name, value in ascend_env(era).items():
+        monkeypatch.setenv(name, value)
 
 
 def activate_ixrt(monkeypatch: pytest.MonkeyPatch, root: Path) -> None:

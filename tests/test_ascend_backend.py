@@ -2,6 +2,7 @@
 outputs checked against onnxruntime run directly."""
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -9,7 +10,7 @@ import onnx
 import onnxruntime
 import pytest
 from onnx import TensorProto, helper, numpy_helper
-from standins_fixture import STANDINS, activate
+from standins_fixture import STANDINS, activate, ascend_env
 
 from zoorepro.backends import get_backend
 from zoorepro.backends.ascend import AscendBackend
@@ -22,8 +23,15 @@ N_SAMPLES = 10
 
 @pytest.fixture
 def standin(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The stand-ins in their strict current-version mode (ais_bench's 2024-02 path checks)."""
     activate(monkeypatch)
-    monkeypatch.delenv("ASCEND_TOOLKIT_HOME", raising=False)
+
+
+@pytest.fixture
+def toolkit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only the stand-in CANN 8.0.RC2 version files (for tests with a fake atc of their own)."""
+    for name, value in ascend_env().items():
+        monkeypatch.setenv(name, value)
 
 
 def tiny_onnx(path: Path, batch: int | str) -> Path:
@@ -67,7 +75,11 @@ def backend(**settings: object) -> AscendBackend:
     return ascend_target(**{"soc_version": "Ascend310P3", "device": 1, **settings})
 
 
-def test_compile_then_infer_matches_onnxruntime_with_padding(tmp_path: Path, standin: None) -> None:
+def test_compile_then_infer_matches_onnxruntime_with_padding(tmp_path: Path, standin: None,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.syspath_prepend(str(STANDINS / "python"))
+    from standin_atc import round_constants_to_fp16
+
     onnx_path = tiny_onnx(tmp_path / "tiny_bs4.onnx", 4)
     ascend = backend()
     ascend.check()
@@ -84,11 +96,14 @@ def test_compile_then_infer_matches_onnxruntime_with_padding(tmp_path: Path, sta
     assert sorted(p.name for p in out_dir.iterdir()) == sorted(
         f"{i}_{k}.npy" for i in range(N_SAMPLES) for k in (0, 1)
     )  # no outputs for the two padding samples
-    session = onnxruntime.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    # The stand-in ATC's default force_fp16 rounds the float constants through fp16, as ATC does.
+    model = onnx.load(onnx_path)
+    assert round_constants_to_fp16(model) == 1
+    session = onnxruntime.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     a = np.concatenate([np.load(a_dir / f"{i}.npy") for i in range(N_SAMPLES)])
     b = np.concatenate([np.load(b_dir / f"{i}.npy") for i in range(N_SAMPLES)])
     for start in range(0, N_SAMPLES, 4):
-        pad = [0] * (4 - len(a[start:start + 4]))  # ais_bench pads with the first sample
+        pad = [start] * (4 - len(a[start:start + 4]))  # ais_bench pads with that batch's first sample
         logits, squares = session.run(None, {"a": np.concatenate([a[start:start + 4], a[pad]]),
                                              "b": np.concatenate([b[start:start + 4], b[pad]])})
         for row, i in enumerate(range(start, min(start + 4, N_SAMPLES))):
@@ -107,7 +122,7 @@ def test_compile_replaces_only_its_own_batch_size(tmp_path: Path, standin: None)
     assert not (out / "model_bs1_linux_x86_64.om").exists()
 
 
-def test_compile_renames_an_os_arch_suffixed_om(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_compile_renames_an_os_arch_suffixed_om(tmp_path: Path, toolkit: None, monkeypatch: pytest.MonkeyPatch) -> None:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     fake_atc = bin_dir / "atc"  # an ATC that appends _linux_<arch> and litters its working dir
@@ -137,20 +152,42 @@ def test_benchmark_follows_ais_bench_method(tmp_path: Path, standin: None) -> No
     assert bench.e2e_throughput == pytest.approx(4000 / bench.e2e_mean_ms)
 
 
-def test_versions_read_install_files_and_flag_standin(tmp_path: Path, standin: None,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_versions_read_the_toolkit_files_and_never_record_atc_console(tmp_path: Path, standin: None,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    versions = backend().versions()
+    assert versions["cann"] == "8.0.RC2" and versions["standin"] is True  # the stand-in toolkit's files
+    monkeypatch.delenv("ASCEND_TOOLKIT_HOME")
     monkeypatch.setenv("ASCEND_HOME", str(tmp_path))
-    assert "STAND-IN" in backend().versions()["cann"]  # no install.info: falls back to atc --version
+    assert backend().versions()["cann"] == "unknown"  # not ATC's banner, not its error line
     (tmp_path / "driver").mkdir()
     (tmp_path / "driver" / "version.info").write_text("Version=23.0.0\nascendhal_version=7.35\n")
-    info = tmp_path / "ascend-toolkit" / "latest" / "x86_64-linux" / "ascend_toolkit_install.info"
+    latest = tmp_path / "ascend-toolkit" / "latest"
+    (latest / "compiler").mkdir(parents=True)
+    (latest / "compiler" / "version.info").write_text("Version=7.6.0.1.220\n")  # internal number: never read
+    assert backend().versions()["cann"] == "unknown"
+    (latest / "compiler" / "version.info").write_text("Version=7.6.0.1.220\nversion_dir=8.0.0\n")
+    assert backend().versions()["cann"] == "8.0.0"
+    (latest / "version.cfg").write_text("# version: 1.0\ntoolkit_running_version=[7.5.0.1.129:8.0.RC3]\n")
+    assert backend().versions()["cann"] == "8.0.RC3"
+    info = latest / "x86_64-linux" / "ascend_toolkit_install.info"
     info.parent.mkdir(parents=True)
-    info.write_text("package_name=Ascend-cann-toolkit\nversion=6.0.RC1\n")
+    info.write_text("package_name=Ascend-cann-toolkit\nversion=6.0.1\n")
     versions = backend().versions()
-    assert versions["standin"] is True
-    assert versions["cann"] == "6.0.RC1"
-    assert versions["driver"] == "23.0.0"
-    assert versions["soc_version"] == "Ascend310P3"
+    assert versions["cann"] == "6.0.1" and versions["driver"] == "23.0.0"
+    assert versions["standin"] is True and versions["soc_version"] == "Ascend310P3"
+
+
+@pytest.mark.parametrize("era", ["current", "2023"])
+def test_atc_version_flag_behaves_as_the_eras_front_end(era: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The banner comes first in both; the gflags front end exits 0, the current one rejects the flag."""
+    activate(monkeypatch, era)
+    proc = subprocess.run(["atc", "--version"], capture_output=True, text=True, check=False)
+    assert proc.stdout.splitlines()[0] == "ATC start working now, please wait for a moment."
+    if era == "current":
+        assert proc.returncode != 0 and "unknown command line flag 'version'" in proc.stderr
+    else:
+        assert proc.returncode == 0 and proc.stdout.splitlines()[-1] == "atc.bin"
+    assert backend().versions()["cann"] == {"current": "8.0.RC2", "2023": "6.0.1"}[era]
 
 
 def test_check_names_missing_tools_and_portable_target(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -223,7 +260,7 @@ def test_summary_without_timings_is_an_error() -> None:
         summary_times({"NPU_compute_time": {"mean": 1.0, "median": 1.0, "percentile(99%)": 1.0}, "throughput": 1.0})
 
 
-def test_atc_gets_the_documents_flags_then_tool_args_then_atc_extra(tmp_path: Path,
+def test_atc_gets_the_documents_flags_then_tool_args_then_atc_extra(tmp_path: Path, toolkit: None,
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     """The backend adds no model's flags: op selection comes in as the caller's tool_args."""
     bin_dir = tmp_path / "bin"

@@ -4,14 +4,16 @@ a second `dvc repro` runs nothing, a parameter change reruns only that model's s
 DAG with stand-in vendor tools on PATH (marked stand-in, never comparable)."""
 import json
 import os
+import shutil
 import subprocess
 import sys
 
 import pytest
-from conftest import VENV_BIN, copy_repo, run
+from conftest import VENV_BIN, copy_repo, run, standin_env
 
 from zoorepro.provenance import hash_path
 from zoorepro.report import read_table
+
 
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory):
@@ -21,13 +23,6 @@ def repo(tmp_path_factory):
     proc = run(["dvc", "repro"], cwd=repo)
     (repo / "repro.log").write_text(proc.stdout + proc.stderr)
     return repo
-
-
-def standin_env(repo):
-    """The stand-in `atc` and `python -m ais_bench` first on PATH / PYTHONPATH (tests/standins)."""
-    return {"PATH": os.pathsep.join([str(repo / "tests/standins/bin"), str(VENV_BIN), os.environ["PATH"]]),
-            "PYTHONPATH": str(repo / "tests/standins/python"),
-            "ZOOREPRO_STANDIN_PYTHON": sys.executable}
 
 
 def test_dvc_repro_builds_the_mini_cpu_table(repo):
@@ -146,9 +141,14 @@ def test_dvc_push_and_a_fresh_clones_pull_restore_without_recomputing(repo, tmp_
     assert "Running stage" not in proc.stdout + proc.stderr
 
 
-@pytest.mark.parametrize("chip", ["310P3", "310"])
-def test_standin_vendor_tools_produce_the_chip_tables_end_to_end(repo, chip):
-    run(["snakemake", "--cores", "2", f"results/mini/vilbert_{chip}.csv"], cwd=repo, env_extra=standin_env(repo))
+@pytest.mark.parametrize(("chip", "era"), [("310P3", "current"), ("310", "current"), ("310P3", "2023")])
+def test_standin_vendor_tools_produce_the_chip_tables_end_to_end(repo, chip, era):
+    """`current`: ais_bench with its 2024-02 path checks (0o750 output folders, real-file .om), CANN
+    8.0.RC2's ATC; `2023`: the ais_bench of June 2023 and CANN 6.0.1. Each run starts from no
+    chip artifacts, so the 2023 run rebuilds every OM and output with the older tools."""
+    for stale in [repo / f"work/mini/vilbert/{chip}", *repo.glob(f"results/mini/vilbert_{chip}.*")]:
+        shutil.rmtree(stale) if stale.is_dir() else stale.unlink()
+    run(["snakemake", "--cores", "2", f"results/mini/vilbert_{chip}.csv"], cwd=repo, env_extra=standin_env(repo, era))
     rows = read_table(repo / f"results/mini/vilbert_{chip}.csv")
     measured = [r for r in rows if r["reproduced"]]
     assert {r["batch_size"] for r in measured if r["metric"] == "throughput"} == {"1", "4", "8", "16", "32", "64"}
@@ -158,6 +158,9 @@ def test_standin_vendor_tools_produce_the_chip_tables_end_to_end(repo, chip):
     assert all("stand-in" in r["note"] for r in measured if r["verdict"] == "NOT_COMPARABLE")
     prov = json.loads((repo / f"results/mini/vilbert_{chip}.provenance.json").read_text())
     assert prov["run"]["standin"] is True and prov["run"]["toolchain"]["soc_version"] == f"Ascend{chip}"
+    assert prov["run"]["toolchain"]["cann"] == {"current": "8.0.RC2", "2023": "6.0.1"}[era]  # from the version files
+    outputs = repo / f"work/mini/vilbert/{chip}"
+    assert (outputs.stat().st_mode & 0o777) == 0o750  # what ais_bench accepts as --output
     assert (repo / f"work/mini/vilbert/{chip}/model_bs64.om").read_bytes().startswith(b"ZOOREPRO-STANDIN-OM")
     cpu = {r["metric"]: float(r["reproduced"]) for r in read_table(repo / "results/mini/vilbert_cpu.csv")
            if r["kind"] == "accuracy" and r["reproduced"]}
@@ -238,14 +241,14 @@ def test_a_job_killed_during_an_incremental_rebuild_never_leaves_a_mixed_table(r
     """The opset change + kill -9 of one fix_onnx job: Snakemake deletes that job's output and,
     on the rerun, would keep the old compiled bs16 model (its consumer's outputs exist). The lineage
     pass removes what was built from the gone intermediate, so the rerun of the same command ends
-    in a table whose every row descends from the new opset-16 export."""
+    in a table whose every row descends from the new opset-12 export."""
     import onnx
 
     params = repo / "params.yaml"
     original = params.read_text()
     command = [str(VENV_BIN / "snakemake"), "--cores", "2", "--rerun-incomplete", "results/mini/vilbert_cpu.csv"]
     try:
-        params.write_text(original.replace("opset: 17", "opset: 16", 1))
+        params.write_text(original.replace("opset: 11", "opset: 12", 1))
         first = subprocess.Popen(command, cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         killed = _kill_when_running(r"zoorepro\.vilbert\.fix_onnx \S*bs16_sim\.onnx")
         out = first.communicate(timeout=1200)[0]
@@ -257,7 +260,7 @@ def test_a_job_killed_during_an_incremental_rebuild_never_leaves_a_mixed_table(r
         assert "lineage: work/mini/vilbert/cpu/model_bs16.onnx removed, to be rebuilt" in rerun.stderr
         for bs in (1, 4, 8, 16, 32, 64):
             compiled = onnx.load(str(repo / f"work/mini/vilbert/cpu/model_bs{bs}.onnx"), load_external_data=False)
-            assert {o.domain: o.version for o in compiled.opset_import}[""] == 16, bs
+            assert {o.domain: o.version for o in compiled.opset_import}[""] == 12, bs
         rows = read_table(repo / "results/mini/vilbert_cpu.csv")
         assert {r["batch_size"] for r in rows if r["metric"] == "throughput"} == {"1", "4", "8", "16", "32", "64"}
         assert {r["verdict"] for r in rows if r["claim_id"].startswith("vilbert.mini.")} == {"REPRODUCED"}

@@ -17,7 +17,7 @@ import numpy as np
 import onnx
 import pytest
 import yaml
-from conftest import copy_repo, run
+from conftest import copy_repo, run, standin_env
 
 from zoorepro import lineage
 from zoorepro.report import read_table
@@ -194,27 +194,24 @@ def fixed_without(repo: Path, skipped: str, out: Path) -> Path:
     return out
 
 
-def fp16_constants(path: Path, out: Path) -> Path:
-    """What ATC's default force_fp16 does to the graph's float constants, emulated in fp32: each
-    rounded to float16 and back (finfo(float32).min becomes -inf). Activations stay fp32."""
-    model = onnx.load(path)
-    tensors = list(model.graph.initializer)
-    tensors += [a.t for node in model.graph.node if node.op_type == "Constant" for a in node.attribute
-                if a.name == "value"]
-    with np.errstate(over="ignore"):
-        for tensor in tensors:
-            if tensor.data_type == onnx.TensorProto.FLOAT:
-                values = onnx.numpy_helper.to_array(tensor).astype(np.float16).astype(np.float32)
-                tensor.CopyFrom(onnx.numpy_helper.from_array(values, tensor.name))
-    onnx.save(model, out)
-    return out
+def on_standin_310p3(repo: Path, model: Path, case: Path) -> Path:
+    """`model` compiled by the stand-in ATC (its default force_fp16 rounds the float constants
+    through fp16, as the chip does) and run by the stand-in ais_bench; the outputs folder."""
+    env = standin_env(repo)
+    om = case / "om" / "model_bs1.om"
+    run([sys.executable, "-m", "zoorepro.steps.compile", "--target", "310P3", "--onnx", str(model), "--batch-size",
+         "1", "--out", str(om), "--versions", str(case / "om" / "versions.json")], cwd=repo, env_extra=env)
+    run([sys.executable, "-m", "zoorepro.steps.infer", "--target", "310P3", "--model", str(om), "--batch-size", "1",
+         "--inputs", *map(str, input_dirs(repo / PREPROCESSED)), "--out-dir", str(case / "outputs")],
+        cwd=repo, env_extra=env)
+    return case / "outputs"
 
 
 @pytest.mark.parametrize("skipped", ["fix_mul", "fix_gather"])
 def test_fault_fix_onnx_step_skipped_is_neutral_on_onnxruntime(repo, tmp_path, skipped):
-    """FINDING, not a detection: on onnxruntime in fp32 (the cpu target and the stand-in ATC,
-    which runs the same ONNX) neither fix changes a number, so the planted claims stay REPRODUCED.
-    fix_mul protects against fp16 overflow of finfo(float32).min (see the next test); fix_gather
+    """FINDING, not a detection: on onnxruntime in fp32 (the cpu target) neither fix changes a
+    number, so the planted claims stay REPRODUCED. fix_mul protects against fp16 overflow of
+    finfo(float32).min, which the stand-in ATC models (see the next test); fix_gather
     against ATC's handling of a Gather with index -1, which onnxruntime computes exactly as the
     Slice + Squeeze that replaces it. This test fails (and must be turned into a detection test)
     the day the chain can see either fault."""
@@ -226,20 +223,18 @@ def test_fault_fix_onnx_step_skipped_is_neutral_on_onnxruntime(repo, tmp_path, s
     assert np.abs(np.load(tmp_path / "outputs/0_0.npy") - reference).max() < 1e-5
 
 
-def test_fault_fix_mul_skipped_is_detected_under_fp16_constants(repo, tmp_path):
-    """With ATC's fp16 constant rounding emulated, the graph without fix_mul computes NaN (0 * -inf
-    in allennlp's apply_mask) and the planted claims catch it; the fixed graph under the same
-    rounding still reproduces them (the planted margins hold against fp16 weights)."""
-    fixed = fp16_constants(repo / MINI / "onnx/vqa-vilbert_bs1_sim_fix.onnx", tmp_path / "fixed16.onnx")
-    infer(repo, fixed, input_dirs(repo / PREPROCESSED), tmp_path / "fixed" / "outputs")
-    rows, _ = judged(repo, postprocess(repo, tmp_path / "fixed" / "outputs", repo / PREPROCESSED,
-                                       tmp_path / "fixed"), tmp_path / "fixed")
+def test_fault_fix_mul_skipped_is_detected_on_the_standin_atc(repo, tmp_path):
+    """Through the stand-in ATC (force_fp16: float constants rounded to fp16) and ais_bench, the
+    graph without fix_mul computes NaN (0 * -inf in allennlp's apply_mask) and the planted claims
+    catch it; the fixed graph on the same tools still reproduces them (the planted margins hold
+    against fp16 weights)."""
+    fixed = on_standin_310p3(repo, repo / MINI / "onnx/vqa-vilbert_bs1_sim_fix.onnx", tmp_path / "fixed")
+    rows, _ = judged(repo, postprocess(repo, fixed, repo / PREPROCESSED, tmp_path / "fixed"), tmp_path / "fixed")
     assert {m: rows[m]["verdict"] for m in METRICS} == {m: "REPRODUCED" for m in METRICS}
-    unfixed = fp16_constants(fixed_without(repo, "fix_mul", tmp_path / "nomul.onnx"), tmp_path / "nomul16.onnx")
     case = tmp_path / "unfixed"
-    infer(repo, unfixed, input_dirs(repo / PREPROCESSED), case / "outputs")
-    assert np.isnan(np.load(case / "outputs/0_0.npy")).all()
-    assert_detected(repo, case, postprocess(repo, case / "outputs", repo / PREPROCESSED, case))
+    outputs = on_standin_310p3(repo, fixed_without(repo, "fix_mul", tmp_path / "nomul.onnx"), case)
+    assert np.isnan(np.load(outputs / "0_0.npy")).all()
+    assert_detected(repo, case, postprocess(repo, outputs, repo / PREPROCESSED, case))
 
 
 # ---- the planting rules, without a model --------------------------------------------------------

@@ -51,8 +51,8 @@ def concrete_shapes(input_shapes: Mapping[str, Sequence[int | str]], batch_size:
 class BenchResult:
     """Throughput measured the way ais_bench does: warm-up runs, then `loop` timed executes
     on all-zero inputs; throughput = 1000 * batch_size / mean_ms (host<->device copies excluded).
-    `e2e_*` includes host->device input copies and device->host output copies where the backend
-    can separate them (equal to the compute figures on CPU)."""
+    `e2e_*` adds one batch's host->device copies (every input tensor) and device->host copies
+    (every output tensor) where the backend can separate them."""
 
     batch_size: int
     loop: int

@@ -50,12 +50,12 @@ def list_samples(input_dirs: list[Path]) -> list[list[Path]]:
 
 
 def batches(samples: list[list[Path]], batch_size: int):
-    """Yield (sample_names, arrays per input, n_real) with the last batch padded by copies of the
-    first sample, as ais_bench pads; outputs of padding rows are dropped by the caller."""
+    """Yield (sample_names, arrays per input, n_real) with a short last batch padded by copies of
+    that batch's first sample, as ais_bench pads; outputs of padding rows are dropped by the caller."""
     for start in range(0, len(samples), batch_size):
         chunk = samples[start:start + batch_size]
         n_real = len(chunk)
-        chunk = chunk + [samples[0]] * (batch_size - n_real)
+        chunk = chunk + [chunk[0]] * (batch_size - n_real)
         arrays = [np.concatenate([load_npy(row[i]) for row in chunk], axis=0) for i in range(len(chunk[0]))]
         yield [row[0].name.split(".")[0] for row in chunk[:n_real]], arrays, n_real
 

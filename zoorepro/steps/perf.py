@@ -31,7 +31,8 @@ def measurements(bench, precision: str, raw: str) -> list[Measurement]:
                                  "fps/qps)", **common))
     if bench.e2e_throughput is not None:
         rows.append(Measurement("throughput_e2e", "throughput", bench.e2e_throughput, "samples/s",
-                                note="includes host<->device copies", **common))
+                                note="compute mean plus every host<->device copy of one batch (each input in, "
+                                     "each output out)", **common))
     return rows
 
 

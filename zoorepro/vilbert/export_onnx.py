@@ -17,12 +17,15 @@ Added here, and why:
   meant to be dynamic); a mismatch is an error, not a silent bad model.
 * The eager outputs on the seeded random input are saved beside the model (`<onnx>.eager.npz`,
   inputs included) as the reference for parity checks of compiled models.
+* The opset is the document's 11 by default (params `vilbert.opset`): ATC's accepted range
+  depends on the CANN release (e.g. 11-15 for CANN 8.0.RC1/RC2), and the Ascend backend checks
+  the model's opset against it before ATC runs. torch's TorchScript exporter still writes opset 11.
 * Files are written to a temporary name and renamed, so an interrupted export leaves nothing
   that looks finished.
 
 Usage: python -m zoorepro.vilbert.export_onnx --archive_file data/mini/vilbert/vilbert-vqa-mini.tar.gz
            --save_path work/mini/vilbert/onnx/vqa-vilbert.onnx [--src work/src/vilbert]
-           [--opset 17] [--pad_len 32] [--box_num 100] [--batch_size 1] [--pretrained_dir DIR]
+           [--opset 11] [--pad_len 32] [--box_num 100] [--batch_size 1] [--pretrained_dir DIR]
 """
 from __future__ import annotations
 
@@ -155,7 +158,7 @@ def export_onnx(model, inputs: dict, path: Path, opset: int) -> None:
                           opset_version=opset, dynamo=False)
 
 
-def export(archive_file: Path, save_path: Path, src: Path, *, opset: int = 17, pad_len: int = 32,
+def export(archive_file: Path, save_path: Path, src: Path, *, opset: int = 11, pad_len: int = 32,
            box_num: int = 100, batch_size: int = 1, pretrained_dir: Path | None = None) -> dict[str, float]:
     """Export, verify and save the model and the eager reference; returns the max abs
     differences between onnxruntime and torch on each checked input."""
@@ -185,7 +188,7 @@ def main() -> int:
     parser.add_argument("--archive_file", type=Path, required=True)
     parser.add_argument("--save_path", type=Path, required=True)
     parser.add_argument("--src", type=Path, default=Path("work/src/vilbert"))
-    parser.add_argument("--opset", type=int, default=17)
+    parser.add_argument("--opset", type=int, default=11)
     parser.add_argument("--pad_len", type=int, default=32)
     parser.add_argument("--box_num", type=int, default=100)
     parser.add_argument("--batch_size", type=int, default=1)

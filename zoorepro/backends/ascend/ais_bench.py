@@ -30,24 +30,47 @@ def read_summary(path: Path) -> dict:
 
 
 @dataclass(frozen=True)
+class Copies:
+    """One summary's H2D or D2H block. ais_bench records one entry per memory copy, i.e. per
+    tensor: a pure-inference run (one input set, then `--loop` executes) copies each input in once
+    and each output out once, so the copy time of one batch is the sum over those entries."""
+
+    mean_ms: float
+    count: int
+
+    @property
+    def total_ms(self) -> float:
+        return self.mean_ms * self.count
+
+
+@dataclass(frozen=True)
 class SummaryTimes:
-    """The timing fields of one summary, in milliseconds (latencies None when not recorded)."""
+    """The timing fields of one summary, in milliseconds (copies None when not recorded)."""
 
     times_ms: list[float]
     mean_ms: float
     median_ms: float
     p99_ms: float
     tool_throughput: float
-    h2d_mean_ms: float | None
-    d2h_mean_ms: float | None
+    h2d: Copies | None
+    d2h: Copies | None
+
+    def e2e_mean_ms(self) -> float | None:
+        """Compute mean plus every copy of one pure-inference set (all input tensors in, all
+        output tensors out); None when the tool recorded no copies."""
+        copies = [c.total_ms for c in (self.h2d, self.d2h) if c is not None]
+        return self.mean_ms + sum(copies) if copies else None
 
 
-def _latency_mean(summary: dict, key: str) -> float | None:
-    """Mean of an H2D/D2H block; None when the tool recorded no copies (count 0 or absent)."""
+def _copies(summary: dict, key: str) -> Copies | None:
+    """An H2D/D2H block; None when the tool recorded no copies (count 0 or absent)."""
     block = summary.get(key)
     if not isinstance(block, dict) or not block.get("count"):
         return None
-    return float(block["mean"])
+    count = block["count"]
+    if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+        raise ZooreproError(f"ais_bench summary {key}.count is not a count: {count!r}")
+    return Copies(mean_ms=float(block["mean"]), count=count)
 
 
 def summary_times(summary: dict) -> SummaryTimes:
@@ -61,8 +84,8 @@ def summary_times(summary: dict) -> SummaryTimes:
             median_ms=float(compute["median"]),
             p99_ms=float(compute[PERCENTILE_KEY]),
             tool_throughput=float(summary["throughput"]),
-            h2d_mean_ms=_latency_mean(summary, "H2D_latency"),
-            d2h_mean_ms=_latency_mean(summary, "D2H_latency"),
+            h2d=_copies(summary, "H2D_latency"),
+            d2h=_copies(summary, "D2H_latency"),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ZooreproError(f"ais_bench summary lacks or garbles field {exc}") from None

@@ -5,12 +5,21 @@ a batch size, a job-specific output folder name (so concurrent jobs never share 
 timestamp folder) and a summary JSON to read numbers from instead of the console. ATC gets the
 document's generic flags; flags that belong to one model (op selection, say) come from the caller
 as `tool_args`, then the target's `atc_extra`.
+
+What current tools demand and this backend does for them:
+- ais_bench (since 2024-02) refuses an existing `--output` folder (and `--output_dirname` target)
+  whose mode is above 0o750, and an `.om` that is a symlink or group/other-writable: the output
+  folder is set to 0o750 before every run, and a model that would be refused (a DVC symlink, say)
+  is handed over as a private real copy.
+- ATC accepts only the ONNX opsets its CANN release supports: the model's opset is checked against
+  cann.py's table before ATC runs.
 """
 from __future__ import annotations
 
 import importlib.metadata
-import os
 import shutil
+import stat
+import subprocess
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -19,17 +28,20 @@ from ...errors import ZooreproError
 from ..base import Backend, BenchResult, InferResult, validate_input_shapes
 from ..sample_layout import list_input_files
 from ..tools import (
+    PROBE_TIMEOUT_S,
     argv_words,
-    first_line,
     python_module_available,
     run_tool,
     tail,
     toolchain_missing,
 )
 from .ais_bench import read_summary, summary_path, summary_times
+from .cann import ascend_home, check_opset, key_value, toolkit_version
 from .config import AscendConfig
 
-DEFAULT_ASCEND_HOME = "/usr/local/Ascend"
+# ais_bench (2024-02 on) refuses output folders above this mode and models writable by others.
+AIS_BENCH_OUTPUT_MODE = 0o750
+AIS_BENCH_MODEL_MODE = 0o640
 STANDIN_MARK = "ZOOREPRO STAND-IN"
 CANN_HOWTO = (
     "install the Ascend CANN toolkit matching the NPU driver and "
@@ -41,32 +53,52 @@ AIS_BENCH_HOWTO = (
 )
 
 
-def _key_value(path: Path, key: str) -> str | None:
-    """Read `key=value` from an Ascend .info file (the format of version.info and install.info)."""
-    if not path.is_file():
-        return None
-    for line in path.read_text(errors="replace").splitlines():
-        name, sep, value = line.partition("=")
-        if sep and name.strip() == key:
-            return value.strip()
-    return None
+def _onnx_opset(path: Path) -> int:
+    """The model's default-domain (ai.onnx) opset, read without its external data."""
+    import onnx
+
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:  # noqa: BLE001 - any parse failure names the file
+        raise ZooreproError(f"cannot read ONNX model {path}: {exc}") from None
+    for entry in model.opset_import:
+        if entry.domain in ("", "ai.onnx"):
+            return int(entry.version)
+    raise ZooreproError(f"ONNX model {path} imports no default-domain (ai.onnx) opset")
 
 
-def _ascend_home() -> Path:
-    """Where CANN and the driver live; ASCEND_HOME moves it (tests point it at a tmp dir)."""
-    return Path(os.environ.get("ASCEND_HOME", DEFAULT_ASCEND_HOME))
+def _console(argv: Sequence[str]) -> str:
+    """All a probe command prints, whatever its exit code ('' when it cannot run)."""
+    try:
+        proc = subprocess.run([str(a) for a in argv], check=False, stdin=subprocess.DEVNULL,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              errors="replace", timeout=PROBE_TIMEOUT_S)
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return proc.stdout
 
 
-def _toolkit_version() -> str | None:
-    """CANN version from the toolkit's install.info (under `<root>/` or `<root>/<arch>-linux/`)."""
-    root_env = os.environ.get("ASCEND_TOOLKIT_HOME")
-    root = Path(root_env) if root_env else _ascend_home() / "ascend-toolkit" / "latest"
-    candidates = [root / "ascend_toolkit_install.info", *sorted(root.glob("*/ascend_toolkit_install.info"))]
-    for info in candidates:
-        version = _key_value(info, "version")
-        if version:
-            return version
-    return None
+def ais_bench_output_folder(folder: Path) -> Path:
+    """Create `folder` (and parents) and set it to 0o750, the most ais_bench accepts."""
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.chmod(AIS_BENCH_OUTPUT_MODE)
+    except OSError as exc:
+        raise ZooreproError(f"cannot set {folder} to mode 0o750 as ais_bench requires: {exc}") from None
+    return folder
+
+
+def ais_bench_model(model: Path, scratch: Path) -> Path:
+    """`model` itself when ais_bench accepts it (a real file, not group/other-writable), else a
+    private real copy in `scratch` (DVC's symlink cache, a umask 002 checkout)."""
+    if not model.is_symlink() and not model.stat().st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        return model
+    copy = scratch / model.name
+    shutil.copyfile(model, copy)
+    copy.chmod(AIS_BENCH_MODEL_MODE)
+    print(f"[zoorepro] {model} is a symlink or writable by others, which ais_bench refuses: running a private "
+          f"copy {copy}", flush=True)
+    return copy
 
 
 def _dist_version(name: str) -> str | None:
@@ -142,6 +174,7 @@ class AscendBackend(Backend):
         onnx_path, out_dir = Path(onnx_path).resolve(), Path(out_dir).resolve()
         if not onnx_path.is_file():
             raise ZooreproError(f"ONNX model {onnx_path} does not exist")
+        check_opset(_onnx_opset(onnx_path), toolkit_version(), where=f"compiling {onnx_path.name}")
         out_dir.mkdir(parents=True, exist_ok=True)
         artifact = out_dir / self.artifact_name(batch_size)
         stem = artifact.stem
@@ -156,13 +189,16 @@ class AscendBackend(Backend):
         produced = self._om_files(out_dir, stem)
         if len(produced) != 1:
             raise ZooreproError(f"atc exited 0 but wrote {len(produced)} {stem}*.om files in {out_dir}:\n{tail(log)}")
-        # One predictable name for the pipeline, whatever suffix this CANN version added.
-        return produced[0].rename(artifact)
+        # One predictable name for the pipeline, whatever suffix this CANN version added; a real
+        # file nobody else may write, as ais_bench demands of an .om.
+        om = produced[0].rename(artifact)
+        om.chmod(AIS_BENCH_MODEL_MODE)
+        return om
 
     # -- infer -------------------------------------------------------------------------------
 
     def infer(self, model: Path, input_dirs: list[Path], out_dir: Path, batch_size: int) -> InferResult:
-        model, out_dir = Path(model).resolve(), Path(out_dir).resolve()
+        model, out_dir = Path(model).absolute(), Path(out_dir).resolve()
         dirs = [Path(d).resolve() for d in input_dirs]
         if not dirs:
             raise ZooreproError("infer needs one input folder per model input, got none")
@@ -173,20 +209,25 @@ class AscendBackend(Backend):
             raise ZooreproError(f"input folder {dirs[0]} holds no .npy/.bin files")
         if out_dir.exists() and any(out_dir.iterdir()):
             raise ZooreproError(f"output folder {out_dir} is not empty; remove it so old outputs cannot pass as new")
-        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        ais_bench_output_folder(out_dir.parent)
+        if out_dir.exists():
+            ais_bench_output_folder(out_dir)
         summary_file = summary_path(out_dir.parent, out_dir.name)
         summary_file.unlink(missing_ok=True)
-        argv = [
-            *self.config.ais_bench,
-            "--model", str(model),
-            "--input", ",".join(str(d) for d in dirs),
-            "--output", str(out_dir.parent),
-            "--output_dirname", out_dir.name,
-            "--outfmt", "NPY",
-            "--device", str(self.config.device),
-            "--batchsize", str(batch_size),
-        ]
-        run_tool(argv, "ais_bench")
+        with tempfile.TemporaryDirectory(prefix=".ais_bench_model_", dir=out_dir.parent) as scratch:
+            argv = [
+                *self.config.ais_bench,
+                "--model", str(ais_bench_model(model, Path(scratch))),
+                "--input", ",".join(str(d) for d in dirs),
+                "--output", str(out_dir.parent),
+                "--output_dirname", out_dir.name,
+                "--outfmt", "NPY",
+                "--device", str(self.config.device),
+                "--batchsize", str(batch_size),
+            ]
+            # ais_bench checks --output_dirname's bare name against its working directory; run it
+            # in --output so that what is checked is the folder it writes.
+            run_tool(argv, "ais_bench", cwd=out_dir.parent)
         summary = read_summary(summary_file)
         missing = [p.name for p in samples if not (out_dir / f"{p.name.split('.')[0]}_0.npy").is_file()]
         if missing:
@@ -199,11 +240,11 @@ class AscendBackend(Backend):
     # -- benchmark ---------------------------------------------------------------------------
 
     def benchmark(self, model: Path, batch_size: int, loop: int, warmup: int) -> BenchResult:
-        model = Path(model).resolve()
-        with tempfile.TemporaryDirectory(prefix="zoorepro_ais_bench_") as tmp:
+        model = Path(model).absolute()
+        with tempfile.TemporaryDirectory(prefix="zoorepro_ais_bench_") as tmp:  # mode 0o700
             argv = [
                 *self.config.ais_bench,
-                "--model", str(model),
+                "--model", str(ais_bench_model(model, Path(tmp))),
                 "--loop", str(loop),
                 "--device", str(self.config.device),
                 "--batchsize", str(batch_size),
@@ -211,11 +252,10 @@ class AscendBackend(Backend):
                 "--output", tmp,
                 "--output_dirname", "perf",
             ]
-            run_tool(argv, "ais_bench")
+            run_tool(argv, "ais_bench", cwd=Path(tmp))
             summary = read_summary(summary_path(Path(tmp), "perf"))
         times = summary_times(summary)
-        copies = [t for t in (times.h2d_mean_ms, times.d2h_mean_ms) if t is not None]
-        e2e_mean = times.mean_ms + sum(copies) if copies else None
+        e2e_mean = times.e2e_mean_ms()
         return BenchResult(
             batch_size=batch_size,
             loop=loop,
@@ -229,21 +269,24 @@ class AscendBackend(Backend):
             e2e_throughput=1000.0 * batch_size / e2e_mean if e2e_mean else None,
             extra={
                 "tool_throughput": times.tool_throughput,
-                "h2d_mean_ms": times.h2d_mean_ms,
-                "d2h_mean_ms": times.d2h_mean_ms,
+                **{f"{name}_{field}": (getattr(copies, field) if copies else None)
+                   for name, copies in (("h2d", times.h2d), ("d2h", times.d2h))
+                   for field in ("mean_ms", "count", "total_ms")},
             },
         )
 
     # -- provenance --------------------------------------------------------------------------
 
     def versions(self) -> dict:
-        atc_line = first_line(["atc", "--version"])  # None where atc is absent or lacks the flag
+        """CANN's version from the toolkit's files ("unknown" without them). `atc --version` is
+        probed only to spot a stand-in: real ATC prints its banner there, and the current front
+        end rejects the flag, so its console is never recorded as a version."""
         return {
             "backend": self.name,
             "soc_version": self.config.soc_version,
             "device": self.config.device,
-            "cann": _toolkit_version() or atc_line,
-            "driver": _key_value(_ascend_home() / "driver" / "version.info", "Version"),
+            "cann": toolkit_version() or "unknown",
+            "driver": key_value(ascend_home() / "driver" / "version.info", "Version"),
             "ais_bench": _dist_version("ais_bench"),
-            "standin": STANDIN_MARK in (atc_line or ""),
+            "standin": STANDIN_MARK in _console(["atc", "--version"]),
         }

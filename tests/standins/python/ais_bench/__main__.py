@@ -1,10 +1,16 @@
-"""Stand-in `python -m ais_bench`: reproduces the documented command line and output formats.
+"""Stand-in `python -m ais_bench`: reproduces the documented command line and output formats of
+the ais_bench its era imitates (standin_versions.py; `current` by default).
 
-What it mirrors from the real tool: one input folder per model input (natural-sorted .npy/.bin),
-several per-sample files concatenated into one model batch with the last batch padded by the
-first file, outputs named `<first input file of the sample>_<k>.<fmt>`, `<output>/<dirname>` or a
-timestamp folder, the sibling `_summary.json`, warm-up then `loop` timed executes per batch,
-zero inputs without --input, and nothing written without --output.
+What it mirrors from the real tool: the flags the project uses with their real short forms (-m,
+-i, -o, -l, -d; there is no --om or -r), one input folder per model input (natural-sorted
+.npy/.bin), several per-sample files concatenated into one model batch with a short last batch
+padded by that batch's first file, outputs named `<first input file of the sample>_<k>.<fmt>`,
+`<output>/<dirname>` or a timestamp folder, the sibling `_summary.json` with a per-sample
+`filesinfo`, warm-up then `loop` timed executes per batch, one H2D entry per input tensor and one
+D2H entry per output tensor for each batch, zero inputs without --input, nothing written without
+--output, and the 2023 throughput line `throughput 1000*batchsize.mean(..)/NPU_compute_time.mean(..)`.
+In the `current` era it also enforces the 2024-02 path checks (path_checks.py) and creates
+folders 0o750 and files 0o640; the `2023` era does neither (folders 0o755).
 """
 from __future__ import annotations
 
@@ -21,6 +27,9 @@ from pathlib import Path
 import numpy as np
 import onnxruntime
 from standin_om import MARK, StandinError, read_om
+from standin_versions import era
+
+from ais_bench import path_checks
 
 PURE_INFER_NAME = "pure_infer_data"
 SUFFIXES = (".npy", ".bin")
@@ -39,7 +48,7 @@ class InputDesc:
 
 @dataclass
 class Timings:
-    """Per-execute compute times and per-batch copy times, in ms, as the summary reports them."""
+    """Per-execute compute times and per-tensor copy times, in ms, as the summary reports them."""
 
     compute: list[float]
     h2d: list[float]
@@ -69,22 +78,47 @@ def _boolean(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"{text} is not a boolean")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse as ais_bench uses it; a refused path is reported as its checks do."""
+
+    def refuse(self, flag: str, what: str, value: str, exc: path_checks.PathRefused) -> None:
+        print(f"[ERROR] {exc}")
+        print(path_checks.SOLUTION)
+        self.error(f"argument {flag}: {what}:{value} is illegal. Please check.")
+
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="ais_bench", description=f"{MARK} of ais_bench (tests only)")
-    parser.add_argument("--model", "--om", required=True)
+    parser = _Parser(prog="ais_bench", description=f"{MARK} of ais_bench (tests only)")
+    parser.add_argument("--model", "-m", required=True)
     parser.add_argument("--input", "-i")
     parser.add_argument("--output", "-o")
     parser.add_argument("--output_dirname")
     parser.add_argument("--outfmt", default="BIN", choices=["NPY", "BIN", "TXT"])
-    parser.add_argument("--loop", "-r", type=_positive, default=1)
-    parser.add_argument("--device", type=_nonnegative, default=0)
+    parser.add_argument("--loop", "-l", type=_positive, default=1)
+    parser.add_argument("--device", "-d", type=_nonnegative, default=0)
     parser.add_argument("--batchsize", type=_positive)
     parser.add_argument("--warmup_count", type=_nonnegative, default=1)
     parser.add_argument("--pure_data_type", default="zero", choices=["zero", "random"])
-    parser.add_argument("--display_all_summary", type=_boolean, nargs="?", const=True, default=False)
+    parser.add_argument("--display_all_summary", type=_boolean, default=False)
     args = parser.parse_args(argv)
     if args.output_dirname is not None and args.output is None:
         parser.error("--output_dirname can only be used together with --output")
+    if era().path_checks:
+        checks = [("--model/-m", "om path", args.model, path_checks.check_om)]
+        if args.input is not None:
+            checks.append(("--input/-i", "input path", args.input, path_checks.check_inputs))
+        if args.output is not None:
+            checks.append(("--output/-o", "output path", args.output, path_checks.check_output))
+        if args.output_dirname is not None:
+            if os.path.isabs(args.output_dirname):
+                parser.error("--output_dirname do not support abs path!")
+            # ais_bench checks the bare name against the working directory, not <output>/<name>.
+            checks.append(("--output_dirname", "output dirname", args.output_dirname, path_checks.check_output))
+        for flag, what, value, check in checks:
+            try:
+                check(value)
+            except path_checks.PathRefused as exc:
+                parser.refuse(flag, what, value, exc)
     return args
 
 
@@ -131,12 +165,13 @@ def input_file_lists(spec: str, descs: list[InputDesc]) -> list[list[Path]]:
 
 
 def group_batches(lists: list[list[Path]], per_batch: int) -> list[tuple[list[list[Path]], int]]:
-    """Split per-input file lists into batches; pad the last with each input's first file."""
+    """Split per-input file lists into batches; pad a short last batch with that batch's first file
+    (list_split's placeholder, replaced by files_list[0] of the chunk)."""
     total = len(lists[0])
     batches = []
     for start in range(0, total, per_batch):
         real = min(per_batch, total - start)
-        batch = [files[start:start + real] + [files[0]] * (per_batch - real) for files in lists]
+        batch = [files[start:start + real] + [files[start]] * (per_batch - real) for files in lists]
         batches.append((batch, real))
     return batches
 
@@ -167,23 +202,32 @@ def pure_feed(descs: list[InputDesc], kind: str) -> dict[str, np.ndarray]:
 
 def execute(session: onnxruntime.InferenceSession, feed: dict[str, np.ndarray], loop: int,
             timings: Timings) -> list[np.ndarray]:
-    """Copy inputs in (timed as H2D), run `loop` timed executes, copy outputs out (timed as D2H)."""
-    start = time.perf_counter()
-    device_feed = {name: np.array(array, copy=True) for name, array in feed.items()}
-    timings.h2d.append((time.perf_counter() - start) * 1000)
+    """Copy each input in (one H2D entry per tensor, as MemoryHelper::Memcpy records), run `loop`
+    timed executes, copy each output out (one D2H entry per tensor)."""
+    device_feed = {}
+    for name, array in feed.items():
+        start = time.perf_counter()
+        device_feed[name] = np.array(array, copy=True)
+        timings.h2d.append((time.perf_counter() - start) * 1000)
     outputs: list[np.ndarray] = []
     for _ in range(loop):
         start = time.perf_counter()
         outputs = session.run(None, device_feed)
         timings.compute.append((time.perf_counter() - start) * 1000)
-    start = time.perf_counter()
-    host = [np.array(out, copy=True) for out in outputs]
-    timings.d2h.append((time.perf_counter() - start) * 1000)
+    host = []
+    for out in outputs:
+        start = time.perf_counter()
+        host.append(np.array(out, copy=True))
+        timings.d2h.append((time.perf_counter() - start) * 1000)
     return host
 
 
 def save_array(array: np.ndarray, path_without_ext: Path, fmt: str) -> Path:
     path = path_without_ext.with_name(f"{path_without_ext.name}.{fmt.lower()}")
+    mode = era().file_mode
+    if mode is not None:  # ms_open(..., 0o640): an existing file is removed, the new one made with the mode
+        path.unlink(missing_ok=True)
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode))
     if fmt == "NPY":
         np.save(path, array)
     elif fmt == "BIN":
@@ -193,15 +237,15 @@ def save_array(array: np.ndarray, path_without_ext: Path, fmt: str) -> Path:
     return path
 
 
-def save_batch(outputs: list[np.ndarray], sample_files: list[Path], real: int, prefix: Path, fmt: str) -> list[str]:
-    """Split each output along axis 0 into one piece per file; skip pieces that came from padding."""
-    written = []
-    for k, output in enumerate(outputs):
-        pieces = np.array_split(output, len(sample_files), axis=0)
-        for sample_file, piece in list(zip(sample_files, pieces))[:real]:
-            stem = sample_file.name.split(".")[0]
-            written.append(str(save_array(piece, prefix / f"{stem}_{k}", fmt)))
-    return written
+def save_batch(outputs: list[np.ndarray], batch: list[list[Path]], real: int, prefix: Path, fmt: str,
+               first_id: int, filesinfo: dict[int, dict]) -> None:
+    """Split each output along axis 0 into one piece per sample, skip the padding samples, and
+    record each sample's files under its id (batch index x files per batch + j)."""
+    pieces = [np.array_split(output, len(batch[0]), axis=0) for output in outputs]
+    for j in range(real):
+        stem = batch[0][j].name.split(".")[0]
+        outfiles = [str(save_array(pieces[k][j], prefix / f"{stem}_{k}", fmt)) for k in range(len(outputs))]
+        filesinfo[first_id + j] = {"infiles": [str(files[j]) for files in batch], "outfiles": outfiles}
 
 
 def stats(values: list[float]) -> dict:
@@ -232,7 +276,7 @@ def report(timings: Timings, batchsize: int, display_all: bool) -> dict:
     print(_line("NPU_compute_time", compute))
     if display_all:
         print(_line("D2H_latency", d2h))
-    print(f"[INFO] throughput 1000*batchsize({batchsize})/NPU_compute_time.mean({compute['mean']}): {throughput}")
+    print(f"[INFO] throughput 1000*batchsize.mean({batchsize})/NPU_compute_time.mean({compute['mean']}): {throughput}")
     print("[INFO] ------------------------------------------------------")
     return {"NPU_compute_time": compute, "H2D_latency": h2d, "D2H_latency": d2h, "throughput": throughput,
             "npu_compute_time_list": timings.compute}
@@ -242,14 +286,20 @@ def output_prefix(args: argparse.Namespace) -> Path | None:
     if args.output is None:
         return None
     prefix = Path(args.output) / (args.output_dirname or time.strftime("%Y_%m_%d-%H_%M_%S"))
-    prefix.mkdir(parents=True, exist_ok=True, mode=0o755)
+    if prefix.exists() and era().path_checks:
+        try:
+            path_checks.check_prefix(str(prefix))
+        except path_checks.PathRefused as exc:
+            raise StandinError(str(exc)) from None
+    path_checks.makedirs_safe(prefix, era().dir_mode)
     print(f"[INFO] output path:{prefix}")
     return prefix
 
 
 def run(args: argparse.Namespace) -> None:
     meta, onnx_bytes = read_om(Path(args.model))
-    print(f"[WARNING] {MARK}: onnxruntime on the CPU (device {args.device} ignored); not an Ascend measurement")
+    print(f"[WARNING] {MARK} of ais_bench {era().ais_bench}: onnxruntime on the CPU (device {args.device} "
+          "ignored); not an Ascend measurement")
     session = onnxruntime.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"])
     descs = [InputDesc(d["name"], tuple(d["shape"]), np.dtype(d["dtype"])) for d in meta["inputs"]]
     batchsize = args.batchsize or int(meta["batch_size"])
@@ -264,7 +314,7 @@ def run(args: argparse.Namespace) -> None:
         if prefix is not None:
             outfiles = [str(save_array(out, prefix / f"{PURE_INFER_NAME}_{k}", args.outfmt))
                         for k, out in enumerate(outputs)]
-            filesinfo[0] = {"infiles": [[PURE_INFER_NAME]] * len(descs), "outfiles": outfiles}
+            filesinfo[0] = {"infiles": [PURE_INFER_NAME] * len(descs), "outfiles": outfiles}
     else:
         lists = input_file_lists(args.input, descs)
         per_batch = files_per_batch(read_input_file(lists[0][0], descs[0]), descs[0])
@@ -275,12 +325,15 @@ def run(args: argparse.Namespace) -> None:
         for index, (batch, real) in enumerate(batches):
             outputs = execute(session, load_batch(batch, descs), args.loop, timings)
             if prefix is not None:
-                outfiles = save_batch(outputs, batch[0], real, prefix, args.outfmt)
-                filesinfo[index] = {"infiles": [[str(f) for f in files] for files in batch], "outfiles": outfiles}
+                save_batch(outputs, batch, real, prefix, args.outfmt, index * per_batch, filesinfo)
     fields = report(timings, batchsize, args.display_all_summary)
     if prefix is not None:
         summary = {"filesinfo": filesinfo, "args": sys.argv, **fields, "pid": os.getpid(), "standin": meta["standin"]}
-        Path(f"{prefix}_summary.json").write_text(json.dumps(summary))
+        summary_file = Path(f"{prefix}_summary.json")
+        if era().file_mode is not None:
+            summary_file.unlink(missing_ok=True)
+            os.close(os.open(summary_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, era().file_mode))
+        summary_file.write_text(json.dumps(summary))
 
 
 def main(argv: list[str]) -> int:
