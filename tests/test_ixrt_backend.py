@@ -7,6 +7,8 @@ import json
 import math
 import pickle
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -240,6 +242,63 @@ def test_accuracy_with_cpu_reference_reports_general_perf_diffs(tree: Path, tmp_
     vendor = np.load(tree / "general_perf" / "reports" / "ILUVATAR" / TASK / "open_cifar.npy")
     assert vendor.shape == cpu.shape
     assert result["diff"] == numeric_diff(list(cpu), list(vendor))
+
+
+def perf_engine(tree: Path, workload: dict, *flags: str) -> subprocess.CompletedProcess:
+    """The tree's perf_engine.py as the document runs it, with this workload installed."""
+    dest = tree / "general_perf" / "workloads" / f"{TASK}.json"
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.write_text(json.dumps(workload))
+    return subprocess.run([sys.executable, str(tree / "general_perf/core/perf_engine.py"), "--hardware_type",
+                           "ILUVATAR", "--task", TASK, *flags], cwd=tree / "general_perf", capture_output=True,
+                          text=True, check=False)
+
+
+@pytest.mark.parametrize("how", ["workload", "flag"])
+def test_compile_only_builds_the_engine_and_stops(tree: Path, tmp_path: Path, how: str) -> None:
+    """DeepSparkInference 25.03's perf_engine: `--compile_only` or the workload key stop it after
+    the compile (optimizer, `_end.engine`, the report folder) with no runtime and no report."""
+    workload = {**json.loads(WORKLOAD.read_text()), "compile_only": how == "workload"}
+    proc = perf_engine(tree, workload, *(["--compile_only"] if how == "flag" else []))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    zoo = tree / "general_perf" / "model_zoo" / "popular" / "open_videobert"
+    assert (zoo / "video-bert_end.onnx").is_file()
+    assert (zoo / "video-bert_end.engine").read_bytes().startswith(b"ZOOREPRO-STANDIN-ENGINE\n")
+    out_dir = tree / "general_perf" / "reports" / "ILUVATAR" / TASK
+    assert out_dir.is_dir() and list(out_dir.iterdir()) == []
+    assert "compile_status: success" in proc.stdout and "Accuracy" not in proc.stderr
+
+    if how == "workload":  # the harness passes no flag; it reads only the report
+        with pytest.raises(ZooreproError, match="did not write"):
+            ixrt().harness("bytemlperf").accuracy(TASK, tree / "general_perf" / "workloads" / f"{TASK}.json",
+                                                  tmp_path / "report")
+
+
+def test_console_has_no_metric_result_line_and_names_what_it_imitates(tree: Path) -> None:
+    workload = {**json.loads(WORKLOAD.read_text()), "test_perf": False, "test_numeric": False}
+    proc = perf_engine(tree, workload)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    console = proc.stdout + proc.stderr
+    assert "metricResult" not in console  # absent from the 25.03 perf_engine; the report holds Top-1
+    assert "ZOOREPRO STAND-IN" in console and "DeepSparkInference 25.03" in console
+    assert f"INFO:TestAccuracy:Batch size is 4, Accuracy: {expected_top1(N_IMAGES)}" in proc.stderr
+    report = read_report(tree / "general_perf" / "reports" / "ILUVATAR" / TASK / "result-fp16.json")
+    assert report["Accuracy"] == {"Data Percent": 100, "Top-1": expected_top1(N_IMAGES)}
+
+
+@pytest.mark.parametrize("compile_only", [False, True])
+def test_a_missing_meta_file_fails_the_run_before_the_compile(tree: Path, tmp_path: Path, compile_only: bool) -> None:
+    """The open_cifar loader opens `meta` (class names) in its constructor, before the compile."""
+    (tmp_path / "cifar-100-python" / "meta").unlink()
+    proc = perf_engine(tree, {**json.loads(WORKLOAD.read_text()), "compile_only": compile_only})
+    assert proc.returncode == 1
+    assert re.search(r"FileNotFoundError: .*No such file or directory: .*cifar-100-python/meta'", proc.stderr)
+    zoo = tree / "general_perf" / "model_zoo" / "popular" / "open_videobert"
+    assert not (zoo / "video-bert_end.engine").exists()
+    assert not (tree / "general_perf" / "reports" / "ILUVATAR" / TASK).exists()
+    installed = tree / "general_perf" / "workloads" / f"{TASK}.json"
+    with pytest.raises(ZooreproError, match="perf_engine.py failed"):
+        ixrt().harness("bytemlperf").accuracy(TASK, installed, tmp_path / "report")
 
 
 # -- ByteMLPerf formulas -------------------------------------------------------------------------

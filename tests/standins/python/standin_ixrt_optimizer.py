@@ -16,6 +16,7 @@ import onnx
 import onnxsim
 
 MARK = "ZOOREPRO STAND-IN"
+IMITATES = "iluvatar-corex-ixrt release 4.2.0 @6d81ff77f084 tools/optimizer/optimizer.py"
 MODEL_TYPES = ["bert", "swint", "roformer", "t5", "yolo", "gpt2", "vit", "conformer", "PVT", "omdet"]
 
 
@@ -52,7 +53,8 @@ def main(argv: list[str]) -> int:
     if args.input_shapes:
         print(f"{MARK}: --input_shapes is not implemented by the stand-in optimizer", file=sys.stderr)
         return 2
-    print(f"{MARK}: simplifying {args.onnx} with onnxsim; no IxRT plugin fusion", flush=True)
+    print(f"[W] {MARK}: simplifying {args.onnx} with onnxsim; no IxRT plugin fusion; it imitates {IMITATES}",
+          flush=True)
     print(f"done: {optimize(args)}")
     return 0
 

@@ -30,7 +30,8 @@ import onnxruntime
 
 HEADER = b"ZOOREPRO-STANDIN-ENGINE\n"
 MARK = "ZOOREPRO STAND-IN"
-VERSION_LINE = f"ixrtexec {MARK} 0.1 (onnxruntime {onnxruntime.__version__} on the CPU; not IxRT)"
+IMITATES = "IXUCA SDK 4.2.0 ixrtexec (iluvatar-corex-ixrt release 4.2.0 @6d81ff77f084, ixrt/cli/ixrtexec.py)"
+VERSION_LINE = f"ixrtexec {MARK} 0.1 (onnxruntime {onnxruntime.__version__} on the CPU; not IxRT; imitates {IMITATES})"
 DEFAULT_PLUGINS = ("ixrt_plugin",)
 PROFILE_FLAGS = ("min_shape", "opt_shape", "max_shape")
 
@@ -231,7 +232,8 @@ def main(argv: list[str]) -> int:
     if args.version:
         print(VERSION_LINE)
         return 0
-    print(f"[W] {MARK}: this is not IxRT; the model runs with onnxruntime on the CPU", flush=True)
+    print(f"[W] {MARK}: this is not IxRT; the model runs with onnxruntime on the CPU; it imitates {IMITATES}",
+          flush=True)
     try:
         load_plugins(args.plugins)
         if args.load_engine:
