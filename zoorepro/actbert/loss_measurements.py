@@ -30,7 +30,7 @@ def main() -> int:
                             "rerun the pretraining")
     how = (f"global batch {launch['global_batch_size']} = {launch['batch_size_per_process']} a process x "
            f"{launch['processes']} process(es) of {launch['launcher'] or 'one interpreter'}; "
-           f"rank 0's own loss on its share")
+           "the mean of the processes' losses on their shares")
     common = {"kind": "training", "unit": "loss", "precision": "amp O1" if launch.get("amp") else "fp32",
               "batch_size": launch["global_batch_size"], "raw": (str(args.loss),)}
     records = [Measurement("pretrain_loss_first", value=train[0]["loss"],

@@ -26,7 +26,8 @@ config's epochs run in full. A loss that is not finite is an error. The log (tra
 step here: -o log_interval=1) is `<work-dir>/pretrain.log` (rank r > 0: `pretrain.rank<r>.log`);
 the checkpoints train_model saves go to `<work-dir>/`. The loss curve holds the global batch's loss
 (the mean of the processes' own, each kept) and records the launch: processes, per-process and
-global batch (per-process batch x processes), AMP and the FLAGS_* set.
+global batch (per-process batch x processes), AMP and the FLAGS_* set. Rank 0 removes the launcher's
+copies of the processes' environment from its log folder (drop_environment_copies).
 """
 import argparse
 import json
@@ -158,11 +159,36 @@ def per_process_batch(config: Path, main_args: list[str]) -> int:
     return int(get_config(str(config), overrides=overrides, show=False).DATASET.get("batch_size", 8))
 
 
+def _relative(path: str | None) -> str | None:
+    """`path` relative to the working directory where it lies below it (the launcher makes it absolute)."""
+    if path is None:
+        return None
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return path
+
+
+def drop_environment_copies(log_dir: str | None) -> list[str]:
+    """Remove the launcher's copies of each process's whole environment from its --log_dir
+    (envlog.N, backup_env.N.json, written when the processes start): the log folder is part of the
+    run's output, which DVC caches and pushes, and an environment can hold credentials. Returns the
+    names removed (the loss curve records them)."""
+    if not log_dir or not Path(log_dir).is_dir():
+        return []
+    removed = []
+    for path in sorted(Path(log_dir).iterdir()):
+        if re.fullmatch(r"envlog(\.init)?\.\d+|backup_env\.\d+\.json", path.name):
+            path.unlink()
+            removed.append(path.name)
+    return removed
+
+
 def launch_record(args: argparse.Namespace, batch: int, world: int) -> dict:
     """What the loss curve records of how the run was started."""
     return {"processes": world, "batch_size_per_process": batch, "global_batch_size": batch * world,
             "launcher": "paddle.distributed.launch" if "PADDLE_TRAINERS_NUM" in os.environ else None,
-            "log_dir": os.environ.get("PADDLE_LOG_DIR"), "validate": args.validate, "amp": args.amp,
+            "log_dir": _relative(os.environ.get("PADDLE_LOG_DIR")), "validate": args.validate, "amp": args.amp,
             "flags": {k: v for k, v in sorted(os.environ.items()) if k in AMP_FLAGS}}
 
 
@@ -230,7 +256,8 @@ def main() -> int:
         raise ZooreproError(f"asked for {args.max_steps} steps, but one epoch of {args.config} has only "
                             f"{len(curve['train'])} in each of {world} process(es) (batch {batch} a process)")
     checkpoint = last_checkpoint(args.work_dir)
-    launch = launch_record(args, batch, world)
+    launch = launch_record(args, batch, world) | {
+        "environment_copies_removed": drop_environment_copies(os.environ.get("PADDLE_LOG_DIR"))}
     result = {"config": str(args.config), "device": args.device, "steps": len(curve["train"]),
               "wall_s": wall_s, "checkpoint": str(checkpoint), "log": str(log_file),
               "pretrained": str(args.pretrained) if args.pretrained else None, "launch": launch, **curve}
