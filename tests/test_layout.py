@@ -99,11 +99,17 @@ def launched_scripts():
 
 
 def test_every_script_the_rules_launch_answers_help_from_any_folder(tmp_path):
-    """Run by path from elsewhere, a script imports this checkout's zoorepro, not its own folder's
-    modules (which would shadow top-level ones) nor another installed copy."""
+    """Run by path from elsewhere, a script imports this checkout's zoorepro, not another copy on
+    the path (a decoy that fails on import stands for one: an installed checkout, PYTHONPATH)."""
+    import os
+
     scripts = launched_scripts()
     assert "zoorepro/actbert/main.py" in scripts
+    decoy = tmp_path / "decoy" / "zoorepro"
+    decoy.mkdir(parents=True)
+    (decoy / "__init__.py").write_text('raise ImportError("the decoy zoorepro was imported")\n')
+    env = dict(os.environ, PYTHONPATH=str(decoy.parent))
     for script in scripts:
         proc = subprocess.run([sys.executable, str(ROOT / script), "--help"], cwd=tmp_path, capture_output=True,
-                              text=True, timeout=300)
+                              text=True, timeout=300, env=env)
         assert proc.returncode == 0 and "usage:" in proc.stdout.lower(), f"{script}: {proc.stderr[-2000:]}"
