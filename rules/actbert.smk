@@ -70,9 +70,16 @@ rule actbert_test:
 
 
 rule actbert_pretrain:
-    # Document: python3.7 -B -m paddle.distributed.launch --gpus="0,...,7" main.py --validate
-    #   -c configs/multimodal/actbert/actbert.yaml (HowTo100M). Full scale: a target of its own
-    # (days on 8 GPUs); mini scale: `actbert.pretrain_steps` steps on the cpu, in the mini table.
+    # Document: python3.7 -B -m paddle.distributed.launch --gpus="0,1,2,3,4,5,6,7" --log_dir=log_actbert
+    #   main.py --validate -c configs/multimodal/actbert/actbert.yaml (HowTo100M), and its AMP variant:
+    #   FLAGS_conv_workspace_size_limit=800 FLAGS_cudnn_exhaustive_search=1
+    #   FLAGS_cudnn_batchnorm_spatial_persistent=1 ... main.py --amp --validate ...
+    # The same launcher: devices and log_dir from params `actbert.pretrain.<scale>` (full: the
+    # document's 8 GPUs on cuda, days; mini: 2 cpu processes, `actbert.pretrain_steps` steps, in the
+    # mini table); `actbert.amp` adds the FLAGS and --amp (refused on cpu). main.py is
+    # zoorepro/actbert/main.py (the launcher runs a script, not a module) running
+    # zoorepro.actbert.pretrain in each process; the text BERT init (the document's
+    # bert-base-uncased.pdparams, MODEL.backbone.pretrained) is read by the restricted loader.
     input:
         unpack(IN_ACTBERT.pretrain_inputs),
         sources="work/src/actbert/SOURCES.json",
@@ -85,6 +92,10 @@ rule actbert_pretrain:
     log:
         "logs/{scale}/actbert/pretrain.log",
     params:
+        amp_env=IN_ACTBERT.amp_env,
+        devices=IN_ACTBERT.launch_devices,
+        log_dir=IN_ACTBERT.launch_log_dir,
+        amp=IN_ACTBERT.amp_arg,
         device=IN_ACTBERT.pretrain_device,
         steps=IN_ACTBERT.pretrain_steps,
         bert=IN_ACTBERT.path("bert"),
@@ -95,10 +106,12 @@ rule actbert_pretrain:
         seed=ACTBERT["seed"],
     threads: all_cores
     shell:
-        "python -m zoorepro.actbert.pretrain -c {input.config} --device {params.device} --max-steps {params.steps} "
-        "--vocab-dir {params.vocab} --pretrained {params.bert} --train-data {params.train_data} "
-        "--caption-train {params.caption_train} --caption-val {params.caption_val} --src work/src/actbert "
-        "--seed {params.seed} --work-dir {output.work} --loss-curve {output.loss} --out {output.weights} > {log} 2>&1"
+        "{params.amp_env}python -B -m paddle.distributed.launch {params.devices} --log_dir={params.log_dir} "
+        "zoorepro/actbert/main.py {params.amp}--validate -c {input.config} "
+        "--device {params.device} --max-steps {params.steps} --pretrained {params.bert} --vocab-dir {params.vocab} "
+        "--train-data {params.train_data} --caption-train {params.caption_train} --caption-val {params.caption_val} "
+        "--src work/src/actbert --seed {params.seed} --work-dir {output.work} --loss-curve {output.loss} "
+        "--out {output.weights} > {log} 2>&1"
 
 
 rule actbert_pretrain_measurements:

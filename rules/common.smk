@@ -28,7 +28,7 @@ if workflow.is_main_process:
 
 for configfile in workflow.configfiles:  # Snakemake's own YAML reading keeps the last of two equal keys
     yamlutil.load_file(configfile)
-validate(config, source=f"parameters ({', '.join(workflow.configfiles)}"
+validate(config, source=f"parameters ({', '.join(map(str, workflow.configfiles))}"
          f"{' with --config overrides' if workflow.config_settings.config else ''})")
 
 MODELS = models.model_names()

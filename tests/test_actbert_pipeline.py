@@ -1,6 +1,7 @@
 """The ActBERT steps on the mini scale: patched PaddleVideo sources -> tiny random model -> the
 document's MSR-VTT test through main.py (metrics logged AND recomputed, timings) and its HowTo100M
-pretraining (dataset, pipeline, ActBertLoss, Adam + CustomPiecewiseDecay) for two steps.
+pretraining (dataset, pipeline, ActBertLoss, Adam + CustomPiecewiseDecay) through
+paddle.distributed.launch in two cpu processes.
 
 Everything that imports PaddleVideo runs in a subprocess, as the rules run the scripts: another
 test module imports the unpatched wheel's `paddlevideo` into the pytest process, and the patched
@@ -281,20 +282,74 @@ def test_a_feature_record_that_asks_for_a_foreign_global_is_refused(cwd, src, tm
     assert not marker.exists()
 
 
-# ---- pretrain.py --------------------------------------------------------------------------------
+# ---- pretrain.py, run by main.py in each launched process -----------------------------------------
 
-def test_pretraining_runs_two_steps_with_a_finite_loss(cwd, src):
-    run([*step("pretrain"), "-c", CONFIGS / "mini_pretrain.yaml", "--src", src, "--device", "cpu",
-         "--work-dir", "work/pretrain", "--max-steps", 2, "--loss-curve", "work/loss.json",
-         "--out", "work/final.pdparams"], cwd=cwd)
-    curve = json.loads((cwd / "work/loss.json").read_text())
-    assert [(s["epoch"], s["step"]) for s in curve["train"]] == [(1, 0), (1, 1)] and curve["steps"] == 2
-    assert all(math.isfinite(s["loss"]) and s["loss"] > 0 for s in curve["train"])
-    assert [s["lr"] for s in curve["train"]] == [0.0002, 0.0002]  # CustomPiecewiseDecay's first value
+def pretrain_options(src, work: str, *extra) -> list:
+    """The step's options as the rule passes them (the mini config names the mini data)."""
+    return ["--validate", "-c", CONFIGS / "mini_pretrain.yaml", "--src", src, "--device", "cpu",
+            "--pretrained", MINI / "bert-mini.pdparams", "--work-dir", f"{work}/run", *extra]
+
+
+def test_pretraining_through_the_launcher_in_two_cpu_processes_lowers_the_global_loss(cwd, src):
+    """The rule's command (paddle.distributed.launch --nproc_per_node=2 ... main.py --validate ...),
+    built by the paddle runner: both processes train 4 steps of the mini epoch with a global batch
+    of 2 (1 a process), and the loss of the global batch falls."""
+    from zoorepro.config import load_params
+    from zoorepro.runners import get_runner
+
+    runner = get_runner("paddle", "cpu", load_params())
+    args = pretrain_options(src, "work/launched", "--max-steps", 4, "--loss-curve", "work/launched/loss.json",
+                            "--out", "work/launched/final.pdparams")
+    command = runner.launch_command(str(REPO / "zoorepro/actbert/main.py"), [str(a) for a in args], 2,
+                                    "work/launched/run/log_actbert")
+    proc = subprocess.run(command, cwd=cwd, capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    curve = json.loads((cwd / "work/launched/loss.json").read_text())
+    assert curve["launch"] == {
+        "processes": 2, "batch_size_per_process": 1, "global_batch_size": 2, "launcher": "paddle.distributed.launch",
+        "log_dir": "work/launched/run/log_actbert", "validate": True, "amp": False, "flags": {},
+        "environment_copies_removed": ["backup_env.0.json", "backup_env.1.json", "envlog.0", "envlog.1"]}
+    assert [(s["epoch"], s["step"]) for s in curve["train"]] == [(1, i) for i in range(4)] and curve["steps"] == 4
+    for entry in curve["train"]:
+        assert len(entry["rank_losses"]) == 2 and all(math.isfinite(x) and x > 0 for x in entry["rank_losses"])
+        assert entry["loss"] == pytest.approx(sum(entry["rank_losses"]) / 2)
+    assert curve["train"][-1]["loss"] < curve["train"][0]["loss"]
+    assert [s["lr"] for s in curve["train"]] == [0.0002] * 4  # CustomPiecewiseDecay's first value
     assert len(curve["valid"]) == 1 and math.isfinite(curve["valid"][0]["loss_avg"])
-    final, initial = (cwd / "work/final.pdparams"), (cwd / MINI / "ActBERT-mini.pdparams")
-    assert final.read_bytes() == (cwd / "work/pretrain/ActBert_epoch_00001.pdparams").read_bytes()
+    run_dir = cwd / "work/launched/run"
+    logs = {p.name for p in (run_dir / "log_actbert").iterdir()}
+    assert {"workerlog.0", "workerlog.1"} <= logs and not any(n.startswith(("envlog", "backup_env")) for n in logs)
+    assert (run_dir / "pretrain.rank1.log").is_file()
+    final, initial = (cwd / "work/launched/final.pdparams"), (cwd / MINI / "ActBERT-mini.pdparams")
+    assert final.read_bytes() == (run_dir / "ActBert_epoch_00001.pdparams").read_bytes()
     assert final.stat().st_size == pytest.approx(initial.stat().st_size, rel=0.01)  # same tensors
+    measured = cwd / "work/launched/loss.measurements.json"
+    run([*step("loss_measurements"), "--loss", "work/launched/loss.json", "--out", measured], cwd=cwd)
+    rows = {r["metric"]: r for r in json.loads(measured.read_text())}
+    assert {r["batch_size"] for r in rows.values()} == {2} and "global batch 2 = 1 a process x 2" in rows[
+        "pretrain_loss_last"]["note"]
+
+
+def test_amp_on_cpu_is_refused_by_the_step_before_anything_runs(cwd, src):
+    proc = run([*step("pretrain"), *pretrain_options(src, "work/amp", "--amp")], cwd=cwd, check=False)
+    assert proc.returncode == 2 and "AMP needs a GPU" in proc.stderr
+    assert not (cwd / "work/amp").exists()
+
+
+def test_the_bert_init_is_read_by_the_restricted_loader_and_a_payload_never_runs(cwd, src, tmp_path):
+    """--pretrained (MODEL.backbone.pretrained) is loaded by PaddleVideo's load_ckpt, routed to
+    zoorepro.actbert.weights: a crafted file fails the run naming the global, its command unrun."""
+    from conftest import RunsCommand
+
+    evil = tmp_path / "bert-base-uncased.pdparams"
+    evil.write_bytes(pickle.dumps({"bert.embeddings.word_embeddings.weight": RunsCommand()}, protocol=4))
+    args = pretrain_options(src, str(tmp_path / "work"), "--max-steps", 1)
+    args[args.index("--pretrained") + 1] = evil
+    proc = run([*step("pretrain"), *args], cwd=cwd, check=False)
+    log = tmp_path / "work" / "run" / "pretrain.log"
+    assert proc.returncode != 0
+    assert "posix.system" in proc.stderr + (log.read_text() if log.exists() else "") or "os.system" in proc.stderr
+    assert not (tmp_path / "marker").exists() and not (cwd / "marker").exists()
 
 
 # ---- weights: no code from a downloaded .pdparams ---------------------------------------------------

@@ -85,6 +85,8 @@ def test_dvc_repro_builds_the_mini_actbert_cpu_table_with_pretraining_rows(repo)
     r = {k: float(measured[k]["reproduced"]) for k in ("R@1", "R@5", "R@10", "MedianR", "MeanR")}
     assert 0 <= r["R@1"] <= r["R@5"] <= r["R@10"] <= 100 and r["MedianR"] >= 1 and r["MeanR"] >= 1
     assert measured["R@1"]["verdict"] == "NOT_COMPARABLE" and measured["throughput"]["unit"] == "captions/s"
+    first, last = measured["pretrain_loss_first"], measured["pretrain_loss_last"]  # 2 launched cpu processes
+    assert first["batch_size"] == last["batch_size"] == "2" and float(last["reproduced"]) < float(first["reproduced"])
     # the generator's planted values, judged tightly: the chain computes what the eager model predicted
     assert set(planted) == set(r) and {p["verdict"] for p in planted.values()} == {"REPRODUCED"}
     assert all(float(planted[k]["reproduced"]) == r[k] for k in r)

@@ -86,3 +86,30 @@ def test_every_step_the_rules_run_answers_help():
         for module, proc in pool.map(help_of, modules):
             assert proc.returncode == 0, f"{module} --help: {proc.stderr[-2000:]}"
             assert "usage:" in proc.stdout.lower(), module
+
+
+def launched_scripts():
+    """Every script a rule hands to a launcher by path (paddle.distributed.launch takes a script,
+    not a module), read from the rules."""
+    found = set()
+    for smk in [ROOT / "Snakefile", *sorted((ROOT / "rules").glob("*.smk"))]:
+        # in a shell string (a line that opens with a quote), not in a comment
+        found |= set(re.findall(r'^\s*"[^"\n]*?\b(zoorepro/[\w/]+\.py)\b', smk.read_text(), re.MULTILINE))
+    return sorted(found)
+
+
+def test_every_script_the_rules_launch_answers_help_from_any_folder(tmp_path):
+    """Run by path from elsewhere, a script imports this checkout's zoorepro, not another copy on
+    the path (a decoy that fails on import stands for one: an installed checkout, PYTHONPATH)."""
+    import os
+
+    scripts = launched_scripts()
+    assert "zoorepro/actbert/main.py" in scripts
+    decoy = tmp_path / "decoy" / "zoorepro"
+    decoy.mkdir(parents=True)
+    (decoy / "__init__.py").write_text('raise ImportError("the decoy zoorepro was imported")\n')
+    env = dict(os.environ, PYTHONPATH=str(decoy.parent))
+    for script in scripts:
+        proc = subprocess.run([sys.executable, str(ROOT / script), "--help"], cwd=tmp_path, capture_output=True,
+                              text=True, timeout=300, env=env)
+        assert proc.returncode == 0 and "usage:" in proc.stdout.lower(), f"{script}: {proc.stderr[-2000:]}"

@@ -5,7 +5,7 @@ import sys
 import numpy as np
 import pytest
 
-from zoorepro.errors import ToolchainMissing, ZooreproError
+from zoorepro.errors import ConfigError, ToolchainMissing, ZooreproError
 from zoorepro.measurements import Measurement, latency_stats, read_measurements, write_measurements
 from zoorepro.runners import get_runner
 
@@ -33,12 +33,33 @@ def test_paddle_runner_refuses_gpu_on_a_cpu_build(params):
     runner.check("m", probe=False)  # a dry run checks the params alone
 
 
-def test_paddle_launch_command_one_process_and_distributed(params):
+def test_paddle_launch_command_is_the_documents_launcher_on_gpu_ids_or_cpu_processes(params):
     cpu, cuda = get_runner("paddle", "cpu", params), get_runner("paddle", "cuda", params)
-    assert cpu.launch_command(["main.py", "--test"]) == [sys.executable, "main.py", "--test"]
-    assert cuda.launch_command(["main.py"], nprocs=8) == [
-        sys.executable, "-m", "paddle.distributed.launch", "--gpus", "0,1,2,3,4,5,6,7", "main.py"]
-    assert cpu.launch_command(["main.py"], nprocs=2)[3:5] == ["--nproc_per_node", "2"]
+    assert cuda.launch_command("main.py", ["--validate", "-c", "actbert.yaml"], "0,1,2,3,4,5,6,7", "log_actbert") == [
+        sys.executable, "-B", "-m", "paddle.distributed.launch", "--gpus=0,1,2,3,4,5,6,7", "--log_dir=log_actbert",
+        "main.py", "--validate", "-c", "actbert.yaml"]
+    assert cpu.launch_command("main.py", [], 2, "log")[4:6] == ["--nproc_per_node=2", "--log_dir=log"]
+    assert cpu.launch_command("main.py", [], 1, "log")[4] == "--nproc_per_node=1"  # one process: still the launcher
+    assert (cuda.process_count("0,1,2,3,4,5,6,7"), cpu.process_count(2)) == (8, 2)
+
+
+@pytest.mark.parametrize("target,devices,message", [
+    ("cuda", 8, "must be the GPU ids"), ("cuda", "0,0", "listed twice"), ("cuda", True, "must be the GPU ids"),
+    ("cpu", "0,1", "a number of processes"), ("cpu", 0, "a number of processes")])
+def test_paddle_launch_refuses_devices_of_the_wrong_kind(params, target, devices, message):
+    with pytest.raises(ConfigError, match=message):
+        get_runner("paddle", target, params).launch_args(devices, "log")
+
+
+def test_paddle_launcher_takes_a_script_not_a_module(params):
+    with pytest.raises(ConfigError, match="script path ending in .py"):
+        get_runner("paddle", "cpu", params).launch_command("zoorepro.actbert.main", [], 2, "log")
+
+
+def test_amp_is_refused_on_cpu_and_allowed_on_gpu(params):
+    with pytest.raises(ConfigError, match="AMP needs a GPU"):
+        get_runner("paddle", "cpu", params).check_amp()
+    get_runner("paddle", "cuda", params).check_amp()
 
 
 def test_unknown_runner_is_refused(params):

@@ -97,8 +97,43 @@ def test_dry_run_of_the_actbert_table_lists_every_documented_step(repo):
     manifest = yaml.safe_load((ROOT / "manifests/actbert.yaml").read_text())
     for entry in manifest["entries"]:
         assert f"data/full/actbert/.done/{entry['name']}" in out
-    pretrain = dry_run(repo, "work/full/actbert/pretrain/loss.json")  # the HowTo100M step, a target of its own
-    assert pretrain.returncode == 0 and "rule actbert_pretrain:" in pretrain.stdout + pretrain.stderr
+    # the HowTo100M pretraining, a target of its own: the launcher tests below
+
+
+DOCUMENT_LAUNCH = ('python -B -m paddle.distributed.launch --gpus="0,1,2,3,4,5,6,7" '
+                   "--log_dir=work/full/actbert/pretrain/run/log_actbert zoorepro/actbert/main.py {amp}--validate "
+                   "-c zoorepro/actbert/configs/actbert.yaml ")
+DOCUMENT_AMP_FLAGS = ("FLAGS_conv_workspace_size_limit=800 FLAGS_cudnn_exhaustive_search=1 "
+                      "FLAGS_cudnn_batchnorm_spatial_persistent=1 ")
+
+
+def printed_command(repo, target, *configfiles):
+    """`snakemake -n -p TARGET` with params.yaml and `configfiles` after it; (returncode, output)."""
+    extra = ["--configfile", "params.yaml", *map(str, configfiles)] if configfiles else []
+    proc = run(["snakemake", "-n", "-p", "--cores", "1", target, *extra], cwd=repo, check=False)
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+def test_full_pretraining_on_cuda_prints_the_documents_launcher_command_and_with_amp_its_flags(repo, tmp_path):
+    rc, out = printed_command(repo, "work/full/actbert/pretrain/loss.json")  # the HowTo100M step, a target of its own
+    assert rc == 0 and "rule actbert_pretrain:" in out, out[-3000:]
+    assert DOCUMENT_LAUNCH.format(amp="") in out and "FLAGS_" not in out and "--amp" not in out
+    assert "--device gpu" in out and "--pretrained data/full/actbert/bert-base-uncased.pdparams" in out
+    (tmp_path / "amp.yaml").write_text("actbert:\n  amp: true\n")
+    rc, out = printed_command(repo, "work/full/actbert/pretrain/loss.json", tmp_path / "amp.yaml")
+    assert rc == 0, out[-3000:]
+    assert DOCUMENT_AMP_FLAGS + DOCUMENT_LAUNCH.format(amp="--amp ") in out
+
+
+def test_mini_pretraining_launches_two_cpu_processes_and_amp_there_is_refused_before_any_job(repo, tmp_path):
+    rc, out = printed_command(repo, "work/mini/actbert/pretrain/loss.json")
+    assert rc == 0, out[-3000:]
+    assert ("python -B -m paddle.distributed.launch --nproc_per_node=2 "
+            "--log_dir=work/mini/actbert/pretrain/run/log_actbert zoorepro/actbert/main.py --validate ") in out
+    (tmp_path / "amp.yaml").write_text("actbert:\n  amp: true\n")
+    rc, out = printed_command(repo, "results/mini/actbert_cpu.csv", tmp_path / "amp.yaml")
+    assert rc != 0 and "AMP needs a GPU" in out and "actbert.pretrain.mini.target" in out
+    assert "actbert.amp: false" in out and "paddle.distributed.launch" not in out
 
 
 def test_actbert_on_a_chip_target_is_refused_before_any_job(repo):

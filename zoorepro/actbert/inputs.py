@@ -1,7 +1,8 @@
 """The input and params functions of rules/actbert.smk (see zoorepro/workflow.py)."""
 from __future__ import annotations
 
-from zoorepro.actbert.pipeline import RUNNER
+from zoorepro.actbert.pipeline import AMP_FLAGS, RUNNER
+from zoorepro.errors import ConfigError
 from zoorepro.runners import get_runner
 from zoorepro.workflow import ModelInputs
 
@@ -56,13 +57,54 @@ class Inputs(ModelInputs):
         """A params function: the file `name` of this scale (PATHS), for a rule's command line."""
         return lambda wildcards: PATHS[wildcards.scale][name]
 
+    # ---- the pretraining launch (rules/actbert.smk actbert_pretrain) -------------------------
+
+    def pretrain_runner(self, wildcards):
+        """The paddle runner of the pretraining's target at this scale (`actbert.pretrain.<scale>.
+        target`: the document's 8 GPUs are `cuda`, the mini run is `cpu`)."""
+        return get_runner(RUNNER, self.params["pretrain"][wildcards.scale]["target"], self.config)
+
     def pretrain_device(self, wildcards) -> str:
-        """The document's pretraining runs on gpu (8 of them); the mini run on the cpu."""
-        return "cpu" if wildcards.scale == "mini" else "gpu"
+        """paddle's device for the pretraining target (cpu or gpu)."""
+        return self.pretrain_runner(wildcards).device
 
     def pretrain_steps(self, wildcards) -> int:
         """Mini: `actbert.pretrain_steps` steps; full: the config's whole schedule (0 = no limit)."""
         return self.params["pretrain_steps"] if wildcards.scale == "mini" else 0
+
+    def launch_devices(self, wildcards) -> str:
+        """paddle.distributed.launch's device option for `actbert.pretrain.<scale>.devices`: the
+        document's `--gpus="0,1,2,3,4,5,6,7"` on cuda, `--nproc_per_node=N` on cpu."""
+        runner, devices = self.pretrain_runner(wildcards), self.params["pretrain"][wildcards.scale]["devices"]
+        spec = runner.launch_args(devices, "-")[0]
+        return spec.replace("--gpus=", '--gpus="') + '"' if spec.startswith("--gpus=") else spec
+
+    def launch_log_dir(self, wildcards, output) -> str:
+        """The launcher's --log_dir (`actbert.pretrain.log_dir`, the document's log_actbert), inside
+        the run folder so it goes with the run."""
+        return f"{output.work}/{self.params['pretrain']['log_dir']}"
+
+    def _amp(self, wildcards) -> bool:
+        """`actbert.amp`; refused, while the DAG is planned, where the pretraining target has no GPU."""
+        if not self.params["amp"]:
+            return False
+        runner = self.pretrain_runner(wildcards)
+        try:
+            runner.check_amp()
+        except ConfigError as exc:
+            raise ConfigError(f"actbert.amp is true: {exc}; the {wildcards.scale}-scale pretraining runs on target "
+                              f"{runner.target!r} (actbert.pretrain.{wildcards.scale}.target). Set actbert.amp: false "
+                              "in params.yaml (or in a --configfile given after it) for this run, or set "
+                              f"actbert.pretrain.{wildcards.scale}.target to a GPU target (cuda)") from None
+        return True
+
+    def amp_env(self, wildcards) -> str:
+        """The document's AMP FLAGS as a command prefix (`FLAGS_...=800 ... `) with actbert.amp."""
+        return "".join(f"{k}={v} " for k, v in AMP_FLAGS.items()) if self._amp(wildcards) else ""
+
+    def amp_arg(self, wildcards) -> str:
+        """main.py's `--amp ` with actbert.amp."""
+        return "--amp " if self._amp(wildcards) else ""
 
     def table(self, wildcards) -> dict:
         scale, target = self.scale(wildcards), wildcards.target

@@ -12,6 +12,12 @@ CLAIM_METRICS = ("R@1", "R@5", "R@10", "MedianR", "MeanR")
 # Distributions its tables record in provenance, beside the common ones (zoorepro/provenance.py).
 PROVENANCE_PACKAGES = ("paddlepaddle", "paddlenlp", "ppvideo")
 
+# The FLAGS the document exports for its AMP variant (004_1d93f0d998946b96.txt, "AMP is useful for
+# speeding up training"); the pretraining rule sets them with main.py --amp
+# when params actbert.amp is true (zoorepro/actbert/inputs.py).
+AMP_FLAGS = {"FLAGS_conv_workspace_size_limit": "800", "FLAGS_cudnn_exhaustive_search": "1",
+             "FLAGS_cudnn_batchnorm_spatial_persistent": "1"}
+
 
 def dvc_stages(params: dict, scale: str) -> dict:
     work = f"work/{scale}/actbert"
@@ -29,8 +35,9 @@ def dvc_stages(params: dict, scale: str) -> dict:
         stages["actbert_pretrain_mini"] = {
             "cmd": dvcgen.cmd([f"{work}/pretrain/loss.measurements.json"]),
             "deps": ["data/mini/actbert", "work/src/actbert", "zoorepro/actbert/configs",
-                     "zoorepro/actbert/pretrain.py", "zoorepro/actbert/loss_measurements.py", "zoorepro/runners"],
-            "params": ["actbert.pretrain_steps", "actbert.seed"],
+                     "zoorepro/actbert/pretrain.py", "zoorepro/actbert/main.py", "zoorepro/actbert/loss_measurements.py",
+                     "zoorepro/runners", "rules/actbert.smk"],
+            "params": ["actbert.pretrain_steps", "actbert.seed", "actbert.amp", "actbert.pretrain"],
             "outs": [f"{work}/pretrain"],
         }
         table_deps.append(f"{work}/pretrain")

@@ -3,7 +3,7 @@ torch and MindIE vs transformers next) rather than compiled from ONNX by a backe
 
 A runner says whether it can run on a target (`check`), which framework device that target is
 (`device`), what versions and device environment it runs with (`versions`), and builds the launch
-command of a step (`launch_command`) — the idea of optimum-benchmark's launchers. `get_runner`
+command of a distributed training script (`launch_command`: paddle.distributed.launch) — the idea of optimum-benchmark's launchers. `get_runner`
 is the one factory; a model's pipeline.py names its runner (`RUNNER = "paddle"`).
 """
 from __future__ import annotations

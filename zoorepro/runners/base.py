@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import abc
-import sys
 from collections.abc import Sequence
 
 from ..errors import ToolchainMissing
@@ -48,9 +47,8 @@ class Runner(abc.ABC):
     def versions(self) -> dict:
         """Framework version and device environment, for provenance."""
 
-    def launch_command(self, argv: Sequence[str], nprocs: int = 1) -> list[str]:
-        """The command that runs a step's `argv` (a module and its arguments) on this runner:
-        the interpreter itself for one process; runners with a distributed launcher override it."""
-        if nprocs != 1:
-            raise ToolchainMissing(f"{self.name} runner: no launcher for {nprocs} processes")
-        return [sys.executable, *argv]
+    def launch_command(self, script: str, args: Sequence[str], devices: int | str, log_dir: str) -> list[str]:
+        """The command that runs a training `script` with `args` over `devices` through the
+        framework's distributed launcher (logs per process under `log_dir`); runners that have one
+        override it."""
+        raise ToolchainMissing(f"{self.name} runner: no distributed launcher")

@@ -1,0 +1,24 @@
+"""The training script paddle.distributed.launch starts in each process, named as the document
+names it: `python -m paddle.distributed.launch --gpus=... --log_dir=log_actbert main.py --validate
+-c actbert.yaml`. The launcher takes a script path (it runs a `*.py` as `python -u script`), not a
+module, so this file exists; it runs zoorepro.actbert.pretrain (same options, see its --help).
+
+Usage: python -m paddle.distributed.launch --nproc_per_node=2 --log_dir=DIR zoorepro/actbert/main.py \
+           --validate -c zoorepro/actbert/configs/mini_pretrain.yaml --device cpu --work-dir DIR ...
+       python zoorepro/actbert/main.py --help
+"""
+import sys
+from pathlib import Path
+
+# Run as a script, Python puts this folder first on sys.path, where test.py, inputs.py, metrics.py
+# ... would shadow top-level modules of those names; the checkout this file belongs to goes there
+# instead, so `zoorepro` is this checkout's package (not another copy installed in the venv).
+HERE = Path(__file__).resolve().parent
+if sys.path and Path(sys.path[0] or ".").resolve() == HERE:
+    sys.path[0] = str(HERE.parents[1])
+
+from zoorepro.actbert.pretrain import main  # noqa: E402
+from zoorepro.cli import run_step  # noqa: E402
+
+if __name__ == "__main__":
+    run_step(main)
