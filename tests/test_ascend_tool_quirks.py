@@ -276,3 +276,9 @@ def test_the_standin_atc_models_the_precision_mode(tmp_path: Path, monkeypatch, 
                                                          "soc_version": "Ascend310P3", "atc_extra": list(extra)}}})
     meta, _ = read_om(ascend.compile(six_input_onnx(tmp_path / "m.onnx"), tmp_path / "om", 2))
     assert meta["precision"] == precision and meta["imitates"] == "ATC of CANN 8.0.RC2"
+
+
+def test_a_missing_model_is_named(tmp_path: Path, monkeypatch) -> None:
+    activate(monkeypatch)
+    with pytest.raises(ZooreproError, match=r"model .*absent\.om does not exist"):
+        backend().benchmark(tmp_path / "absent.om", 1, loop=1, warmup=0)

@@ -8,9 +8,9 @@ as `tool_args`, then the target's `atc_extra`.
 
 What current tools demand and this backend does for them:
 - ais_bench (since 2024-02) refuses an existing `--output` folder (and `--output_dirname` target)
-  whose mode is above 0o750, and an `.om` that is a symlink or group/other-writable: the output
-  folder is set to 0o750 before every run, and a model that would be refused (a DVC symlink, say)
-  is handed over as a private real copy.
+  with any of the mode bits 0o027 set (0o755 fails, 0o750 passes), and an `.om` or input file that
+  is a symlink or group/other-writable: the output folder is set to 0o750 before every run, and a
+  model that would be refused (a DVC symlink, say) is handed over as a private real copy.
 - ATC accepts only the ONNX opsets its CANN release supports: the model's opset is checked against
   cann.py's table before ATC runs.
 """
@@ -91,6 +91,8 @@ def ais_bench_output_folder(folder: Path) -> Path:
 def ais_bench_model(model: Path, scratch: Path) -> Path:
     """`model` itself when ais_bench accepts it (a real file, not group/other-writable), else a
     private real copy in `scratch` (DVC's symlink cache, a umask 002 checkout)."""
+    if not model.is_file():
+        raise ZooreproError(f"model {model} does not exist (or is not a file)")
     if not model.is_symlink() and not model.stat().st_mode & (stat.S_IWGRP | stat.S_IWOTH):
         return model
     copy = scratch / model.name
