@@ -17,8 +17,26 @@ HERE = Path(__file__).resolve().parent
 if sys.path and Path(sys.path[0] or ".").resolve() == HERE:
     sys.path[0] = str(HERE.parents[1])
 
+import os  # noqa: E402
+
 from zoorepro.actbert.pretrain import main  # noqa: E402
 from zoorepro.cli import run_step  # noqa: E402
 
+
+def run_launched() -> None:
+    """run_step(main); in a process of a multi-process launch, leave without the interpreter's
+    teardown once everything is written and flushed: the collective backend's destructors can
+    abort (SIGABRT) a process whose peers are already gone, failing a run that finished."""
+    if int(os.environ.get("PADDLE_TRAINERS_NUM", "1")) <= 1:
+        run_step(main)
+    try:
+        run_step(main)
+    except SystemExit as done:
+        code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    run_step(main)
+    run_launched()

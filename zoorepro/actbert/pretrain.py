@@ -248,9 +248,17 @@ def main() -> int:
         import paddle.distributed
 
         paddle.distributed.barrier()
-    if rank != 0:
-        return 0
+    if rank == 0:
+        write_results(args, log_file, batch, world, wall_s)
+    if world > 1:
+        # No process leaves while rank 0 still writes: a process whose peer has already gone can
+        # abort in the collective backend's teardown (seen once: rank 0 exit -6 after its results).
+        paddle.distributed.barrier()
+    return 0
 
+
+def write_results(args: argparse.Namespace, log_file: Path, batch: int, world: int, wall_s: float) -> None:
+    """Rank 0: the global loss curve, the launch record and the final weights."""
     curve = global_curve([loss_curve(rank_log(args.work_dir, r).read_text(encoding="utf-8")) for r in range(world)])
     if args.max_steps is not None and len(curve["train"]) < args.max_steps:
         raise ZooreproError(f"asked for {args.max_steps} steps, but one epoch of {args.config} has only "
@@ -271,7 +279,6 @@ def main() -> int:
                                                                        args.caption_val, args.vocab_dir) if p)])
     if args.out is not None:
         copy_atomic(checkpoint, args.out)
-    return 0
 
 
 if __name__ == "__main__":
