@@ -78,8 +78,8 @@ def validate_target(model, target, resdir):
     this model and scale. A dry run only plans, so it checks the params alone. No fallback to
     another target, ever."""
     target_settings(config, target)
-    runner = models.pipeline(model).RUNNER
     try:
+        runner = models.runner_name(model, target, config)
         if runner is not None:
             get_runner(runner, target, config).check(model, probe=not workflow.dryrun)
         elif not workflow.dryrun:

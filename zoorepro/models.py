@@ -3,7 +3,8 @@ step modules, plus `rules/<model>.smk`, `manifests/<model>.yaml` and its params.
 generic names a model. `pipeline.py` declares:
 
 * `DOCUMENT`: the source document's file name (../shared/seeds/);
-* `RUNNER`: None (compiled from ONNX by the target's backend) or a runner name (zoorepro/runners/);
+* `RUNNER`: None (compiled from ONNX by the target's backend), a runner name (zoorepro/runners/),
+  or a mapping hardware kind -> runner name (`runner_name`);
 * `CLAIM_METRICS`: the accuracy metric names its claims may use (the claims schema reads them);
 * `dvc_stages(params, scale) -> dict`: its DVC stages (zoorepro/dvcgen.py renders them);
 * optionally `check_params(block) -> list[str]`: cross-field problems in its params block, each
@@ -63,6 +64,22 @@ def patch_files(model: str, patches_dir: Path) -> list[Path]:
     if mod is None:
         return []
     return sorted(p for d in sorted(Path(patches_dir).glob(mod.PATCH_GLOB)) if d.is_dir() for p in d.glob("*.patch"))
+
+
+def runner_name(model: str, target: str, params: dict) -> str | None:
+    """The runner that runs `model` on `target`: None for a model compiled from ONNX by the
+    target's backend; pipeline.py RUNNER is one runner name, or a mapping from the target's
+    hardware kind to the runner for it (a model run by different frameworks on different chips)."""
+    from .config import target_settings
+
+    runner = pipeline(model).RUNNER
+    if not isinstance(runner, dict):
+        return runner
+    hardware = str(target_settings(params, target)["hardware"])
+    if hardware not in runner:
+        raise ConfigError(f"{model} runs on {', '.join(runner)} ({', '.join(sorted(set(runner.values())))}); "
+                          f"target {target!r} is {hardware}")
+    return runner[hardware]
 
 
 def inputs(model: str, config: dict):

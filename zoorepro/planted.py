@@ -35,7 +35,10 @@ TABLE = "planted by the mini generator"
 @dataclass(frozen=True)
 class PlantedMetric:
     """One planted value: the metric as the model's tables name it, its unit (fraction, percent,
-    rank), which way is better, and the batch size when the pipeline measures it at one."""
+    rank), which way is better, and the batch size when the pipeline measures it at one.
+    `target`: 'any' (the default: every table of the scale judges it), or the one target whose
+    tables it is planted for (a model whose sides compute different answers, e.g. LLaVA-NeXT-Video's
+    cpu and npu prompts); its claim id then carries the target: `<model>.mini.<target>_<slug>`."""
 
     metric: str
     value: float
@@ -43,6 +46,7 @@ class PlantedMetric:
     higher_is_better: bool = True
     batch_size: int | None = None
     precision: str = "fp32"
+    target: str = "any"
 
 
 def slug(metric: str) -> str:
@@ -71,8 +75,9 @@ def planted_registry(model: str, generator: str, dataset: str, method: str,
     claims = []
     for m in metrics:
         claims.append({
-            "id": f"{model}.mini.{slug(m.metric)}", "document": document, "model": model, "scale": "mini",
-            "target": "any", "table": TABLE, "batch_size": m.batch_size, "precision": m.precision,
+            "id": f"{model}.mini.{slug(m.metric) if m.target == 'any' else m.target + '_' + slug(m.metric)}",
+            "document": document, "model": model, "scale": "mini", "target": m.target, "table": TABLE,
+            "batch_size": m.batch_size, "precision": m.precision,
             "metric": m.metric, "kind": "accuracy", "value": float(m.value), "unit": m.unit,
             "higher_is_better": m.higher_is_better, "dataset": dataset,
             "caveats": [f"expected value computed by {method}",

@@ -139,6 +139,9 @@ def planted_claims(ctx: RunContext, planted: Path | None) -> tuple[list[Claim], 
     foreign = sorted({c.model for c in claims} - {ctx.model})
     if foreign:
         raise ZooreproError(f"{planted}: planted claims of {', '.join(foreign)}, not of {ctx.model}")
+    # A planted value tied to one target's hardware (a prompt or precision only that target uses)
+    # judges that target's tables only; `any` judges every target's.
+    claims = [c for c in claims if c.target in ("any", ctx.hardware)]
     record = {"file": str(planted), "sha256": sha256sum(Path(planted)), "claims": [c.to_dict() for c in claims]}
     return claims, record
 

@@ -11,7 +11,9 @@ from __future__ import annotations
 from ..config import target_settings
 from .base import Runner
 
-_RUNNERS = {"paddle": ("zoorepro.runners.paddle", "PaddleRunner")}
+_RUNNERS = {"paddle": ("zoorepro.runners.paddle", "PaddleRunner"),
+            "transformers": ("zoorepro.runners.transformers", "TransformersRunner"),
+            "mindie": ("zoorepro.runners.mindie", "MindIERunner")}
 
 
 def runner_names() -> tuple[str, ...]:

@@ -1,0 +1,129 @@
+"""The input and params functions of rules/llava_next_video.smk (see zoorepro/workflow.py)."""
+from __future__ import annotations
+
+from zoorepro.llava_next_video.pipeline import CHECKPOINTS
+from zoorepro.models import runner_name
+from zoorepro.runners import get_runner
+from zoorepro.workflow import ModelInputs
+
+MODEL = "llava_next_video"
+
+
+def data_dir(scale: str) -> str:
+    return f"data/{scale}/{MODEL}"
+
+
+def sample_dir(scale: str) -> str:
+    """extract_dataset's outputs, in the upstream layout: <S>/Video-Bench/Eval_QA/ (the sampled QA
+    file and its answers) and <S>/VideoBench/Eval_video/sampling_data/ (the sampled videos)."""
+    return f"work/{scale}/{MODEL}/sample"
+
+
+# The paths the steps name on their command lines (the document's arguments), per scale.
+def paths(scale: str) -> dict[str, str]:
+    data, sample = data_dir(scale), sample_dir(scale)
+    return {
+        "eval_qa_root": f"{data}/Video-Bench",             # --Eval_QA_root (Eval_QA/<Subset>_QA_new.json)
+        "eval_video_root": f"{data}/VideoBench",           # --Eval_Video_root (Eval_video/<Subset>/...)
+        "answer": f"{data}/Video-Bench/ANSWER.json",       # --correct_answer_file
+        "models": f"{data}/models",
+        "sample_qa_root": f"{sample}/Video-Bench",         # the sampled Eval_QA_root
+        "sample_video_root": f"{sample}/VideoBench",       # the sampled Eval_Video_root
+        "sample_video_dir": f"{sample}/VideoBench/Eval_video/sampling_data",  # MindIE's ${video_path}
+        "sample_json": f"{sample}/Video-Bench/Eval_QA",    # --json_output_path
+        "sample_videos": f"{sample}/VideoBench/Eval_video",  # --sampling_output_folder
+    }
+
+
+def checkpoint_dir(scale: str, ckpt: str) -> str:
+    return f"{data_dir(scale)}/models/LLaVA-NeXT-Video-{ckpt}-hf"
+
+
+class Inputs(ModelInputs):
+    model = MODEL
+
+    # ---- data ------------------------------------------------------------------------------
+
+    def data(self, wildcards) -> dict:
+        """The generated mini set, or the stamps of the verified full downloads."""
+        if wildcards.scale == "mini":
+            return {"data": f"{data_dir('mini')}/MANIFEST.json"}
+        return self.full_data()
+
+    def checkpoint(self, wildcards) -> dict:
+        """A checkpoint folder's ready mark: the mini generator's manifest, or the verified snapshot."""
+        if wildcards.scale == "mini":
+            return {"data": f"{data_dir('mini')}/MANIFEST.json"}
+        return {"checkpoint": f"{checkpoint_dir('full', wildcards.ckpt)}/.verified.json"}
+
+    @staticmethod
+    def path(name: str):
+        """A params function: the path `name` of this scale (paths), for a rule's command line."""
+        return lambda wildcards: paths(wildcards.scale)[name]
+
+    @staticmethod
+    def checkpoint_path(wildcards) -> str:
+        return checkpoint_dir(wildcards.scale, wildcards.ckpt)
+
+    def nums(self, wildcards) -> int:
+        return self.params["sampling"]["nums"][wildcards.scale]
+
+    def max_new_tokens(self, wildcards) -> int:
+        return self.params["max_new_tokens"][wildcards.scale]
+
+    # ---- targets and runners ---------------------------------------------------------------
+
+    def hardware(self, target: str) -> str:
+        return str(self.config["targets"][target]["hardware"])
+
+    def runner(self, target: str):
+        return get_runner(runner_name(self.model, target, self.config), target, self.config)
+
+    def runner_folder(self, target: str) -> str:
+        """The folder of a target's answers is named for the runner that wrote them."""
+        return runner_name(self.model, target, self.config)
+
+    def dtype(self, wildcards) -> str:
+        return self.params["dtype"][self.hardware(wildcards.target)]
+
+    def device(self, wildcards) -> str:
+        return self.runner(wildcards.target).device
+
+    def gpu_launch(self, wildcards) -> str:
+        """How llava_gpu starts: `python -m` for one process, torchrun for N (the questions sharded
+        over them; the document's script made every process answer all and write one file)."""
+        nproc = self.params["gpu"]["nproc"][self.hardware(wildcards.target)]
+        if nproc == 1:
+            return "python -m"
+        return f"python -m torch.distributed.run --standalone --nproc_per_node {nproc} -m"
+
+    def mindie_env(self, wildcards) -> str:
+        """MindIE's environment (run_pa_videobench.sh reads MASTER_PORT; the card ids), as a prefix."""
+        settings = self.config["targets"][wildcards.target]
+        return (f"MASTER_PORT={settings.get('master_port', 20030)} "
+                f"ASCEND_RT_VISIBLE_DEVICES={settings.get('visible_devices', '0')} ")
+
+    # ---- what the table joins --------------------------------------------------------------
+
+    def answers(self, scale: str, target: str, ckpt: str) -> str:
+        return f"work/{scale}/{MODEL}/{target}/{ckpt}/{self.runner_folder(target)}/Chat_results/sampling_data_eval.json"
+
+    def reference_answers(self, wildcards) -> str:
+        """The GPU side's answers the NPU's are tested against (`reference.<scale>`)."""
+        return self.answers(wildcards.scale, self.params["reference"][wildcards.scale], wildcards.ckpt)
+
+    def npu_answers(self, wildcards) -> str:
+        return self.answers(wildcards.scale, wildcards.target, wildcards.ckpt)
+
+    def table(self, wildcards) -> dict:
+        scale, target = self.scale(wildcards), wildcards.target
+        runner = self.runner_folder(target)
+        measurements = []
+        for ckpt in self.params["checkpoints"]:
+            base = f"work/{scale}/{MODEL}/{target}/{ckpt}"
+            measurements += [f"{base}/{runner}/perf.measurements.json", f"{base}/{runner}/score.measurements.json"]
+            if self.hardware(target) == "npu":  # the document's precision test: NPU against GPU
+                measurements.append(f"{base}/precision_test.measurements.json")
+        first = self.params["checkpoints"][0]
+        return {"measurements": measurements,
+                "toolchain": f"work/{scale}/{MODEL}/{target}/{first}/{runner}/toolchain.json"}

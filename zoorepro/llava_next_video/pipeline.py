@@ -1,0 +1,66 @@
+"""LLaVA-NeXT-Video (five checkpoints) on Video-Bench, MindIE-LLM on an Ascend NPU against
+transformers on a GPU (001_c4605a925f123fda.txt): the model's registry entry (zoorepro/models.py).
+Its rules: rules/llava_next_video.smk; its data: manifests/llava_next_video.yaml; its steps are
+named as the document names them (extract_dataset, llava_gpu, run_pa_videobench,
+llava_video_precision_test)."""
+from __future__ import annotations
+
+from zoorepro import dvcgen
+
+DOCUMENT = "001_c4605a925f123fda.txt"
+# The framework that answers the questions, per hardware kind: transformers' LlavaNextVideo classes
+# on cpu/cuda (the document's llava_gpu), MindIE-LLM on the NPU (its run_pa_videobench.sh).
+RUNNER = {"cpu": "transformers", "cuda": "transformers", "npu": "mindie"}
+CHECKPOINTS = ("7B", "7B-32K", "7B-DPO", "34B", "34B-DPO")
+# Per-checkpoint metric names (the tables carry one row set per checkpoint: "<ckpt> <metric>").
+ACCURACY = "accuracy"                      # corrected reading: A-F, unparseable counted wrong
+FINAL_SCORE = "Video-Bench final score"    # Video-Bench's weighted levels (videobench_score)
+DOC_GPU = "GPU accuracy (document reading)"
+DOC_NPU = "NPU accuracy (document reading)"
+GAP = "|NPU-GPU| accuracy gap"              # the document's implicit claim: the NPU answers as well
+DOC_GAP = "|NPU-GPU| accuracy gap (document reading)"
+AGREEMENT = "NPU-GPU same answer"
+PER_CKPT = (ACCURACY, FINAL_SCORE, DOC_GPU, DOC_NPU, GAP, DOC_GAP, AGREEMENT)
+
+
+def metric(ckpt: str, name: str) -> str:
+    return f"{ckpt} {name}"
+
+
+# The accuracy metrics its claims may name (claims/claims.yaml, planted claims).
+CLAIM_METRICS = tuple(metric(c, m) for c in CHECKPOINTS for m in PER_CKPT)
+PROVENANCE_PACKAGES = ("transformers", "tokenizers", "av", "huggingface_hub", "safetensors")
+
+
+def check_params(block: dict) -> list[str]:
+    problems = [f"checkpoints: unknown checkpoint {c!r} (known: {', '.join(CHECKPOINTS)})"
+                for c in block["checkpoints"] if c not in CHECKPOINTS]
+    return problems
+
+
+def dvc_stages(params: dict, scale: str) -> dict:
+    block = params["llava_next_video"]
+    data = f"data/{scale}/llava_next_video"
+    code = ["zoorepro/llava_next_video", "zoorepro/runners", "rules/llava_next_video.smk"]
+    stages = {}
+    if scale == "mini":
+        stages["llava_next_video_data_mini"] = {
+            "cmd": dvcgen.cmd([f"{data}/MANIFEST.json"]),
+            "deps": ["zoorepro/llava_next_video/make_mini_data.py", "zoorepro/llava_next_video/make_mini_model.py",
+                     "zoorepro/llava_next_video/plant.py", "zoorepro/llava_next_video/videobench.py",
+                     "zoorepro/planted.py"],
+            "params": ["llava_next_video.mini", "llava_next_video.max_new_tokens", "llava_next_video.frames",
+                       "llava_next_video.checkpoints"],
+            "outs": [data],
+        }
+    else:
+        stages.update(dvcgen.download_stage("llava_next_video"))
+    for target in dvcgen.table_targets(params, "llava_next_video", scale):
+        deps = [data, *code]
+        if target != block["reference"][scale]:
+            deps.append(f"work/{scale}/llava_next_video/{block['reference'][scale]}")
+        stages.update(dvcgen.table_stage("llava_next_video", scale, target, deps,
+                                         ["llava_next_video.checkpoints", "llava_next_video.dtype",
+                                          "llava_next_video.sampling", "llava_next_video.max_new_tokens",
+                                          "llava_next_video.gpu", "llava_next_video.npu"]))
+    return stages
