@@ -32,7 +32,7 @@ include: "rules/table.smk"
 include: "rules/vilbert.smk"
 include: "rules/videobert.smk"
 include: "rules/actbert.smk"
-include: "rules/llava_next_video.smk"
+include: "rules/llava_video.smk"
 
 
 rule all:

@@ -111,6 +111,27 @@ def actbert_harness(repo: Path) -> dict:
     return {"captions_per_s": by_metric["throughput"], "harness_share": by_metric["harness_overhead"]}
 
 
+def llava_figures(repo: Path, repeats: int) -> dict:
+    """Mini LLaVA-NeXT-Video on cpu: seconds per question of the llava_gpu step (the 7B mini
+    checkpoint's table row), and that step's generation over a bare transformers `generate` loop on
+    the same model and preprocessed inputs (zoorepro.llava_video.llava_gpu.bench_ratio; goal >= 0.97)."""
+    import torch
+
+    from zoorepro.llava_video.llava_gpu import bench_ratio, load_questions, prepare_questions
+    from zoorepro.llava_video.make_mini_model import load_checkpoint
+
+    records = json.loads((repo / "work/mini/llava_video/cpu/7B/transformers/perf.measurements.json").read_text())
+    by_metric = {r["metric"]: r["value"] for r in records}
+    sample = repo / "work/mini/llava_video/sample"
+    torch.set_num_threads(1)  # as the step runs on cpu
+    model, processor = load_checkpoint(repo / "data/mini/llava_video/models/LLaVA-NeXT-Video-7B-hf")
+    items = load_questions(sample / "Video-Bench", "sampling_data", sample / "VideoBench")
+    prepared = prepare_questions(processor, items, sample / "VideoBench", "cpu", torch.float32)
+    ratio = bench_ratio(model, processor, prepared, 3, "cpu", repeats=repeats)
+    return {"seconds_per_question_7B": by_metric["7B seconds per question"],
+            "step_generate_over_bare_generate": ratio["ratio"], "questions": ratio["questions"]}
+
+
 def ort_vs_torch(repo: Path, bs: int, loop: int) -> dict:
     """onnxruntime (the exported mini ONNX, same session options as the perf step) over torch
     eager (the same archive, loaded as the export step loads it), on one batch of real
@@ -210,6 +231,8 @@ def main() -> int:
         figures["mini_videobert_e2e_s"] = sh(["snakemake", "--cores", "all", "results/mini/videobert_cpu.csv"], repo)
         figures["mini_actbert_e2e_s"] = sh(["snakemake", "--cores", "all", "results/mini/actbert_cpu.csv"], repo)
         figures["actbert_test"] = actbert_harness(repo)
+        figures["mini_llava_video_e2e_s"] = sh(["snakemake", "--cores", "all", "results/mini/llava_video_cpu.csv"], repo)
+        figures["llava_video"] = llava_figures(repo, args.repeats)
         figures["snakemake_noop_s"] = sh(["snakemake", "--cores", "all"], repo)
         figures["lineage_cost"] = lineage_cost(repo, args.repeats)
         sh(["dvc", "commit", "--force"], repo)  # record what Snakemake built in dvc.lock (no rerun)

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from zoorepro.errors import ZooreproError
-from zoorepro.llava_next_video import extract_dataset as ex
-from zoorepro.llava_next_video import videobench as vb
+from zoorepro.llava_video import extract_dataset as ex
+from zoorepro.llava_video import videobench as vb
 
 CHOICES = {"A": "red", "B": "blue", "C": "cat", "D": "dog", "E": "car", "F": "road"}
 TAIL = "the one closest to the correct answer is:"
@@ -146,7 +146,7 @@ def test_answer_json_without_a_subset(tmp_path):
 
 @pytest.fixture(scope="module")
 def mini(tmp_path_factory):
-    from zoorepro.llava_next_video.make_mini_data import make_mini
+    from zoorepro.llava_video.make_mini_data import make_mini
 
     root = tmp_path_factory.mktemp("llava_mini")
     kwargs = dict(seed=1, per_subset=1, max_new_tokens=3, checkpoints=("7B", "34B"))
@@ -177,7 +177,7 @@ def test_mini_planted_values_non_degenerate(mini):
 
 
 def test_mini_checkpoint_reloads_offline(mini):
-    from zoorepro.llava_next_video.make_mini_model import load_checkpoint
+    from zoorepro.llava_video.make_mini_model import load_checkpoint
 
     root, _ = mini
     model, processor = load_checkpoint(root / "a/models/LLaVA-NeXT-Video-34B-hf")
@@ -188,7 +188,7 @@ def test_mini_checkpoint_reloads_offline(mini):
 
 
 def test_checkpoint_without_processor_config(mini, tmp_path):
-    from zoorepro.llava_next_video.make_mini_model import load_checkpoint
+    from zoorepro.llava_video.make_mini_model import load_checkpoint
 
     root, _ = mini
     broken = tmp_path / "ckpt"
@@ -199,7 +199,7 @@ def test_checkpoint_without_processor_config(mini, tmp_path):
 
 
 def test_corrupt_video_is_one_clear_error(mini, tmp_path):
-    from zoorepro.llava_next_video.plant import decode_frames
+    from zoorepro.llava_video.plant import decode_frames
 
     root, _ = mini
     src = root / "a/VideoBench/Eval_video/TVQA/s01e00_seg02.mp4"

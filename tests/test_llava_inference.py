@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from zoorepro.errors import ToolchainMissing, ZooreproError
-from zoorepro.llava_next_video import frames as fr
+from zoorepro.llava_video import frames as fr
 
 ROOT = Path(__file__).resolve().parents[1]
 MINDIE = ROOT / "tests" / "standins" / "mindie"
@@ -134,14 +134,14 @@ def test_corrupt_and_truncated_video_named(tmp_path):
 
 @pytest.fixture(scope="module")
 def processors():
-    from zoorepro.llava_next_video import make_mini_model as mm
+    from zoorepro.llava_video import make_mini_model as mm
 
     return {f: mm.build_processor(mm.build_tokenizer(f), f) for f in mm.FAMILIES}
 
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
-    from zoorepro.llava_next_video import make_mini_model as mm
+    from zoorepro.llava_video import make_mini_model as mm
 
     out = tmp_path_factory.mktemp("ckpt") / "LLaVA-NeXT-Video-7B-hf"
     mm.build_checkpoint(out, "vicuna", seed=0, verify=False)
@@ -149,7 +149,7 @@ def checkpoint(tmp_path_factory):
 
 
 def test_prompts_per_template(processors):
-    from zoorepro.llava_next_video.llava_gpu import build_prompt
+    from zoorepro.llava_video.llava_gpu import build_prompt
 
     q = "what? A.x B.y \n Among the two options A, B above, the one closest to the correct answer is: "
     assert build_prompt(processors["vicuna"], q) == f"USER: <video>\n{q} {SUFFIX} ASSISTANT:"
@@ -162,7 +162,7 @@ def test_prompts_per_template(processors):
 
 
 def test_answer_cut_and_cleanup(processors):
-    from zoorepro.llava_next_video import videobench as vb
+    from zoorepro.llava_video import videobench as vb
 
     assert vb.cut_answer("USER: x ASSISTANT: C. D.") == " C. D."
     assert vb.cut_answer("0123456789abc") == "9abc"  # upstream's find() == -1 arithmetic: index 9
@@ -179,8 +179,8 @@ def args_for(qa_root, video_root, out, **kw):
 def test_output_format_sharding_and_faults(tmp_path, checkpoint):
     import torch
 
-    from zoorepro.llava_next_video import llava_gpu as g
-    from zoorepro.llava_next_video.make_mini_model import load_checkpoint
+    from zoorepro.llava_video import llava_gpu as g
+    from zoorepro.llava_video.make_mini_model import load_checkpoint
 
     qa_root, video_root, qa = write_sample(tmp_path / "S", 4)
     model, processor = load_checkpoint(checkpoint)
@@ -230,7 +230,7 @@ def test_output_format_sharding_and_faults(tmp_path, checkpoint):
 
 
 def test_missing_video_named(tmp_path):
-    from zoorepro.llava_next_video import llava_gpu as g
+    from zoorepro.llava_video import llava_gpu as g
 
     qa_root, video_root, qa = write_sample(tmp_path / "S", 2)
     (video_root / qa["MSVD/0"]["vid_path"]).unlink()
@@ -248,7 +248,7 @@ def test_transformers_runner():
 
     assert {"transformers", "mindie"} <= set(runner_names())
     cpu = TransformersRunner("cpu", {"hardware": "cpu"})
-    cpu.check("llava_next_video")
+    cpu.check("llava_video")
     assert cpu.launch_command("m.x", ["--a"], 1)[1:] == ["-m", "m.x", "--a"]
     assert cpu.launch_command("m.x", [], 2)[1:6] == ["-m", "torch.distributed.run", "--standalone",
                                                      "--nproc_per_node", "2"]
@@ -258,9 +258,9 @@ def test_transformers_runner():
 
     if not torch.cuda.is_available():
         with pytest.raises(ToolchainMissing, match="no CUDA GPU"):
-            TransformersRunner("cuda", {"hardware": "cuda"}).check("llava_next_video")
+            TransformersRunner("cuda", {"hardware": "cuda"}).check("llava_video")
     with pytest.raises(ToolchainMissing):
-        TransformersRunner("npu", {"hardware": "npu"}).check("llava_next_video", probe=False)
+        TransformersRunner("npu", {"hardware": "npu"}).check("llava_video", probe=False)
     assert get_runner  # the factory knows both (registered)
 
 
@@ -270,19 +270,19 @@ def test_mindie_runner_refusals(tmp_path, monkeypatch):
     monkeypatch.delenv("MINDIE_LLM_HOME", raising=False)
     runner = MindIERunner("npu", {"hardware": "npu"})
     with pytest.raises(ToolchainMissing) as exc:
-        runner.check("llava_next_video")
-    message = str(exc.value.for_table("llava_next_video", "results/mini"))
+        runner.check("llava_video")
+    message = str(exc.value.for_table("llava_video", "results/mini"))
     assert "MINDIE_LLM_HOME" in message and "torch_npu" in message and "CANN" in message
-    assert "results/mini/llava_next_video_cpu.csv" in message
+    assert "results/mini/llava_video_cpu.csv" in message
     monkeypatch.setenv("MINDIE_LLM_HOME", str(tmp_path))
     with pytest.raises(ToolchainMissing, match="run_pa_videobench.sh"):
-        runner.check("llava_next_video")
+        runner.check("llava_video")
     # the stand-in tree, but torch_npu not importable
     monkeypatch.setenv("MINDIE_LLM_HOME", str(MINDIE))
     monkeypatch.setenv("PYTHONPATH", str(ROOT))
     monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
     with pytest.raises(ToolchainMissing, match="torch_npu"):
-        runner.check("llava_next_video")
+        runner.check("llava_video")
     env = environment({"master_port": 20031})
     assert env["MASTER_PORT"] in ("20031", os.environ.get("MASTER_PORT")) and len(DOCUMENT_ENV) == 8
     assert all(env[k] == v for k, v in DOCUMENT_ENV.items())
@@ -304,7 +304,7 @@ def test_run_pa_videobench_standin_end_to_end(tmp_path, checkpoint):
     env = {**os.environ, "MINDIE_LLM_HOME": str(MINDIE), "ZOOREPRO_STANDIN_PYTHON": sys.executable,
            "PYTHONPATH": os.pathsep.join([str(ROOT), str(MINDIE / "python")]),
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", "MASTER_PORT": "20030"}
-    cmd = [sys.executable, "-m", "zoorepro.llava_next_video.run_pa_videobench", str(linked),
+    cmd = [sys.executable, "-m", "zoorepro.llava_video.run_pa_videobench", str(linked),
            str(video_root / "Eval_video" / "sampling_data"), str(qa_root), str(out), "1", "2048", "2",
            "--ckpt", "7B", "--measurements", str(tmp_path / "perf.json"), "--toolchain", str(tmp_path / "tc.json")]
     done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=240, check=False)
@@ -343,7 +343,7 @@ def test_standin_refuses_links_and_odd_paths(tmp_path, checkpoint):
     odd.write_text("{}")
     with pytest.raises(ValueError, match="characters"):
         file_utils.check_file_safety(str(odd))
-    from zoorepro.llava_next_video.run_pa_videobench import refusal
+    from zoorepro.llava_video.run_pa_videobench import refusal
 
     assert refusal(link) == "a symbolic link" and "characters" in refusal(odd)
     assert refusal(checkpoint / "config.json") is None
@@ -358,7 +358,7 @@ def test_standin_process_qs_matches_ours():
         )
     finally:
         sys.path.pop(0)
-    from zoorepro.llava_next_video.videobench import process_qs as ours
+    from zoorepro.llava_video.videobench import process_qs as ours
 
     for n in range(1, 7):
         item = {"question": "Q?", "choices": {"ABCDEF"[i]: f"o{i}" for i in range(n)}, "vid_path": "v.mp4"}

@@ -1,4 +1,4 @@
-"""The two readings of LLaVA-NeXT-Video answers (zoorepro/llava_next_video/judging.py) and the steps
+"""The two readings of LLaVA-NeXT-Video answers (zoorepro/llava_video/judging.py) and the steps
 that turn them into table rows: hand-computed cases of the document's precision test, quirks included,
 and of the corrected reading."""
 import json
@@ -6,9 +6,9 @@ import json
 import pytest
 
 from zoorepro.errors import ZooreproError
-from zoorepro.llava_next_video import judging
-from zoorepro.llava_next_video.llava_video_precision_test import precision_records
-from zoorepro.llava_next_video.videobench_score import score_records
+from zoorepro.llava_video import judging
+from zoorepro.llava_video.llava_video_precision_test import precision_records
+from zoorepro.llava_video.videobench_score import score_records
 
 
 @pytest.mark.parametrize("answer, letter", [

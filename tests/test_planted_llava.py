@@ -20,7 +20,7 @@ from conftest import copy_repo, run
 from zoorepro.claims import load_planted
 from zoorepro.report import read_table
 
-MODEL = "llava_next_video"
+MODEL = "llava_video"
 MINI = f"data/mini/{MODEL}"
 PLANTED = f"{MINI}/planted_claims.yaml"
 SAMPLE = f"work/mini/{MODEL}/sample"
@@ -81,12 +81,12 @@ def test_injected_fault_is_detected(repo, tmp_path, fault):
     """The fault's 7B answers differ from what the planted ANSWER.json expects."""
     ckpt, work = "7B", repo / f"work/mini/{MODEL}/cpu"
     out = tmp_path / "Chat_results"
-    run([PY, "-m", "zoorepro.llava_next_video.llava_gpu", "--model_path", f"{MINI}/models/LLaVA-NeXT-Video-7B-hf",
+    run([PY, "-m", "zoorepro.llava_video.llava_gpu", "--model_path", f"{MINI}/models/LLaVA-NeXT-Video-7B-hf",
          "--dataset_name", "sampling_data", "--Eval_QA_root", f"{SAMPLE}/Video-Bench",
          "--Eval_Video_root", f"{SAMPLE}/VideoBench", "--chat_conversation_output_folder", str(out),
          "--ckpt", ckpt, "--dtype", "float32", "--device", "cpu", "--max_new_tokens", "3",
          "--measurements", str(tmp_path / "perf.measurements.json"), *FAULTS[fault]], cwd=repo)
-    run([PY, "-m", "zoorepro.llava_next_video.videobench_score", "--eval", str(out / "sampling_data_eval.json"),
+    run([PY, "-m", "zoorepro.llava_video.videobench_score", "--eval", str(out / "sampling_data_eval.json"),
          "--sampling_answer_path", f"{SAMPLE}/Video-Bench/Eval_QA/sampling_answer.json", "--ckpt", ckpt,
          "--precision", "float32", "--out", str(tmp_path / "score.measurements.json")], cwd=repo)
     measurements = [str(tmp_path / "perf.measurements.json"), str(tmp_path / "score.measurements.json")]

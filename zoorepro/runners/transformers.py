@@ -4,7 +4,7 @@ device and how the step is launched over several processes.
 
 Launching: upstream starts `torchrun --nproc_per_node N --master_port 20034 -m ...llava_gpu`. Here
 N > 1 processes start as `python -m torch.distributed.run --standalone --nproc_per_node N -m
-zoorepro.llava_next_video.llava_gpu ...` (`--standalone`: a free rendezvous port, so two rules
+zoorepro.llava_video.llava_gpu ...` (`--standalone`: a free rendezvous port, so two rules
 running at once never collide on a fixed MASTER_PORT), one process per GPU, the questions sharded
 over them. One process starts as plain `python -m ...`: torchrun's own interpreter imports torch
 (about 4 s on the 2-core development machine, measured) before it starts the worker, and a worker
@@ -85,7 +85,7 @@ class TransformersRunner(Runner):
 
     def launch_command(self, script: str, args: Sequence[str], devices: int | str = 1,
                        log_dir: str | None = None) -> list[str]:
-        """The command that runs the module `script` (e.g. zoorepro.llava_next_video.llava_gpu) with
+        """The command that runs the module `script` (e.g. zoorepro.llava_video.llava_gpu) with
         `args` in `devices` processes (a count, or GPU ids on cuda: one process each): plain
         `python -m` for one, `torch.distributed.run --standalone` for more (module docstring);
         `log_dir`: torchrun's per-process logs."""

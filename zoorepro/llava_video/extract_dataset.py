@@ -23,7 +23,7 @@ Outputs (json.dump indent=2, as upstream): `{json_output_path}/sampling_datasets
 {key: item + vid_path "Eval_video/sampling_data/<basename>" + dataset} and
 `{json_output_path}/sampling_answer.json` {Subset: {q_id: ANSWER.json entry}} (bare q_id).
 
-Usage: python -m zoorepro.llava_next_video.extract_dataset --Eval_QA_root D/Video-Bench \\
+Usage: python -m zoorepro.llava_video.extract_dataset --Eval_QA_root D/Video-Bench \\
          --Eval_Video_root D/VideoBench --sampling_output_folder S/VideoBench/Eval_video \\
          --json_output_path S/Video-Bench/Eval_QA --correct_answer_file D/Video-Bench/ANSWER.json \\
          --nums 1000 --seed 0 [--merge qualified|upstream]
@@ -40,7 +40,7 @@ from zoorepro.cli import run_step
 from zoorepro.errors import ZooreproError
 from zoorepro import lineage
 from zoorepro.fsutil import atomic_write_text, writing_file
-from zoorepro.llava_next_video import videobench as vb
+from zoorepro.llava_video import videobench as vb
 
 MERGES = ("qualified", "upstream")
 

@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from zoorepro.errors import ZooreproError
-from zoorepro.llava_next_video import videobench as vb
+from zoorepro.llava_video import videobench as vb
 
 N_FRAMES = 8
 SIDES = ("cpu", "npu")
@@ -173,7 +173,7 @@ def load_reference(ckpt: str, folder: Path) -> Reference:
     """A checkpoint from its folder, as the pipeline loads it (offline, float32)."""
     import torch
 
-    from zoorepro.llava_next_video.make_mini_model import letter_token_ids, load_checkpoint
+    from zoorepro.llava_video.make_mini_model import letter_token_ids, load_checkpoint
 
     torch.set_num_threads(1)
     model, processor = load_checkpoint(folder)

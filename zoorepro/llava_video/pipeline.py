@@ -1,6 +1,6 @@
 """LLaVA-NeXT-Video (five checkpoints) on Video-Bench, MindIE-LLM on an Ascend NPU against
 transformers on a GPU (001_c4605a925f123fda.txt): the model's registry entry (zoorepro/models.py).
-Its rules: rules/llava_next_video.smk; its data: manifests/llava_next_video.yaml; its steps are
+Its rules: rules/llava_video.smk; its data: manifests/llava_video.yaml; its steps are
 named as the document names them (extract_dataset, llava_gpu, run_pa_videobench,
 llava_video_precision_test)."""
 from __future__ import annotations
@@ -39,28 +39,37 @@ def check_params(block: dict) -> list[str]:
 
 
 def dvc_stages(params: dict, scale: str) -> dict:
-    block = params["llava_next_video"]
-    data = f"data/{scale}/llava_next_video"
-    code = ["zoorepro/llava_next_video", "zoorepro/runners", "rules/llava_next_video.smk"]
+    block = params["llava_video"]
+    data = f"data/{scale}/llava_video"
+    code = ["zoorepro/llava_video", "zoorepro/runners", "rules/llava_video.smk"]
     stages = {}
     if scale == "mini":
-        stages["llava_next_video_data_mini"] = {
+        stages["llava_video_data_mini"] = {
             "cmd": dvcgen.cmd([f"{data}/MANIFEST.json"]),
-            "deps": ["zoorepro/llava_next_video/make_mini_data.py", "zoorepro/llava_next_video/make_mini_model.py",
-                     "zoorepro/llava_next_video/plant.py", "zoorepro/llava_next_video/videobench.py",
+            "deps": ["zoorepro/llava_video/make_mini_data.py", "zoorepro/llava_video/make_mini_model.py",
+                     "zoorepro/llava_video/plant.py", "zoorepro/llava_video/videobench.py",
                      "zoorepro/planted.py"],
-            "params": ["llava_next_video.mini", "llava_next_video.max_new_tokens", "llava_next_video.frames",
-                       "llava_next_video.checkpoints"],
+            "params": ["llava_video.mini", "llava_video.max_new_tokens", "llava_video.frames",
+                       "llava_video.checkpoints"],
             "outs": [data],
         }
     else:
-        stages.update(dvcgen.download_stage("llava_next_video"))
-    for target in dvcgen.table_targets(params, "llava_next_video", scale):
-        deps = [data, *code]
+        stages.update(dvcgen.download_stage("llava_video"))
+    # extract_dataset's sample, shared by every target's table (the NPU's answers are judged on the
+    # same questions as the GPU's).
+    sample = f"work/{scale}/llava_video/sample"
+    stages[f"llava_video_sample_{scale}"] = {
+        "cmd": dvcgen.cmd([f"{sample}/Video-Bench/Eval_QA/sampling_datasets_QA_new.json"]),
+        "deps": [data, "zoorepro/llava_video/extract_dataset.py", "zoorepro/llava_video/videobench.py"],
+        "params": ["llava_video.sampling"],
+        "outs": [sample],
+    }
+    for target in dvcgen.table_targets(params, "llava_video", scale):
+        deps = [data, sample, *code]
         if target != block["reference"][scale]:
-            deps.append(f"work/{scale}/llava_next_video/{block['reference'][scale]}")
-        stages.update(dvcgen.table_stage("llava_next_video", scale, target, deps,
-                                         ["llava_next_video.checkpoints", "llava_next_video.dtype",
-                                          "llava_next_video.sampling", "llava_next_video.max_new_tokens",
-                                          "llava_next_video.gpu", "llava_next_video.npu"]))
+            deps.append(f"work/{scale}/llava_video/{block['reference'][scale]}")
+        stages.update(dvcgen.table_stage("llava_video", scale, target, deps,
+                                         ["llava_video.checkpoints", "llava_video.dtype",
+                                          "llava_video.sampling", "llava_video.max_new_tokens",
+                                          "llava_video.gpu", "llava_video.npu"]))
     return stages

@@ -1,10 +1,10 @@
 """Score one target's answers against the sampled correct answers: accuracy in the corrected
-reading (zoorepro/llava_next_video/judging.py: A-F, unparseable counted wrong), per subset, and
+reading (zoorepro/llava_video/judging.py: A-F, unparseable counted wrong), per subset, and
 Video-Bench's own score (per-subset accuracy, its three levels and the final score, with the weights
 of its scoring script; videobench.py). Table rows per checkpoint: `<ckpt> accuracy`, `<ckpt>
 accuracy <Subset>`, `<ckpt> Video-Bench level1..3`, `<ckpt> Video-Bench final score` (percent).
 
-Usage: python -m zoorepro.llava_next_video.videobench_score --eval sampling_data_eval.json
+Usage: python -m zoorepro.llava_video.videobench_score --eval sampling_data_eval.json
          --sampling_answer_path sampling_answer.json --ckpt 7B --precision float32 --out score.measurements.json
 """
 from __future__ import annotations
@@ -15,8 +15,8 @@ from pathlib import Path
 
 from zoorepro.cli import run_step
 from zoorepro.errors import ZooreproError
-from zoorepro.llava_next_video import judging, videobench
-from zoorepro.llava_next_video.pipeline import ACCURACY, FINAL_SCORE, metric
+from zoorepro.llava_video import judging, videobench
+from zoorepro.llava_video.pipeline import ACCURACY, FINAL_SCORE, metric
 from zoorepro.measurements import Measurement, print_measurements, write_measurements
 
 

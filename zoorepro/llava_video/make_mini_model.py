@@ -18,7 +18,7 @@ the templates, the prompt strings and the mini question words (WORDS), with byte
 `<0xNN>` tokens), wrapped in transformers.LlamaTokenizer; `<video>` and `<image>` (and for chatml
 `<|im_start|>`, `<|im_end|>`) are special tokens.
 
-How greedy decoding is made to answer with letters (the planting, zoorepro/llava_next_video/plant.py):
+How greedy decoding is made to answer with letters (the planting, zoorepro/llava_video/plant.py):
 random weights would emit arbitrary tokens, which no judge parses. After the seeded random init:
 
 * three residual dimensions are reserved: DIM_LETTER (= FLAG for the letter tokens " A".." F",
@@ -47,7 +47,7 @@ The same seed gives the same bytes in every file (tested): weights come from tor
 generator, the BPE trainer is deterministic on the fixed corpus, and transformers writes sorted,
 timestamp-free JSON.
 
-Usage: python -m zoorepro.llava_next_video.make_mini_model --out DIR --family vicuna --seed 0
+Usage: python -m zoorepro.llava_video.make_mini_model --out DIR --family vicuna --seed 0
 """
 from __future__ import annotations
 
@@ -109,7 +109,7 @@ ANSWER_LETTERS = "ABCDEF"
 
 def corpus() -> list[str]:
     """The BPE's training text: templates' fixed parts, the prompt strings, the words."""
-    from zoorepro.llava_next_video import videobench as vb
+    from zoorepro.llava_video import videobench as vb
 
     lines = ["USER: ASSISTANT:", "[INST] [/INST]", "user assistant", vb.PROMPT_SUFFIX, vb.PROMPT_SUFFIX,
              "Choices: A. B. C. D. E. F.", " ".join(f"{x}." for x in ANSWER_LETTERS)]
@@ -246,7 +246,7 @@ def calibration_states(model, processor, seed: int, n: int = CALIBRATION):
     import numpy as np
     import torch
 
-    from zoorepro.llava_next_video import videobench as vb
+    from zoorepro.llava_video import videobench as vb
 
     rng = np.random.default_rng(seed + 7)
     captured = []

@@ -4,7 +4,7 @@ or (mini) `cpu`.
 
 Usage (one process; `python -m torch.distributed.run --standalone --nproc_per_node N -m ...` for N,
 see zoorepro/runners/transformers.py):
-    python -m zoorepro.llava_next_video.llava_gpu --model_path DIR --dataset_name sampling_data \\
+    python -m zoorepro.llava_video.llava_gpu --model_path DIR --dataset_name sampling_data \\
         --Eval_QA_root S/Video-Bench --Eval_Video_root S/VideoBench \\
         --chat_conversation_output_folder OUT [--ckpt 7B] [--dtype float32] [--device cpu|cuda] \\
         [--max_new_tokens 60] [--frames 8] [--measurements FILE] [--toolchain FILE --target T]
@@ -81,7 +81,7 @@ BARRIER_TIMEOUT_S = 6 * 3600
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    from zoorepro.llava_next_video.frames import DEFAULT_FRAMES, ORDERS
+    from zoorepro.llava_video.frames import DEFAULT_FRAMES, ORDERS
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -136,7 +136,7 @@ def ckpt_id(model_path: Path, given: str | None = None) -> str:
 
 def qa_file(eval_qa_root: Path, dataset_name: str) -> Path:
     """Upstream's select_data: `sampling_data` is the sampled file, any other name a subset's."""
-    from zoorepro.llava_next_video import videobench as vb
+    from zoorepro.llava_video import videobench as vb
 
     if dataset_name == vb.SAMPLING_DATA:
         return Path(eval_qa_root) / vb.EVAL_QA_DIR / vb.SAMPLED_QA
@@ -145,7 +145,7 @@ def qa_file(eval_qa_root: Path, dataset_name: str) -> Path:
 
 def load_questions(eval_qa_root: Path, dataset_name: str, eval_video_root: Path) -> dict[str, dict]:
     """{key: item} in file order, validated, every video present (a missing one is named)."""
-    from zoorepro.llava_next_video import videobench as vb
+    from zoorepro.llava_video import videobench as vb
 
     items = vb.load_qa_file(qa_file(eval_qa_root, dataset_name), dataset_name)
     missing = [(key, Path(eval_video_root) / item["vid_path"]) for key, item in items.items()
@@ -159,7 +159,7 @@ def load_questions(eval_qa_root: Path, dataset_name: str, eval_video_root: Path)
 
 def build_prompt(processor, question: str, suffix: str = "document") -> str:
     """The GPU prompt for `question` with this processor's chat template (module docstring)."""
-    from zoorepro.llava_next_video import videobench as vb
+    from zoorepro.llava_video import videobench as vb
 
     text = processor.apply_chat_template(vb.gpu_conversation(question), add_generation_prompt=True)
     if suffix == "document":
@@ -217,7 +217,7 @@ def generate_answer(model, processor, inputs, max_new_tokens: int, clean_up: boo
     first_token_at (perf_counter), marker_found}."""
     import torch
 
-    from zoorepro.llava_next_video import videobench as vb
+    from zoorepro.llava_video import videobench as vb
 
     streamer = FirstToken()
     start = time.perf_counter()
@@ -236,8 +236,8 @@ def generate_answer(model, processor, inputs, max_new_tokens: int, clean_up: boo
 def answer_questions(model, processor, items: dict[str, dict], keys: list[str], args, device: str,
                      dtype, log=print) -> tuple[dict, dict]:
     """The per-question loop: (results {key: document entry}, stats {key: timings})."""
-    from zoorepro.llava_next_video import videobench as vb
-    from zoorepro.llava_next_video.frames import read_frames
+    from zoorepro.llava_video import videobench as vb
+    from zoorepro.llava_video.frames import read_frames
 
     results, stats = {}, {}
     for n, key in enumerate(keys, 1):
@@ -305,8 +305,8 @@ def bench_ratio(model, processor, prepared: list, max_new_tokens: int, device: s
 def prepare_questions(processor, items: dict[str, dict], eval_video_root: Path, device: str, dtype,
                       frames: int = 8) -> list:
     """The processor inputs of `items` (document prompt, upstream frames), for bench_ratio."""
-    from zoorepro.llava_next_video import videobench as vb
-    from zoorepro.llava_next_video.frames import read_frames
+    from zoorepro.llava_video import videobench as vb
+    from zoorepro.llava_video.frames import read_frames
 
     out = []
     for item in items.values():
@@ -400,7 +400,7 @@ def main(argv=None) -> int:
     try:
         check_device(args.device)
     except ToolchainMissing as exc:
-        raise exc.for_table("llava_next_video", "results[/mini]") from None
+        raise exc.for_table("llava_video", "results[/mini]") from None
     folder = args.chat_conversation_output_folder
     final = folder / f"{args.dataset_name}_eval.json"
     ckpt = ckpt_id(args.model_path, args.ckpt)
@@ -418,7 +418,7 @@ def main(argv=None) -> int:
         LlavaNextVideoProcessor,
     )
 
-    from zoorepro.llava_next_video.make_mini_model import load_checkpoint
+    from zoorepro.llava_video.make_mini_model import load_checkpoint
 
     if args.device == "cpu":
         torch.set_num_threads(args.cpu_threads)
@@ -455,7 +455,7 @@ def main(argv=None) -> int:
 
         shutil.rmtree(part_path(folder, args.dataset_name, 0, world).parent, ignore_errors=True)
         if args.toolchain:
-            from zoorepro.llava_next_video.toolchain import write_toolchain
+            from zoorepro.llava_video.toolchain import write_toolchain
 
             write_toolchain(args.toolchain, args.target, {"dtype": args.dtype, "processes": world,
                                                           "frame_order": args.frame_order,

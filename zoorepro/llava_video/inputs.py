@@ -1,12 +1,12 @@
-"""The input and params functions of rules/llava_next_video.smk (see zoorepro/workflow.py)."""
+"""The input and params functions of rules/llava_video.smk (see zoorepro/workflow.py)."""
 from __future__ import annotations
 
-from zoorepro.llava_next_video.pipeline import CHECKPOINTS
+from zoorepro.llava_video.pipeline import CHECKPOINTS
 from zoorepro.models import runner_name
 from zoorepro.runners import get_runner
 from zoorepro.workflow import ModelInputs
 
-MODEL = "llava_next_video"
+MODEL = "llava_video"
 
 
 def data_dir(scale: str) -> str:

@@ -1,9 +1,9 @@
 """A deterministic mini Video-Bench world for LLaVA-NeXT-Video, in the upstream layout, small enough
-for CI: data/mini/llava_next_video/ (D).
+for CI: data/mini/llava_video/ (D).
 
 Why: the full scale downloads ~56 GB of Video-Bench videos, the Eval_QA JSON, ANSWER.json and five
 checkpoints of 7-34 B parameters. The mini scale writes the same files in the same formats,
-offline, with planted outcomes (zoorepro/llava_next_video/plant.py):
+offline, with planted outcomes (zoorepro/llava_video/plant.py):
 
 * `VideoBench/Eval_video/<Subset>/<file>`: short generated videos (24-40 frames, 64x48, moving
   coloured shapes on a per-video background, so which frames are sampled and their order matter),
@@ -27,7 +27,7 @@ offline, with planted outcomes (zoorepro/llava_next_video/plant.py):
 Everything is built in a temporary sibling of D and swapped into place at the end, so a killed run
 leaves no partial D that looks complete. The same seed gives the same bytes in every file.
 
-Usage: python -m zoorepro.llava_next_video.make_mini_data --out data/mini/llava_next_video --seed 0 \\
+Usage: python -m zoorepro.llava_video.make_mini_data --out data/mini/llava_video --seed 0 \\
            --per-subset 2 --max-new-tokens 3 --frames 8 [--min-margin 0.4 --target-accuracy 0.55]
 """
 from __future__ import annotations
@@ -42,12 +42,12 @@ import numpy as np
 from zoorepro.cli import run_step
 from zoorepro.errors import ZooreproError
 from zoorepro.fsutil import building_dir, write_tree_manifest
-from zoorepro.llava_next_video import make_mini_model as mm
-from zoorepro.llava_next_video import plant
-from zoorepro.llava_next_video import videobench as vb
+from zoorepro.llava_video import make_mini_model as mm
+from zoorepro.llava_video import plant
+from zoorepro.llava_video import videobench as vb
 
-MODEL = "llava_next_video"
-GENERATOR = "zoorepro.llava_next_video.make_mini_data"
+MODEL = "llava_video"
+GENERATOR = "zoorepro.llava_video.make_mini_data"
 MANIFEST = "MANIFEST.json"
 QA_ROOT, VIDEO_ROOT, MODELS = "Video-Bench", "VideoBench", "models"
 NUMERIC_KEYS = ("Ucfcrime", "NBA", "Driving-decision-making", "MV", "MOT")
@@ -261,7 +261,7 @@ def make_mini(out: Path, seed: int = 0, per_subset: int = 2, max_new_tokens: int
             answer_json[subset] = {q["q_id"]: {"answer": answers[key]} for key, q in questions.items()
                                    if q["dataset"] == subset}
         (tmp / QA_ROOT / "ANSWER.json").write_text(json.dumps(answer_json, indent=2) + "\n")
-        method = ("zoorepro/llava_next_video/plant.py: own PyAV frame decode, own greedy loop in float32 on cpu "
+        method = ("zoorepro/llava_video/plant.py: own PyAV frame decode, own greedy loop in float32 on cpu "
                   "(cpu side: chat template + suffix; npu side: MindIE's vicuna prompt), own A-F judge")
         write_planted_claims(tmp, MODEL, GENERATOR, "Video-Bench (mini, generated)", method, planted_metrics(values),
                              note=f"planted outcomes over all {len(questions)} mini questions; {method}")
@@ -327,7 +327,7 @@ def run_without_suffix(ref: plant.Reference, question: str, frames: np.ndarray, 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, default=Path("data/mini/llava_next_video"))
+    parser.add_argument("--out", type=Path, default=Path("data/mini/llava_video"))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--per-subset", type=int, default=2, help="questions per Video-Bench subset")
     parser.add_argument("--max-new-tokens", type=int, default=3, help="greedy tokens per answer")

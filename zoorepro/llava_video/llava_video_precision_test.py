@@ -11,7 +11,7 @@ accuracy gap` (each side's accuracy over every sampled question: the document's 
 that this is ~0); and `<ckpt> NPU-GPU same answer`, the share of questions both answer with the same
 letter. judging.py says what each reading does.
 
-Usage: python -m zoorepro.llava_next_video.llava_video_precision_test --eval_npu_path N --eval_gpu_path G
+Usage: python -m zoorepro.llava_video.llava_video_precision_test --eval_npu_path N --eval_gpu_path G
          --sampling_answer_path A --ckpt 7B --precision float16 --out precision_test.measurements.json
 """
 from __future__ import annotations
@@ -20,9 +20,9 @@ import argparse
 from pathlib import Path
 
 from zoorepro.cli import run_step
-from zoorepro.llava_next_video import judging
-from zoorepro.llava_next_video.pipeline import AGREEMENT, DOC_GAP, DOC_GPU, DOC_NPU, GAP, metric
-from zoorepro.llava_next_video.videobench_score import read_json
+from zoorepro.llava_video import judging
+from zoorepro.llava_video.pipeline import AGREEMENT, DOC_GAP, DOC_GPU, DOC_NPU, GAP, metric
+from zoorepro.llava_video.videobench_score import read_json
 from zoorepro.measurements import Measurement, print_measurements, write_measurements
 
 

@@ -1,7 +1,7 @@
 """The document's NPU inference step: MindIE-LLM's run_pa_videobench.sh, run as the document runs
 it, with the files handed over the way MindIE accepts them, and its output checked.
 
-Usage: python -m zoorepro.llava_next_video.run_pa_videobench WEIGHT_PATH VIDEO_PATH EVAL_QA_ROOT \\
+Usage: python -m zoorepro.llava_video.run_pa_videobench WEIGHT_PATH VIDEO_PATH EVAL_QA_ROOT \\
            CHAT_CONVERSATION_OUTPUT_FOLDER [MAX_BATCH_SIZE MAX_INPUT_LENGTH MAX_OUTPUT_LENGTH] \\
            [--ckpt 7B] [--measurements FILE] [--toolchain FILE --target npu]
 
@@ -175,7 +175,7 @@ def hand_over_folder(folder: Path, copy_to: Path, what: str, log, names: list[st
 
 def hand_over_qa(eval_qa_root: Path, dataset_name: str, copy_root: Path, log) -> tuple[Path, Path]:
     """(the QA root to give MindIE, the QA file it will read)."""
-    from zoorepro.llava_next_video.llava_gpu import qa_file
+    from zoorepro.llava_video.llava_gpu import qa_file
 
     qa = qa_file(eval_qa_root, dataset_name)
     if not qa.is_file():
@@ -218,15 +218,15 @@ def check_output(path: Path, questions: dict) -> dict:
 
 
 def main(argv=None) -> int:
-    from zoorepro.llava_next_video.llava_gpu import ckpt_id
+    from zoorepro.llava_video.llava_gpu import ckpt_id
 
     args = parse_args(argv)
     started = time.perf_counter()
     runner = make_runner(args.target)
     try:
-        runner.check("llava_next_video")  # the checkout, the script, torch_npu and atb_llm
+        runner.check("llava_video")  # the checkout, the script, torch_npu and atb_llm
     except ToolchainMissing as exc:
-        raise exc.for_table("llava_next_video", "results[/mini]") from None
+        raise exc.for_table("llava_video", "results[/mini]") from None
     out = Path(os.path.abspath(args.chat_conversation_output_folder))
     dataset_name = Path(os.path.abspath(args.video_path)).name
     final = out / f"{dataset_name}_eval.json"
@@ -243,7 +243,7 @@ def main(argv=None) -> int:
         print(message, flush=True)
     handover = out.parent / HANDOVER
 
-    from zoorepro.llava_next_video.videobench import load_qa_file
+    from zoorepro.llava_video.videobench import load_qa_file
 
     qa_root, qa = hand_over_qa(args.eval_qa_root, dataset_name, handover / "Video-Bench", log)
     questions = load_qa_file(qa, dataset_name)
@@ -285,7 +285,7 @@ def main(argv=None) -> int:
     ckpt = ckpt_id(args.weight_path, args.ckpt)
     versions = None
     if args.toolchain:
-        from zoorepro.llava_next_video.toolchain import write_toolchain
+        from zoorepro.llava_video.toolchain import write_toolchain
 
         versions = write_toolchain(args.toolchain, args.target or "npu",
                                    {"dtype": args.dtype, "handed_over": {"weights": str(weights),

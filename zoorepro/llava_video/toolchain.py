@@ -14,7 +14,7 @@ from zoorepro.runners import get_runner
 
 def write_toolchain(path: Path, target: str, extra: dict | None = None) -> dict:
     params = load_params()
-    runner = get_runner(runner_name("llava_next_video", target, params), target, params)
+    runner = get_runner(runner_name("llava_video", target, params), target, params)
     record = {**runner.versions(), **(extra or {})}
     record.setdefault("standin", False)
     atomic_write_text(Path(path), json.dumps(record, indent=2, sort_keys=True) + "\n")

@@ -1,15 +1,15 @@
 """Fetch one LLaVA-NeXT-Video checkpoint (the document's 权重下载) and verify it.
 
-huggingface_hub's snapshot_download at the revision pinned in manifests/llava_next_video_checkpoints.yaml
+huggingface_hub's snapshot_download at the revision pinned in manifests/llava_video_checkpoints.yaml
 (a 40-hex commit: a branch such as `main` moves, so it is never trusted), into
-data/full/llava_next_video/models/LLaVA-NeXT-Video-<ckpt>-hf/ as real files (MindIE's file checks
+data/full/llava_video/models/LLaVA-NeXT-Video-<ckpt>-hf/ as real files (MindIE's file checks
 refuse symlinks, so no cache links). Interrupted downloads resume (huggingface_hub keeps partial files).
 Then every file's sha256 is checked against the manifest's `files`; a file missing, extra or
 different fails the step, and nothing is marked verified. With downloads.trust_on_first_use a
 checkpoint without pins is accepted once: the revision `main` resolves to and each file's sha256
 are printed and recorded in .verified.json, to pin in the manifest.
 
-Usage: python -m zoorepro.llava_next_video.download_checkpoint --manifest M --ckpt 7B --dest DIR [--trust-on-first-use]
+Usage: python -m zoorepro.llava_video.download_checkpoint --manifest M --ckpt 7B --dest DIR [--trust-on-first-use]
 """
 from __future__ import annotations
 
@@ -97,7 +97,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--manifest", required=True, type=Path)
     ap.add_argument("--ckpt", required=True)
-    ap.add_argument("--dest", required=True, type=Path, help="the models folder (data/full/llava_next_video/models)")
+    ap.add_argument("--dest", required=True, type=Path, help="the models folder (data/full/llava_video/models)")
     ap.add_argument("--trust-on-first-use", action="store_true")
     args = ap.parse_args()
     print(fetch(args.manifest, args.ckpt, args.dest, args.trust_on_first_use))
