@@ -99,20 +99,20 @@ def _claim(data: dict[str, Any], claim_id: str) -> dict[str, Any]:
 # ----------------------------------------------------------------------------- the real registry
 
 
-def test_registry_has_27_claims_with_unique_ids() -> None:
+def test_registry_has_32_claims_with_unique_ids() -> None:
     claims = load_claims()
-    assert len(claims) == 27
+    assert len(claims) == 32  # 27 numbers + the five checkpoints' implicit NPU-GPU gap
     ids = [c.id for c in claims]
     assert len(set(ids)) == len(ids)
-    assert {c.model for c in claims} == {"vilbert", "videobert", "actbert"}
-    assert [len(claims_for(claims, m)) for m in ("vilbert", "videobert", "actbert")] == [20, 2, 5]
+    assert {c.model for c in claims} == {"vilbert", "videobert", "actbert", "llava_video"}
+    assert [len(claims_for(claims, m)) for m in ("vilbert", "videobert", "actbert", "llava_video")] == [20, 2, 5, 5]
 
 
 def test_default_path_does_not_depend_on_cwd(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    assert len(load_claims()) == 27
+    assert len(load_claims()) == 32
 
 
 def test_schema_is_valid_draft_2020_12() -> None:
@@ -335,7 +335,7 @@ def test_broken_yaml_is_refused(tmp_path: Path) -> None:
 def test_main_claims_json_has_required_keys(capsys: pytest.CaptureFixture[str]) -> None:
     assert main_claims(["--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert isinstance(out, list) and len(out) == 27
+    assert isinstance(out, list) and len(out) == 32
     for obj in out:
         assert REQUIRED_JSON_KEYS <= obj.keys()
         assert set(obj) == set(Claim.__dataclass_fields__)

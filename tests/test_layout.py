@@ -50,7 +50,8 @@ def test_a_model_is_one_package_one_rules_file_a_manifest_and_a_params_block(mod
     assert f'include: "rules/{model}.smk"' in (ROOT / "Snakefile").read_text()
     assert (ROOT / "manifests" / f"{model}.yaml").is_file()
     assert model in yaml.safe_load((ROOT / "params.yaml").read_text())
-    assert pipeline.DOCUMENT.endswith(".txt") and pipeline.RUNNER in (None, *runner_names())
+    runners = pipeline.RUNNER.values() if isinstance(pipeline.RUNNER, dict) else [pipeline.RUNNER]
+    assert pipeline.DOCUMENT.endswith(".txt") and all(r in (None, *runner_names()) for r in runners)
     assert callable(pipeline.dvc_stages) and isinstance(pipeline.CLAIM_METRICS, tuple)
     # its rules are its own: every rule in rules/<model>.smk is named for it
     rules = re.findall(r"^rule (\w+):", (ROOT / "rules" / f"{model}.smk").read_text(), flags=re.M)

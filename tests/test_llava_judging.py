@@ -89,3 +89,23 @@ def test_steps_write_rows(tmp_path):
     assert rows["7B NPU-GPU same answer"] == 75.0
     # parsed in both: 1, 2 ('B'[0] = 'B') and 4; the GPU got 2 wrong
     assert rows["7B GPU accuracy (document reading)"] == pytest.approx(200 / 3)
+
+
+def test_flops_per_token_matches_a_hand_count_of_the_real_7b():
+    """The % of peak row's FLOPs count on the real 7B's sizes (meta device, no weights): 32 layers
+    x (4 attention projections 4096x4096 + 3 MLP 4096x11008) + lm_head 32064x4096, x 2."""
+    import torch
+    from transformers import CLIPVisionConfig, LlamaConfig, LlavaNextVideoConfig, LlavaNextVideoForConditionalGeneration
+
+    from zoorepro.llava_video.compute import flops_per_token, gpu_peak
+
+    config = LlavaNextVideoConfig(
+        text_config=LlamaConfig(vocab_size=32064, hidden_size=4096, intermediate_size=11008, num_hidden_layers=32,
+                                num_attention_heads=32),
+        vision_config=CLIPVisionConfig(hidden_size=1024, intermediate_size=4096, num_hidden_layers=24,
+                                       num_attention_heads=16, image_size=336, patch_size=14, projection_dim=768))
+    with torch.device("meta"):
+        model = LlavaNextVideoForConditionalGeneration(config)
+    hand = 2 * (32 * (4 * 4096 * 4096 + 3 * 4096 * 11008) + 32064 * 4096)
+    assert flops_per_token(model) == hand  # 13.21 GFLOP a token
+    assert gpu_peak("NVIDIA H200", "bfloat16")[0] == 989.5e12 and gpu_peak("Tesla T4", "float32") is None

@@ -37,8 +37,8 @@ class PlantedMetric:
     """One planted value: the metric as the model's tables name it, its unit (fraction, percent,
     rank), which way is better, and the batch size when the pipeline measures it at one.
     `target`: 'any' (the default: every table of the scale judges it), or the one target whose
-    tables it is planted for (a model whose sides compute different answers, e.g. LLaVA-NeXT-Video's
-    cpu and npu prompts); its claim id then carries the target: `<model>.mini.<target>_<slug>`."""
+    tables it is planted for (a model whose targets compute different answers, e.g. from a prompt
+    only one target's toolchain uses); its claim id then carries the target: `<model>.mini.<target>_<slug>`."""
 
     metric: str
     value: float

@@ -362,7 +362,8 @@ def merge_parts(folder: Path, dataset: str, world: int, keys: list[str]) -> tupl
 
 
 def measurements(ckpt: str, dtype: str, results: dict, stats: dict, load_s: float, raw: Path, device: str,
-                 world: int, startup_s: float | None = None) -> list:
+                 world: int, startup_s: float | None = None, flops_token: float | None = None,
+                 gpu_name: str | None = None) -> list:
     from zoorepro.measurements import Measurement
 
     n = len(results)
@@ -386,7 +387,29 @@ def measurements(ckpt: str, dtype: str, results: dict, stats: dict, load_s: floa
         Measurement(f"{ckpt} generated tokens/s", "throughput", tokens / gen_s if gen_s else 0.0, "tokens/s",
                     batch_size=1, precision=dtype, raw=(str(raw),),
                     note=f"{where}; {tokens} generated tokens over the time spent in generate (prefill included)"),
-    ]
+    ] + peak_rows(ckpt, dtype, raw, where, tokens / gen_s if gen_s else 0.0, flops_token, gpu_name)
+
+
+def peak_rows(ckpt: str, dtype: str, raw: Path, where: str, tokens_per_s: float, flops_token: float | None,
+              gpu_name: str | None) -> list:
+    """On a GPU listed in gpu_peaks.yaml: generated tokens/s × FLOPs a token over the GPU's peak
+    (zoorepro/llava_video/compute.py says how both are counted). Prefill is inside the timed span,
+    so this understates the decode's own share of peak."""
+    from zoorepro.llava_video.compute import gpu_peak
+    from zoorepro.measurements import Measurement
+
+    if not gpu_name or not flops_token:
+        return []
+    peak = gpu_peak(gpu_name, dtype)
+    if peak is None:
+        print(f"% of peak: {gpu_name} is not in zoorepro/llava_video/gpu_peaks.yaml: no row", flush=True)
+        return []
+    flops, source = peak
+    return [Measurement(f"{ckpt} % of peak", "throughput", 100.0 * tokens_per_s * flops_token / flops, "percent",
+                        batch_size=1, precision=dtype, raw=(str(raw),),
+                        note=(f"{where}; {flops_token / 1e9:.2f} GFLOP a generated token (2 x the LM's matmul "
+                              f"parameters) x generated tokens/s over {flops / 1e12:.1f} TFLOP/s ({gpu_name}, "
+                              f"{dtype}; {source})"))]
 
 
 def main(argv=None) -> int:
@@ -464,8 +487,13 @@ def main(argv=None) -> int:
         if args.measurements:
             from zoorepro.measurements import print_measurements, write_measurements
 
+            on_gpu = args.device == "cuda"
+            if on_gpu:
+                from zoorepro.llava_video.compute import flops_per_token
             print_measurements(write_measurements(args.measurements, measurements(
-                ckpt, args.dtype, merged, all_stats, max(loads), final, args.device, world, startup_s)))
+                ckpt, args.dtype, merged, all_stats, max(loads), final, args.device, world, startup_s,
+                flops_token=flops_per_token(model) if on_gpu else None,
+                gpu_name=torch.cuda.get_device_name(device) if on_gpu else None)))
         print(f"wrote {len(merged)} answers to {final}", flush=True)
     if world > 1:
         torch.distributed.barrier()  # no process leaves while rank 0 merges

@@ -11,6 +11,8 @@ DOCUMENT = "001_c4605a925f123fda.txt"
 # The framework that answers the questions, per hardware kind: transformers' LlavaNextVideo classes
 # on cpu/cuda (the document's llava_gpu), MindIE-LLM on the NPU (its run_pa_videobench.sh).
 RUNNER = {"cpu": "transformers", "cuda": "transformers", "npu": "mindie"}
+# The document's NPU script, under examples/atb_models of a MindIE-LLM checkout (zoorepro/runners/mindie.py).
+MINDIE_SCRIPT = "examples/models/llava/llava_videobench/run_pa_videobench.sh"
 CHECKPOINTS = ("7B", "7B-32K", "7B-DPO", "34B", "34B-DPO")
 # Per-checkpoint metric names (the tables carry one row set per checkpoint: "<ckpt> <metric>").
 ACCURACY = "accuracy"                      # corrected reading: A-F, unparseable counted wrong

@@ -264,7 +264,9 @@ def main(argv=None) -> int:
     env = {**os.environ, **runner.environment()}
     if (warning := runner.port_warning()):
         log(f"warning: {warning}")
-    command = runner.command(weights, videos, qa_root, out, args.extra)
+    from zoorepro.llava_video.pipeline import MINDIE_SCRIPT
+
+    command = runner.command(MINDIE_SCRIPT, weights, videos, qa_root, out, *args.extra)
     log(f"cd {runner.cwd()} && " + " ".join(f"{k}={env[k]}" for k in runner.environment()) + " " + " ".join(command))
     start = time.perf_counter()
     done = subprocess.run(command, cwd=runner.cwd(), env=env, check=False)

@@ -1,10 +1,10 @@
-"""MindIE-LLM (Ascend NPU): the document's NPU step, `bash examples/models/llava/llava_videobench/
-run_pa_videobench.sh WEIGHT VIDEO_DIR QA_ROOT OUT` run from `examples/atb_models` of a MindIE-LLM
-checkout. The one place that knows where that checkout is, what it needs (torch_npu, its
-`atb_llm` package, CANN) and the environment the document sets.
+"""MindIE-LLM (Ascend NPU): a model's MindIE example script (its pipeline.py `MINDIE_SCRIPT`, a path
+under `examples/atb_models`, e.g. `bash <script> WEIGHT VIDEO_DIR QA_ROOT OUT`) run from
+`examples/atb_models` of a MindIE-LLM checkout. The one place that knows where that checkout is, what
+it needs (torch_npu, its `atb_llm` package, CANN) and the environment the documents set.
 
 The checkout: `$MINDIE_LLM_HOME` (or the target's `mindie_home` setting), pinned to PINNED_COMMIT,
-the commit the research notes read (../shared/upstream/llava_clipbert.md); a git checkout's HEAD
+the commit the research notes read (../shared/upstream/); a git checkout's HEAD
 is recorded and compared with the pin (a different commit is reported, not refused: a vendor tree
 often comes as an unpacked archive with no git metadata, recorded as "unknown").
 
@@ -33,7 +33,6 @@ PINNED_COMMIT = "8b4871ad31f592aa863f6255760e4934484d78e4"
 REPOSITORY = "https://github.com/Ascend/MindIE-LLM"
 HOME_VARIABLE = "MINDIE_LLM_HOME"
 ATB_MODELS = Path("examples") / "atb_models"
-SCRIPT = Path("examples") / "models" / "llava" / "llava_videobench" / "run_pa_videobench.sh"  # under ATB_MODELS
 STANDIN_MARKER = "ZOOREPRO_STANDIN"
 MASTER_PORT = 20030
 PORT_RANGE = (20000, 20050)
@@ -97,18 +96,28 @@ def probe_imports(home: Path, python: str | None = None) -> dict:
         raise ToolchainMissing(f"probing torch_npu/atb_llm with {python} printed no versions: {done.stdout!r}") from None
 
 
-def check_home(settings: dict | None = None) -> Path:
-    """The checkout, holding the document's script; else ToolchainMissing (what, how, the portable target)."""
+def script_of(model: str) -> Path:
+    """The model's MindIE example script, relative to examples/atb_models (pipeline.py MINDIE_SCRIPT)."""
+    from .. import models
+
+    script = getattr(models.pipeline(model), "MINDIE_SCRIPT", None)
+    if script is None:
+        raise ConfigError(f"{model} names no MindIE example script (pipeline.py MINDIE_SCRIPT)")
+    return Path(script)
+
+
+def check_home(settings: dict | None = None, script: Path | None = None) -> Path:
+    """The checkout (holding `script`, when given); else ToolchainMissing (what, how, the portable target)."""
     home = mindie_home(settings)
     if home is None:
         raise ToolchainMissing(
-            f"the npu target runs MindIE-LLM's run_pa_videobench.sh, and ${HOME_VARIABLE} is not set: needs "
+            f"the npu target runs MindIE-LLM, and ${HOME_VARIABLE} is not set: needs "
             f"{HOW_TO_GET}; or run the portable table `{ToolchainMissing.TABLE}_cpu.csv`")
-    script = home / ATB_MODELS / SCRIPT
-    if not script.is_file():
+    if script is not None and not (home / ATB_MODELS / script).is_file():
         raise ToolchainMissing(
-            f"${HOME_VARIABLE}={home} is not a MindIE-LLM checkout with the llava_videobench example ({script} "
-            f"missing): needs {HOW_TO_GET}; or run the portable table `{ToolchainMissing.TABLE}_cpu.csv`")
+            f"${HOME_VARIABLE}={home} is not a MindIE-LLM checkout with this model's example "
+            f"({home / ATB_MODELS / script} missing): needs {HOW_TO_GET}; or run the portable table "
+            f"`{ToolchainMissing.TABLE}_cpu.csv`")
     return home
 
 
@@ -163,6 +172,13 @@ class MindIERunner(Runner):
     def home(self) -> Path:
         return check_home(self.settings)
 
+    def check(self, model: str, probe: bool = True) -> None:
+        """The target's hardware, then (probing) the checkout with the model's example script and
+        torch_npu/atb_llm importable."""
+        super().check(model, probe=False)
+        if probe:
+            probe_imports(check_home(self.settings, script_of(model)))
+
     def probe(self) -> None:
         probe_imports(check_home(self.settings))
 
@@ -191,10 +207,9 @@ class MindIERunner(Runner):
                 record["probe_error"] = str(exc)
         return record
 
-    def command(self, weight_path, video_path, eval_qa_root, output_folder, extra: list[str] | tuple = ()) -> list[str]:
-        """The document's command line (run from examples/atb_models: `cwd()`)."""
-        return ["bash", str(SCRIPT), str(weight_path), str(video_path), str(eval_qa_root), str(output_folder),
-                *[str(x) for x in extra]]
+    def command(self, script: Path, *args) -> list[str]:
+        """`bash <script> ARGS...`, the documents' command line (run from examples/atb_models: `cwd()`)."""
+        return ["bash", str(script), *[str(x) for x in args]]
 
     def cwd(self) -> Path:
         return self.home / ATB_MODELS

@@ -1,10 +1,10 @@
-"""transformers (PyTorch): the document's GPU step (llava_gpu) runs the LlavaNextVideo classes on
-`cuda`, and on `cpu` for the mini chain. The one place that knows how a target maps to a torch
+"""transformers (PyTorch): a model's own step runs transformers' classes on `cuda`, and on `cpu`
+for the mini chain. The one place that knows how a target maps to a torch
 device and how the step is launched over several processes.
 
-Launching: upstream starts `torchrun --nproc_per_node N --master_port 20034 -m ...llava_gpu`. Here
+Launching: the documents start `torchrun --nproc_per_node N --master_port PORT -m <module>`. Here
 N > 1 processes start as `python -m torch.distributed.run --standalone --nproc_per_node N -m
-zoorepro.llava_video.llava_gpu ...` (`--standalone`: a free rendezvous port, so two rules
+<the model's step module> ...` (`--standalone`: a free rendezvous port, so two rules
 running at once never collide on a fixed MASTER_PORT), one process per GPU, the questions sharded
 over them. One process starts as plain `python -m ...`: torchrun's own interpreter imports torch
 (about 4 s on the 2-core development machine, measured) before it starts the worker, and a worker
@@ -85,7 +85,7 @@ class TransformersRunner(Runner):
 
     def launch_command(self, script: str, args: Sequence[str], devices: int | str = 1,
                        log_dir: str | None = None) -> list[str]:
-        """The command that runs the module `script` (e.g. zoorepro.llava_video.llava_gpu) with
+        """The command that runs the module `script` (a model's step module) with
         `args` in `devices` processes (a count, or GPU ids on cuda: one process each): plain
         `python -m` for one, `torch.distributed.run --standalone` for more (module docstring);
         `log_dir`: torchrun's per-process logs."""
