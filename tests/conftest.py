@@ -105,6 +105,66 @@ def copy_repo(dest: Path) -> Path:
     return repocopy.copy_repo(dest, ROOT)
 
 
+def pytest_collection_modifyitems(items):
+    """The mini DAG's cold build (`mini_dag`) is the suite's longest step: the module that checks it
+    (test_e2e_mini) runs first, so that with two xdist workers it builds while the other worker
+    runs the rest, and the other modules that use it run last (whole modules: xdist's loadfile
+    hands out a module where its first test stands). Order within a module is kept."""
+    uses = {item.module.__name__ for item in items if "mini_dag" in item.fixturenames}
+
+    def rank(item) -> int:
+        if item.module.__name__ not in uses:
+            return 1
+        return 0 if item.module.__name__.endswith("test_e2e_mini") else 2
+
+    items.sort(key=rank)
+
+
+@pytest.fixture(scope="session")
+def mini_dag(tmp_path_factory) -> Path:
+    """The suite's one cold build of the mini DAG: a repo copy (no data/, work/ or results/) in which
+    `dvc repro` ran every stage of dvc.yaml from nothing, building every mini table (ViLBERT,
+    VideoBERT and ActBERT on cpu) with Snakemake. Its output is in repro.log; tests/test_e2e_mini.py
+    checks what it built. Never change it: a test that writes takes `built_copy(mini_dag, ...)`."""
+    import os
+
+    from filelock import FileLock
+
+    # With pytest-xdist (`make test` runs two workers), every worker is a session of its own: the
+    # first worker to ask builds in the run's shared temp folder, the others wait and reuse it.
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent
+    repo, done = shared / "mini_dag" / "repo", shared / "mini_dag" / "built"
+    with FileLock(str(shared / "mini_dag.lock")):
+        if not done.exists():
+            import shutil
+
+            shutil.rmtree(repo.parent, ignore_errors=True)  # a failed build of another worker
+            copy_repo(repo)
+            proc = run(["dvc", "repro"], cwd=repo, timeout=2400)
+            (repo / "repro.log").write_text(proc.stdout + proc.stderr)
+            done.touch()
+    return repo
+
+
+def built_copy(built: Path, dest: Path, dvc_cache: bool = False) -> Path:
+    """A copy of a built repo (`mini_dag`) at `dest`, with its git repo, data/, work/, results/,
+    Snakemake's metadata and DVC's state, times kept (cp -a), so Snakemake and DVC find it as
+    up to date as the original. The DVC cache (a second copy of every out) only with `dvc_cache`."""
+    import subprocess
+
+    dest.mkdir(parents=True)
+    for entry in built.iterdir():
+        if entry.name != ".dvc":
+            subprocess.run(["cp", "-a", str(entry), str(dest)], check=True)
+    (dest / ".dvc").mkdir()
+    for entry in (built / ".dvc").iterdir():
+        if dvc_cache or entry.name != "cache":
+            subprocess.run(["cp", "-a", str(entry), str(dest / ".dvc")], check=True)
+    return dest
+
+
 def standin_env(repo: Path, era: str = "current") -> dict[str, str]:
     """For subprocesses in a repo copy: the stand-in `atc` and `python -m ais_bench` first on
     PATH / PYTHONPATH (the copy's tests/standins), imitating the tools of `era`."""
