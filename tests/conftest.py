@@ -162,6 +162,15 @@ def built_copy(built: Path, dest: Path, dvc_cache: bool = False) -> Path:
     for entry in (built / ".dvc").iterdir():
         if dvc_cache or entry.name != "cache":
             subprocess.run(["cp", "-a", str(entry), str(dest / ".dvc")], check=True)
+    # The `sources` rule names its patch files by absolute path (rules/common.smk, source_patches),
+    # and Snakemake's metadata records them: left as they are, the copy's first Snakemake run would
+    # find the "set of input files changed" and rerun every chain from its sources on. Recorded as
+    # if the build had run here.
+    old, new = str(built).encode(), str(dest).encode()
+    for record in (dest / ".snakemake" / "metadata").iterdir():
+        data = record.read_bytes()
+        if old in data:
+            record.write_bytes(data.replace(old, new))
     return dest
 
 
