@@ -105,19 +105,63 @@ def copy_repo(dest: Path) -> Path:
     return repocopy.copy_repo(dest, ROOT)
 
 
-def pytest_collection_modifyitems(items):
-    """The mini DAG's cold build (`mini_dag`) is the suite's longest step: the module that checks it
-    (test_e2e_mini) runs first, so that with two xdist workers it builds while the other worker
-    runs the rest, and the other modules that use it run last (whole modules: xdist's loadfile
-    hands out a module where its first test stands). Order within a module is kept."""
-    uses = {item.module.__name__ for item in items if "mini_dag" in item.fixturenames}
+def build_mini_dag(shared: Path) -> Path:
+    """`shared`/mini_dag/repo: a repo copy in which `dvc repro` ran from nothing, unless an earlier
+    call (another xdist worker, or the controller's background build) finished it. One at a time
+    (a file lock); a failed build is retried by the next caller, which fails the same way."""
+    import shutil
 
-    def rank(item) -> int:
-        if item.module.__name__ not in uses:
-            return 1
-        return 0 if item.module.__name__.endswith("test_e2e_mini") else 2
+    from filelock import FileLock
 
-    items.sort(key=rank)
+    repo, done = shared / "mini_dag" / "repo", shared / "mini_dag" / "built"
+    with FileLock(str(shared / "mini_dag.lock")):
+        if not done.exists():
+            shutil.rmtree(repo.parent, ignore_errors=True)
+            copy_repo(repo)
+            proc = run(["dvc", "repro"], cwd=repo, timeout=2400)
+            (repo / "repro.log").write_text(proc.stdout + proc.stderr)
+            done.touch()
+    return repo
+
+
+def pytest_sessionstart(session):
+    """Under pytest-xdist (`make test`), the controller starts the mini DAG's cold build in the
+    background at once, when the whole suite runs: xdist hands out the biggest modules first, and
+    the ones that need the build are small, so waiting for the first of them would leave the
+    longest job to the end. Workers then wait for it in `mini_dag` (the file lock)."""
+    import os
+    import subprocess
+
+    config = session.config
+    if os.environ.get("PYTEST_XDIST_WORKER") or not getattr(config.option, "numprocesses", None):
+        return
+    if any(Path(arg).resolve() not in (ROOT, ROOT / "tests") for arg in config.args):
+        return  # a selection: the build starts when a test asks for it
+    shared = config._tmp_path_factory.getbasetemp()
+    code = ("import sys; from pathlib import Path; sys.path.insert(0, sys.argv[1]); "
+            "from conftest import build_mini_dag; build_mini_dag(Path(sys.argv[2]))")
+    log = open(shared / "mini_dag.background.log", "w")
+    config._mini_dag_build = subprocess.Popen([sys.executable, "-c", code, str(ROOT / "tests"), str(shared)],
+                                              cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                                              start_new_session=True)
+    import time
+
+    deadline = time.monotonic() + 60  # until it holds the lock, so no worker builds beside it
+    while not (shared / "mini_dag" / "repo").exists() and config._mini_dag_build.poll() is None:
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+
+
+def pytest_sessionfinish(session):
+    """Stop a background build nobody waited for (a run that failed early, or was interrupted)."""
+    import os
+    import signal
+
+    build = getattr(session.config, "_mini_dag_build", None)
+    if build is not None and build.poll() is None:
+        os.killpg(build.pid, signal.SIGTERM)
+        build.wait()
 
 
 @pytest.fixture(scope="session")
@@ -125,27 +169,15 @@ def mini_dag(tmp_path_factory) -> Path:
     """The suite's one cold build of the mini DAG: a repo copy (no data/, work/ or results/) in which
     `dvc repro` ran every stage of dvc.yaml from nothing, building every mini table (ViLBERT,
     VideoBERT and ActBERT on cpu) with Snakemake. Its output is in repro.log; tests/test_e2e_mini.py
-    checks what it built. Never change it: a test that writes takes `built_copy(mini_dag, ...)`."""
+    checks what it built. Never change it: a test that writes takes `built_copy(mini_dag, ...)`.
+    Under pytest-xdist every worker is a session of its own: they share the run's temp folder's
+    build (built once, see pytest_sessionstart)."""
     import os
 
-    from filelock import FileLock
-
-    # With pytest-xdist (`make test` runs two workers), every worker is a session of its own: the
-    # first worker to ask builds in the run's shared temp folder, the others wait and reuse it.
     shared = tmp_path_factory.getbasetemp()
     if os.environ.get("PYTEST_XDIST_WORKER"):
         shared = shared.parent
-    repo, done = shared / "mini_dag" / "repo", shared / "mini_dag" / "built"
-    with FileLock(str(shared / "mini_dag.lock")):
-        if not done.exists():
-            import shutil
-
-            shutil.rmtree(repo.parent, ignore_errors=True)  # a failed build of another worker
-            copy_repo(repo)
-            proc = run(["dvc", "repro"], cwd=repo, timeout=2400)
-            (repo / "repro.log").write_text(proc.stdout + proc.stderr)
-            done.touch()
-    return repo
+    return build_mini_dag(shared)
 
 
 def built_copy(built: Path, dest: Path, dvc_cache: bool = False) -> Path:
