@@ -10,14 +10,18 @@ MINI_TABLES = $(shell $(PY) -m zoorepro tables --scale mini)
 
 .PHONY: env demo test audit bench lint repro lock clean-mini dvc.yaml
 
-# The venv is (re)built when it is missing or older than the lock files.
+# The venv is (re)built when it is missing or older than the lock files. uv installs what pip would
+# (same lock, same constraints, pip's configured package sources: scripts/uv_pip.py), in parallel
+# and from its cache; pip itself only installs uv.
+UV_VERSION := 0.13.9
+UV_PIP := $(PY) scripts/uv_pip.py install --quiet
 env: $(STAMP)
 $(STAMP): envs/requirements.lock envs/requirements-nodeps.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade "pip>=24"
-	$(PY) -m pip install --quiet -r envs/requirements.lock -c envs/constraints.txt
-	$(PY) -m pip install --quiet --no-deps -r envs/requirements-nodeps.txt
-	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(PY) -m pip install --quiet --upgrade "pip>=24" "uv==$(UV_VERSION)"
+	$(UV_PIP) -r envs/requirements.lock -c envs/constraints.txt
+	$(UV_PIP) --no-deps -r envs/requirements-nodeps.txt
+	$(UV_PIP) --no-deps --no-build-isolation -e .
 	touch $@
 
 # From scratch every time (--forceall): committed mini tables must not pass for a run.
@@ -28,8 +32,11 @@ demo: env
 	@echo "demo: $$(grep -Eo '[0-9]+ of [0-9]+ steps' logs/demo.log | tail -1 | cut -d' ' -f1) jobs ran from scratch for $(words $(MINI_TABLES)) mini tables (log: logs/demo.log)"
 	$(PY) -m zoorepro audit --summary
 
+# Two pytest-xdist workers, a test module each at a time (module fixtures are built once); the one
+# cold build of the mini DAG is shared between them (tests/conftest.py, mini_dag).
+TEST_WORKERS ?= 2
 test: env
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 audit: env
 	$(PY) -m zoorepro audit
@@ -48,7 +55,7 @@ dvc.yaml: env
 	$(PY) -m zoorepro dvc-yaml
 
 lock:
-	$(PY) -m pip freeze --exclude-editable | grep -v -i -E '^(allennlp|allennlp-models|ppvideo|zoorepro)==' \
+	$(PY) -m pip freeze --exclude-editable | grep -v -i -E '^(allennlp|allennlp-models|ppvideo|zoorepro|uv)==' \
 		| sed '1i # Frozen from envs/requirements.in by `make lock` (Python 3.11, linux x86_64). Install: make env' \
 		> envs/requirements.lock
 

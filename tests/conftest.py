@@ -105,6 +105,107 @@ def copy_repo(dest: Path) -> Path:
     return repocopy.copy_repo(dest, ROOT)
 
 
+def build_mini_dag(shared: Path) -> Path:
+    """`shared`/mini_dag/repo: a repo copy in which `dvc repro` ran from nothing, unless an earlier
+    call (another xdist worker, or the controller's background build) finished it. One at a time
+    (a file lock); a failed build is retried by the next caller, which fails the same way."""
+    import shutil
+
+    from filelock import FileLock
+
+    repo, done = shared / "mini_dag" / "repo", shared / "mini_dag" / "built"
+    with FileLock(str(shared / "mini_dag.lock")):
+        if not done.exists():
+            shutil.rmtree(repo.parent, ignore_errors=True)
+            copy_repo(repo)
+            proc = run(["dvc", "repro"], cwd=repo, timeout=2400)
+            (repo / "repro.log").write_text(proc.stdout + proc.stderr)
+            done.touch()
+    return repo
+
+
+def pytest_sessionstart(session):
+    """Under pytest-xdist (`make test`), the controller starts the mini DAG's cold build in the
+    background at once, when the whole suite runs: xdist hands out the biggest modules first, and
+    the ones that need the build are small, so waiting for the first of them would leave the
+    longest job to the end. Workers then wait for it in `mini_dag` (the file lock)."""
+    import os
+    import subprocess
+
+    config = session.config
+    if os.environ.get("PYTEST_XDIST_WORKER") or not getattr(config.option, "numprocesses", None):
+        return
+    if any(Path(arg).resolve() not in (ROOT, ROOT / "tests") for arg in config.args):
+        return  # a selection: the build starts when a test asks for it
+    shared = config._tmp_path_factory.getbasetemp()
+    code = ("import sys; from pathlib import Path; sys.path.insert(0, sys.argv[1]); "
+            "from conftest import build_mini_dag; build_mini_dag(Path(sys.argv[2]))")
+    log = open(shared / "mini_dag.background.log", "w")
+    config._mini_dag_build = subprocess.Popen([sys.executable, "-c", code, str(ROOT / "tests"), str(shared)],
+                                              cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                                              start_new_session=True)
+    import time
+
+    deadline = time.monotonic() + 60  # until it holds the lock, so no worker builds beside it
+    while not (shared / "mini_dag" / "repo").exists() and config._mini_dag_build.poll() is None:
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+
+
+def pytest_sessionfinish(session):
+    """Stop a background build nobody waited for (a run that failed early, or was interrupted)."""
+    import os
+    import signal
+
+    build = getattr(session.config, "_mini_dag_build", None)
+    if build is not None and build.poll() is None:
+        os.killpg(build.pid, signal.SIGTERM)
+        build.wait()
+
+
+@pytest.fixture(scope="session")
+def mini_dag(tmp_path_factory) -> Path:
+    """The suite's one cold build of the mini DAG: a repo copy (no data/, work/ or results/) in which
+    `dvc repro` ran every stage of dvc.yaml from nothing, building every mini table (ViLBERT,
+    VideoBERT and ActBERT on cpu) with Snakemake. Its output is in repro.log; tests/test_e2e_mini.py
+    checks what it built. Never change it: a test that writes takes `built_copy(mini_dag, ...)`.
+    Under pytest-xdist every worker is a session of its own: they share the run's temp folder's
+    build (built once, see pytest_sessionstart)."""
+    import os
+
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent
+    return build_mini_dag(shared)
+
+
+def built_copy(built: Path, dest: Path, dvc_cache: bool = False) -> Path:
+    """A copy of a built repo (`mini_dag`) at `dest`, with its git repo, data/, work/, results/,
+    Snakemake's metadata and DVC's state, times kept (cp -a), so Snakemake and DVC find it as
+    up to date as the original. The DVC cache (a second copy of every out) only with `dvc_cache`."""
+    import subprocess
+
+    dest.mkdir(parents=True)
+    for entry in built.iterdir():
+        if entry.name != ".dvc":
+            subprocess.run(["cp", "-a", str(entry), str(dest)], check=True)
+    (dest / ".dvc").mkdir()
+    for entry in (built / ".dvc").iterdir():
+        if dvc_cache or entry.name != "cache":
+            subprocess.run(["cp", "-a", str(entry), str(dest / ".dvc")], check=True)
+    # The `sources` rule names its patch files by absolute path (rules/common.smk, source_patches),
+    # and Snakemake's metadata records them: left as they are, the copy's first Snakemake run would
+    # find the "set of input files changed" and rerun every chain from its sources on. Recorded as
+    # if the build had run here.
+    old, new = str(built).encode(), str(dest).encode()
+    for record in (dest / ".snakemake" / "metadata").iterdir():
+        data = record.read_bytes()
+        if old in data:
+            record.write_bytes(data.replace(old, new))
+    return dest
+
+
 def standin_env(repo: Path, era: str = "current") -> dict[str, str]:
     """For subprocesses in a repo copy: the stand-in `atc` and `python -m ais_bench` first on
     PATH / PYTHONPATH (the copy's tests/standins), imitating the tools of `era`."""

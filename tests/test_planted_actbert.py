@@ -3,9 +3,9 @@
 OUT_OF_TOLERANCE in the table with `python -m zoorepro audit` exiting non-zero and naming the
 planted claim.
 
-The chain is built once, in a copy of the repo, by Snakemake (generator, sources, test step). Each
-fault then runs the affected step with a faulty input into its own folder, the downstream steps by
-their CLI, `python -m zoorepro table ... --planted` into `<fault>/results/mini/` and the audit on
+The chain (generator, sources, test step) is a copy of the suite's one build of the mini DAG
+(conftest.mini_dag). Each fault then runs the affected step with a faulty input into its own
+folder, the downstream steps by their CLI, `python -m zoorepro table ... --planted` into `<fault>/results/mini/` and the audit on
 that folder. The planting's own numpy (choice of captions, margins, expected metrics) is tested
 without PaddleVideo below the chain tests.
 """
@@ -22,7 +22,7 @@ import lmdb
 import numpy as np
 import pytest
 import yaml
-from conftest import copy_repo, run
+from conftest import built_copy, run
 
 from zoorepro.actbert.metrics import agree, ranks_from_scores, retrieval_metrics
 from zoorepro.actbert.msrvtt import CAPTIONS_FILE, FEATURES_DIR, read_captions
@@ -48,10 +48,11 @@ PY = sys.executable
 
 
 @pytest.fixture(scope="module")
-def repo(tmp_path_factory) -> Path:
-    """A repo copy with the mini data, the planted claims and the cpu test step's outputs."""
-    repo = copy_repo(tmp_path_factory.mktemp("planted_actbert") / "repo")
-    run(["snakemake", "-j2", PLANTED, f"{WORK}/test.measurements.json"], cwd=repo)
+def repo(tmp_path_factory, mini_dag) -> Path:
+    """A copy of the suite's mini DAG build (conftest.mini_dag): the mini data, the planted claims
+    and the cpu test step's outputs."""
+    repo = built_copy(mini_dag, tmp_path_factory.mktemp("planted_actbert") / "repo")
+    assert (repo / PLANTED).is_file() and (repo / WORK / "test.measurements.json").is_file()
     return repo
 
 

@@ -2,10 +2,11 @@
 
 The mini generator plants each question's human answers from the eager model's logits and records
 the expected precision/recall/fscore/vqa_score (allennlp's own metric classes) in
-data/mini/vilbert/planted_claims.yaml. The module fixture builds the cpu chain once in a copy of the
-repo, up to the postprocess step's measurements; each fault test then re-runs the affected step(s)
-with a faulty input into a temporary folder, re-runs the downstream steps by their CLI, writes the
-table with the planted claims and runs the audit on that folder.
+data/mini/vilbert/planted_claims.yaml. The module fixture copies the suite's one build of the mini
+DAG (conftest.mini_dag), whose cpu chain includes the postprocess step's measurements; each fault
+test then re-runs the affected step(s) with a faulty input into a temporary folder, re-runs the
+downstream steps by their CLI, writes the table with the planted claims and runs the audit on that
+folder.
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import numpy as np
 import onnx
 import pytest
 import yaml
-from conftest import copy_repo, run, standin_env
+from conftest import built_copy, run, standin_env
 
 from zoorepro import lineage
 from zoorepro.report import read_table
@@ -31,10 +32,11 @@ METRICS = ("precision", "recall", "fscore", "vqa_score")
 
 
 @pytest.fixture(scope="module")
-def repo(tmp_path_factory) -> Path:
-    """A repo copy with the mini cpu chain built up to the accuracy measurements (bs1 model)."""
-    repo = copy_repo(tmp_path_factory.mktemp("planted") / "repo")
-    run(["snakemake", "-j2", f"{MINI}/cpu/accuracy.measurements.json"], cwd=repo, timeout=1500)
+def repo(tmp_path_factory, mini_dag) -> Path:
+    """A copy of the suite's mini DAG build (conftest.mini_dag), whose cpu chain includes the
+    accuracy measurements (bs1 model)."""
+    repo = built_copy(mini_dag, tmp_path_factory.mktemp("planted") / "repo")
+    assert (repo / MINI / "cpu/accuracy.measurements.json").is_file()
     return repo
 
 
