@@ -1,7 +1,8 @@
 """The mini LLaVA-NeXT-Video chain can tell right from wrong, on cpu and on the stand-in NPU.
 
-One repo copy builds the cpu table (all five checkpoints: generator, extract_dataset, llava_gpu,
-score, table) and the npu table through the stand-in MindIE-LLM (tests/standins/mindie:
+The suite's one cold build of the mini DAG (conftest `mini_dag`: `dvc repro`) built the cpu table
+(all five checkpoints: generator, extract_dataset, llava_gpu, score, table); a copy of it builds the
+npu table through the stand-in MindIE-LLM (tests/standins/mindie:
 run_pa_videobench.sh's command line and output format, transformers on CPU underneath), with the
 precision test against the cpu answers. Every planted claim must be REPRODUCED, the NPU-vs-GPU
 rows present with verdicts, and the audit clean. Each injected fault (the prompt without the
@@ -15,7 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import copy_repo, run
+from conftest import built_copy, run
 
 from zoorepro.claims import load_planted
 from zoorepro.report import read_table
@@ -35,9 +36,9 @@ def mindie_env(repo: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def repo(tmp_path_factory) -> Path:
-    repo = copy_repo(tmp_path_factory.mktemp("planted_llava") / "repo")
-    run(["snakemake", "-j2", f"results/mini/{MODEL}_cpu.csv"], cwd=repo)
+def repo(mini_dag, tmp_path_factory) -> Path:
+    repo = built_copy(mini_dag, tmp_path_factory.mktemp("planted_llava") / "repo")
+    run(["snakemake", "-j2", f"results/mini/{MODEL}_cpu.csv"], cwd=repo)  # built by mini_dag: nothing to do
     run(["snakemake", "-j2", f"results/mini/{MODEL}_npu.csv"], cwd=repo, env_extra=mindie_env(repo))
     return repo
 
