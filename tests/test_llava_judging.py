@@ -95,7 +95,12 @@ def test_flops_per_token_matches_a_hand_count_of_the_real_7b():
     """The % of peak row's FLOPs count on the real 7B's sizes (meta device, no weights): 32 layers
     x (4 attention projections 4096x4096 + 3 MLP 4096x11008) + lm_head 32064x4096, x 2."""
     import torch
-    from transformers import CLIPVisionConfig, LlamaConfig, LlavaNextVideoConfig, LlavaNextVideoForConditionalGeneration
+    from transformers import (
+        CLIPVisionConfig,
+        LlamaConfig,
+        LlavaNextVideoConfig,
+        LlavaNextVideoForConditionalGeneration,
+    )
 
     from zoorepro.llava_video.compute import flops_per_token, gpu_peak
 

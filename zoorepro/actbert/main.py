@@ -20,7 +20,7 @@ if sys.path and Path(sys.path[0] or ".").resolve() == HERE:
 import os  # noqa: E402
 
 from zoorepro.actbert.pretrain import main  # noqa: E402
-from zoorepro.cli import run_step  # noqa: E402
+from zoorepro.cli import run_step, run_step_then_exit  # noqa: E402
 
 
 def run_launched() -> None:
@@ -29,13 +29,7 @@ def run_launched() -> None:
     abort (SIGABRT) a process whose peers are already gone, failing a run that finished."""
     if int(os.environ.get("PADDLE_TRAINERS_NUM", "1")) <= 1:
         run_step(main)
-    try:
-        run_step(main)
-    except SystemExit as done:
-        code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
+    run_step_then_exit(main)
 
 
 if __name__ == "__main__":

@@ -36,9 +36,9 @@ import random
 import shutil
 from pathlib import Path
 
+from zoorepro import lineage
 from zoorepro.cli import run_step
 from zoorepro.errors import ZooreproError
-from zoorepro import lineage
 from zoorepro.fsutil import atomic_write_text, writing_file
 from zoorepro.llava_video import videobench as vb
 

@@ -1,7 +1,6 @@
 """The input and params functions of rules/llava_video.smk (see zoorepro/workflow.py)."""
 from __future__ import annotations
 
-from zoorepro.llava_video.pipeline import CHECKPOINTS
 from zoorepro.models import runner_name
 from zoorepro.runners import get_runner
 from zoorepro.workflow import ModelInputs

@@ -65,13 +65,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
 from pathlib import Path
 
 _STARTED = time.perf_counter()  # process start-up (imports) is reported beside the load time
 
-from zoorepro.cli import hub_offline, run_step
+from zoorepro.cli import hub_offline, run_step_then_exit
 from zoorepro.errors import ConfigError, ToolchainMissing, ZooreproError
 
 DTYPES = ("float32", "float16", "bfloat16")
@@ -501,19 +500,7 @@ def main(argv=None) -> int:
     return 0
 
 
-def run_and_exit() -> None:
-    """run_step(main), then leave without the interpreter's teardown once everything is written
-    and flushed: tearing down torch and transformers took 2-4 s per process on the 2-core
-    machine (measured), a large share of a mini run; and in a multi-process launch the collective
-    backend's destructors can abort a process whose peers are gone."""
-    try:
-        run_step(main)
-    except SystemExit as done:
-        code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
-
-
 if __name__ == "__main__":
-    run_and_exit()
+    # Leave without the interpreter's teardown once written and flushed: tearing down torch and
+    # transformers took 2-4 s a process on the 2-core machine (measured), a large share of a mini run.
+    run_step_then_exit(main)

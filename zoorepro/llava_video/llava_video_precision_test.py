@@ -21,7 +21,14 @@ from pathlib import Path
 
 from zoorepro.cli import run_step
 from zoorepro.llava_video import judging
-from zoorepro.llava_video.pipeline import AGREEMENT, DOC_GAP, DOC_GPU, DOC_NPU, GAP, metric
+from zoorepro.llava_video.pipeline import (
+    AGREEMENT,
+    DOC_GAP,
+    DOC_GPU,
+    DOC_NPU,
+    GAP,
+    metric,
+)
 from zoorepro.llava_video.videobench_score import read_json
 from zoorepro.measurements import Measurement, print_measurements, write_measurements
 

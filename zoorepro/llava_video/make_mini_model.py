@@ -53,7 +53,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 from pathlib import Path
 
@@ -168,7 +167,11 @@ def letter_token_ids(tok) -> dict[str, int]:
 def build_processor(tok, family: str):
     """LlavaNextVideoProcessor with 56-px video/image processors, the family's chat template,
     patch size and feature strategy set (so `<video>` expands to 4 tokens a frame)."""
-    from transformers import LlavaNextImageProcessor, LlavaNextVideoProcessor, LlavaNextVideoVideoProcessor
+    from transformers import (
+        LlavaNextImageProcessor,
+        LlavaNextVideoProcessor,
+        LlavaNextVideoVideoProcessor,
+    )
 
     size, crop = {"shortest_edge": SIZE}, {"height": SIZE, "width": SIZE}
     video = LlavaNextVideoVideoProcessor(size=size, crop_size=crop)
@@ -182,7 +185,12 @@ def build_processor(tok, family: str):
 def build_model(tok, processor, seed: int):
     """The tiny LlavaNextVideoForConditionalGeneration, seeded init, then shaped (module docstring)."""
     import torch
-    from transformers import CLIPVisionConfig, LlamaConfig, LlavaNextVideoConfig, LlavaNextVideoForConditionalGeneration
+    from transformers import (
+        CLIPVisionConfig,
+        LlamaConfig,
+        LlavaNextVideoConfig,
+        LlavaNextVideoForConditionalGeneration,
+    )
 
     vision = CLIPVisionConfig(hidden_size=HIDDEN, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
                               image_size=SIZE, patch_size=PATCH, projection_dim=HIDDEN)
@@ -324,7 +332,10 @@ def load_checkpoint(path: Path, dtype=None, load_model: bool = True):
     check_checkpoint_files(path)
     hub_offline()
     import torch
-    from transformers import LlavaNextVideoForConditionalGeneration, LlavaNextVideoProcessor
+    from transformers import (
+        LlavaNextVideoForConditionalGeneration,
+        LlavaNextVideoProcessor,
+    )
 
     try:
         processor = LlavaNextVideoProcessor.from_pretrained(str(path), local_files_only=True)

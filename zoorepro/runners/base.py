@@ -38,10 +38,17 @@ class Runner(abc.ABC):
     def probe(self) -> None:
         """Import the framework and refuse a device it cannot use here (no silent fallback)."""
 
+    # hardware kind -> the framework's own name for that device (e.g. paddle's cuda -> `gpu`)
+    devices: dict[str, str] = {}
+
     @property
-    @abc.abstractmethod
     def device(self) -> str:
-        """The framework's own name for the target's device (e.g. paddle's `cpu` / `gpu`)."""
+        """The framework's own name for the target's device (`devices`), or ToolchainMissing."""
+        try:
+            return self.devices[self.target_hardware]
+        except KeyError:
+            raise ToolchainMissing(f"target {self.target!r} ({self.target_hardware}) has no {self.framework} device "
+                                   f"({self.framework} runs on {', '.join(self.devices)})") from None
 
     @abc.abstractmethod
     def versions(self) -> dict:

@@ -34,14 +34,7 @@ class PaddleRunner(Runner):
     name = "paddle"
     framework = "PaddlePaddle"
     hardware = tuple(DEVICES)
-
-    @property
-    def device(self) -> str:
-        try:
-            return DEVICES[self.target_hardware]
-        except KeyError:
-            raise ToolchainMissing(f"target {self.target!r} ({self.target_hardware}) has no paddle device "
-                                   f"(paddle runs on {', '.join(DEVICES)})") from None
+    devices = DEVICES
 
     def probe(self) -> None:
         check_device(self.device)

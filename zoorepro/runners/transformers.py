@@ -46,14 +46,7 @@ class TransformersRunner(Runner):
     name = "transformers"
     framework = "transformers (PyTorch)"
     hardware = tuple(DEVICES)
-
-    @property
-    def device(self) -> str:
-        try:
-            return DEVICES[self.target_hardware]
-        except KeyError:
-            raise ToolchainMissing(f"target {self.target!r} ({self.target_hardware}) has no torch device "
-                                   f"(transformers runs on {', '.join(DEVICES)})") from None
+    devices = DEVICES
 
     def probe(self) -> None:
         check_device(self.device)
