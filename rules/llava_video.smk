@@ -117,7 +117,7 @@ rule llava_video_llava_gpu:
         device=IN_LLAVA.device,
         max_new_tokens=IN_LLAVA.max_new_tokens,
         frames=LLAVA["frames"],
-    threads: all_cores
+    threads: lambda wildcards: IN_LLAVA.gpu_threads(wildcards) or all_cores(wildcards)
     shell:
         "{params.launch} zoorepro.llava_video.llava_gpu --model_path {params.weights} "
         "--dataset_name sampling_data --Eval_QA_root {params.qa_root} --Eval_Video_root {params.video_root} "

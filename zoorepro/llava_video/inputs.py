@@ -96,6 +96,14 @@ class Inputs(ModelInputs):
             return "python -m"
         return f"python -m torch.distributed.run --standalone --nproc_per_node {nproc} -m"
 
+    def gpu_threads(self, wildcards) -> int | None:
+        """Cores the llava_gpu job holds on the cpu: one a process (torch runs one thread each
+        there), so Snakemake runs two checkpoints at once on a 2-core machine; None elsewhere (on a
+        GPU the job takes the whole host: its timings are rows of the table)."""
+        if self.hardware(wildcards.target) == "cpu":
+            return self.params["gpu"]["nproc"]["cpu"]
+        return None
+
     def mindie_env(self, wildcards) -> str:
         """MindIE's environment (run_pa_videobench.sh reads MASTER_PORT; the card ids), as a prefix."""
         settings = self.config["targets"][wildcards.target]
