@@ -29,12 +29,13 @@ from zoorepro.llava_video.pipeline import (
     GAP,
     metric,
 )
-from zoorepro.llava_video.videobench_score import read_json
+from zoorepro.llava_video.videobench import read_json
 from zoorepro.measurements import Measurement, print_measurements, write_measurements
 
 
 def precision_records(npu_path: Path, gpu_path: Path, answer_path: Path, ckpt: str, precision: str) -> list[Measurement]:
-    npu, gpu, answers = read_json(npu_path), read_json(gpu_path), read_json(answer_path)
+    npu, gpu = read_json(npu_path, "NPU answers file"), read_json(gpu_path, "GPU answers file")
+    answers = read_json(answer_path, "sampling answer file")
     raw = (str(npu_path), str(gpu_path), str(answer_path))
     common = {"kind": "accuracy", "unit": "percent", "precision": precision, "raw": raw}
     doc = judging.document_accuracy(npu, gpu, answers)

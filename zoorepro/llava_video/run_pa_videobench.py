@@ -37,7 +37,6 @@ What it does:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import shutil
@@ -197,12 +196,9 @@ def check_output(path: Path, questions: dict) -> dict:
     """MindIE's answers: one per question, {video_id, question, output_sequence: str, dataset}."""
     if not path.is_file():
         raise ZooreproError(f"run_pa_videobench.sh wrote no {path}")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ZooreproError(f"{path} is not valid JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise ZooreproError(f"{path}: expected an object keyed by question id")
+    from zoorepro.llava_video.videobench import read_json
+
+    data = read_json(path, "MindIE's answers file")  # an object keyed by question id
     missing = [k for k in questions if k not in data]
     extra = [k for k in data if k not in questions]
     if missing or extra:

@@ -100,14 +100,19 @@ def cut_answer(decoded: str) -> str:
 # files
 
 
-def _read_json(path: Path, what: str):
+def read_json(path: Path, what: str) -> dict:
+    """A JSON object file of this model's formats (Eval_QA, ANSWER.json, the answers the inference
+    steps write), or one error naming `what` and the file: missing, not JSON, not an object."""
     path = Path(path)
     if not path.is_file():
         raise ZooreproError(f"{what} not found: {path}")
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ZooreproError(f"{what} {path} is not valid JSON: {exc}") from exc
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ZooreproError(f"{what} {path} is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ZooreproError(f"{what} {path}: expected a JSON object, got {type(data).__name__}")
+    return data
 
 
 def validate_item(item, where: str) -> None:
@@ -133,8 +138,8 @@ def qa_path(eval_qa_root: str | Path, subset: str) -> Path:
 
 def load_qa_file(path: Path, subset: str) -> dict[str, dict]:
     """One subset's questions {q_id: item}, validated."""
-    data = _read_json(path, f"Eval_QA file of {subset}")
-    if not isinstance(data, dict) or not data:
+    data = read_json(path, f"Eval_QA file of {subset}")
+    if not data:
         raise ZooreproError(f"{path}: expected a non-empty object of questions keyed by question id")
     for q_id, item in data.items():
         validate_item(item, f"{path} [{subset}/{q_id}]")
@@ -151,9 +156,7 @@ def load_answers(path: str | Path, required: dict[str, list[str]] | None = None)
     subset and question that must have an answer; a missing one is an error naming file, subset
     and key. Answers must be one letter A-F."""
     path = Path(path)
-    data = _read_json(path, "answer file")
-    if not isinstance(data, dict):
-        raise ZooreproError(f"{path}: expected an object {{subset: {{question id: {{'answer': letter}}}}}}")
+    data = read_json(path, "answer file")  # {subset: {question id: {'answer': letter}}}
     for subset, q_ids in (required or {}).items():
         if subset not in data:
             raise ZooreproError(f"{path} has no answers for subset {subset!r} (it has: {', '.join(sorted(data))})")

@@ -10,28 +10,17 @@ Usage: python -m zoorepro.llava_video.videobench_score --eval sampling_data_eval
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from zoorepro.cli import run_step
-from zoorepro.errors import ZooreproError
 from zoorepro.llava_video import judging, videobench
 from zoorepro.llava_video.pipeline import ACCURACY, FINAL_SCORE, metric
 from zoorepro.measurements import Measurement, print_measurements, write_measurements
 
 
-def read_json(path: Path) -> dict:
-    try:
-        data = json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ZooreproError(f"cannot read {path}: {exc}") from None
-    if not isinstance(data, dict):
-        raise ZooreproError(f"{path}: expected a JSON object")
-    return data
-
-
 def score_records(eval_path: Path, answer_path: Path, ckpt: str, precision: str) -> list[Measurement]:
-    result = judging.corrected_accuracy(read_json(eval_path), read_json(answer_path))
+    result = judging.corrected_accuracy(videobench.read_json(eval_path, "answers file"),
+                                        videobench.read_json(answer_path, "sampling answer file"))
     raw = (str(eval_path), str(answer_path))
     n = result["questions"]
     common = {"kind": "accuracy", "unit": "percent", "precision": precision, "raw": raw}
