@@ -32,11 +32,12 @@ demo: env
 	@echo "demo: $$(grep -Eo '[0-9]+ of [0-9]+ steps' logs/demo.log | tail -1 | cut -d' ' -f1) jobs ran from scratch for $(words $(MINI_TABLES)) mini tables (log: logs/demo.log)"
 	$(PY) -m zoorepro audit --summary
 
-# Two pytest-xdist workers, a test module each at a time (module fixtures are built once); the one
-# cold build of the mini DAG is shared between them (tests/conftest.py, mini_dag).
+# Two pytest-xdist workers, a test module each at a time (module fixtures are built once), in the
+# order tests/conftest.py sets (pytest_collection_modifyitems); the one cold build of the mini DAG
+# runs beside them at a higher CPU priority and is shared (tests/conftest.py, mini_dag, mini_stage).
 TEST_WORKERS ?= 2
 test: env
-	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 audit: env
 	$(PY) -m zoorepro audit

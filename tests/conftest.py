@@ -11,6 +11,13 @@ if str(ROOT) not in sys.path:
 
 from zoorepro import repocopy
 
+# The suite runs two workers and the mini DAG's build on two cores: OpenMP threads (torch's) that
+# busy-wait for work while another process holds the core burn CPU the others need. Waiting
+# threads sleep instead; results do not depend on it (the thread count is what changes sums).
+import os as _os
+
+_os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 
 def tiny_onnx(path: Path, batch: int | str = 2, seed: int = 0) -> Path:
     """A two-input model (float features + bool mask) with two outputs, like ViLBERT's logits/probs."""
@@ -105,23 +112,99 @@ def copy_repo(dest: Path) -> Path:
     return repocopy.copy_repo(dest, ROOT)
 
 
-def build_mini_dag(shared: Path) -> Path:
-    """`shared`/mini_dag/repo: a repo copy in which `dvc repro` ran from nothing, unless an earlier
-    call (another xdist worker, or the controller's background build) finished it. One at a time
-    (a file lock); a failed build is retried by the next caller, which fails the same way."""
+# The cold build runs `dvc repro` in phases: first the stages step tests read (and what they depend
+# on), one at a time in the order the test modules ask for them, so those tests start while the rest
+# builds; then a plain `dvc repro` of everything left. Every stage still runs once, from nothing.
+MINI_DAG_FIRST_STAGES = ["actbert_data_mini", "vilbert_data_mini", "vilbert_prepare_mini"]
+MINI_DAG_PHASES = {**{stage: [stage] for stage in MINI_DAG_FIRST_STAGES}, "all": []}
+
+
+def build_mini_dag(shared: Path, upto: str = "all") -> Path:
+    """`shared`/mini_dag/repo: a repo copy in which `dvc repro` ran from nothing, phase by phase
+    (MINI_DAG_PHASES; `<phase>.done` marks each) up to `upto`, unless an earlier call (another
+    xdist worker, or the controller's background build) built that far. One at a time (a file
+    lock); the builder's pid is in `building`; a failed build leaves `failed` with its output, and
+    every later caller fails with it."""
+    import os
     import shutil
 
     from filelock import FileLock
 
-    repo, done = shared / "mini_dag" / "repo", shared / "mini_dag" / "built"
+    root = shared / "mini_dag"
+    repo = root / "repo"
     with FileLock(str(shared / "mini_dag.lock")):
-        if not done.exists():
-            shutil.rmtree(repo.parent, ignore_errors=True)
+        _raise_if_failed(root)
+        if (root / f"{upto}.done").exists():
+            return repo
+        if not (root / "copied").exists():
+            shutil.rmtree(root, ignore_errors=True)
+            root.mkdir()
             copy_repo(repo)
-            proc = run(["dvc", "repro"], cwd=repo, timeout=2400)
-            (repo / "repro.log").write_text(proc.stdout + proc.stderr)
-            done.touch()
+            (root / "copied").touch()
+        (root / "building").write_text(str(os.getpid()))
+        try:
+            for phase, stages in MINI_DAG_PHASES.items():
+                if not (root / f"{phase}.done").exists():
+                    proc = run(["dvc", "repro", *stages], cwd=repo, timeout=2400, check=False)
+                    with open(repo / "repro.log", "a") as log:
+                        log.write(proc.stdout + proc.stderr)
+                    if proc.returncode != 0:
+                        (root / "failed").write_text(f"dvc repro {' '.join(stages)} failed ({proc.returncode}):\n"
+                                                     f"{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
+                        _raise_if_failed(root)
+                    (root / f"{phase}.done").touch()
+                if phase == upto:
+                    break
+        finally:
+            (root / "building").unlink()
     return repo
+
+
+def _raise_if_failed(root: Path) -> None:
+    if (root / "failed").exists():
+        raise AssertionError(f"the mini DAG's cold build failed: {(root / 'failed').read_text()}")
+
+
+def mini_dag_phase(shared: Path, phase: str) -> Path:
+    """The shared build's repo once `phase` is built: waits while another process builds it,
+    builds it here (up to `phase`) when nobody does."""
+    import os
+    import time
+
+    root = shared / "mini_dag"
+    while not (root / f"{phase}.done").exists():
+        _raise_if_failed(root)
+        try:
+            os.kill(int((root / "building").read_text()), 0)
+        except (OSError, ValueError):  # no builder, or it died: build (or wait on the lock) here
+            return build_mini_dag(shared, phase)
+        time.sleep(1)
+    return root / "repo"
+
+
+def pytest_configure(config):
+    """xdist workers (`make test`) run at a lower CPU priority than the mini DAG's background build:
+    the tests that need the build wait for it, the others fill the cores it leaves idle."""
+    import os
+
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        os.nice(10)
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """The order xdist hands test modules out in (`make test`: --dist loadfile
+    --no-loadscope-reorder): first the modules that read stages of the shared build built first
+    (mini_stage), then the ones that need no build, biggest first, and last the ones that need the
+    whole build (mini_dag) — so a worker waits for the build only when nothing else is left."""
+    modules: dict[str, list] = {}
+    for item in items:
+        modules.setdefault(item.nodeid.split("::")[0], []).append(item)
+
+    def rank(entry):
+        path, module_items = entry
+        fixtures = set().union(*(getattr(item, "fixturenames", ()) for item in module_items))
+        return (0 if "mini_stage" in fixtures else 2 if "mini_dag" in fixtures else 1, -len(module_items), path)
+    items[:] = [item for _, module_items in sorted(modules.items(), key=rank) for item in module_items]
 
 
 def pytest_sessionstart(session):
@@ -147,7 +230,7 @@ def pytest_sessionstart(session):
     import time
 
     deadline = time.monotonic() + 60  # until it holds the lock, so no worker builds beside it
-    while not (shared / "mini_dag" / "repo").exists() and config._mini_dag_build.poll() is None:
+    while not (shared / "mini_dag" / "building").exists() and config._mini_dag_build.poll() is None:
         if time.monotonic() > deadline:
             break
         time.sleep(0.2)
@@ -172,12 +255,30 @@ def mini_dag(tmp_path_factory) -> Path:
     checks what it built. Never change it: a test that writes takes `built_copy(mini_dag, ...)`.
     Under pytest-xdist every worker is a session of its own: they share the run's temp folder's
     build (built once, see pytest_sessionstart)."""
+
+    return mini_dag_phase(_shared_temp(tmp_path_factory), "all")
+
+
+@pytest.fixture(scope="session")
+def mini_stage(tmp_path_factory):
+    """`mini_stage(name)`: the shared build's repo as soon as its stage `name` (one of
+    MINI_DAG_FIRST_STAGES) is built, e.g. `mini_stage("vilbert_data_mini") / "data/mini/vilbert"`:
+    what the DAG's rules made, for step tests that check those steps without running them again.
+    Read only, like `mini_dag`."""
+    shared = _shared_temp(tmp_path_factory)
+
+    def wait(name: str) -> Path:
+        assert name in MINI_DAG_FIRST_STAGES, f"{name}: add it to conftest.MINI_DAG_FIRST_STAGES"
+        return mini_dag_phase(shared, name)
+    return wait
+
+
+def _shared_temp(tmp_path_factory) -> Path:
+    """The run's temp folder, shared by every xdist worker."""
     import os
 
     shared = tmp_path_factory.getbasetemp()
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        shared = shared.parent
-    return build_mini_dag(shared)
+    return shared.parent if os.environ.get("PYTEST_XDIST_WORKER") else shared
 
 
 def built_copy(built: Path, dest: Path, dvc_cache: bool = False) -> Path:

@@ -2,8 +2,9 @@
 metrics (hand-computed, and against PaddleVideo's own MSRVTTMetric and its log line), and the mini
 generator, whose files PaddleVideo's MSRVTTDataset and ActBERT pretraining pipeline read.
 
-The mini set is generated twice by the script, as the rule runs it (in a fresh process: it runs
-the patched PaddleVideo sources, while this module imports the installed wheel's). PaddleVideo is
+The mini set is the suite's shared build's (conftest.mini_stage), and is generated once more by the
+script, as the rule runs it, to check it comes out the same (in a fresh process: it runs the
+patched PaddleVideo sources, while this module imports the installed wheel's). PaddleVideo is
 imported once, from a temporary working directory: importing it creates a `.log.txt` in the
 working directory.
 """
@@ -37,6 +38,7 @@ from zoorepro.actbert.msrvtt import (
     read_record,
     restricted_loads,
 )
+from zoorepro.config import load_params
 from zoorepro.errors import UnsafePickleError, ZooreproError
 from zoorepro.actbert.make_mini_data import (
     HOWTO_DIR,
@@ -58,17 +60,23 @@ UPSTREAM_LINE = "[{}] Final r1:{:.3f}, r5:{:.3f}, r10:{:.3f}, mder:{:.3f}, meanr
 
 
 @pytest.fixture(scope="module")
-def mini(tmp_path_factory) -> dict[str, Path]:
-    """The mini set generated twice by the script, each in a fresh process, from patched sources."""
+def mini(tmp_path_factory, mini_stage) -> dict[str, Path]:
+    """"a": the shared build's mini set (rule actbert_mini_data, conftest.mini_stage); "b": the
+    same generated again here by the script in a fresh process, with the rule's arguments
+    (params.yaml), from patched sources of its own."""
+    mini = load_params()["actbert"]["mini"]
     root = tmp_path_factory.mktemp("mini")
     src = root / "src"
     prepare_sources(src, REPO / "patches")
-    for name in ("a", "b"):
-        result = subprocess.run([sys.executable, "-m", "zoorepro.actbert.make_mini_data", "--out", str(root / name),
-                                 "--seed", "0", "--n-videos", str(N_VIDEOS), "--src", str(src)],
-                                cwd=REPO, capture_output=True, text=True, check=False)
-        assert result.returncode == 0, result.stderr[-4000:]
-    return {"a": root / "a", "b": root / "b"}
+    result = subprocess.run([sys.executable, "-m", "zoorepro.actbert.make_mini_data", "--out", str(root / "b"),
+                             "--seed", str(mini["seed"]), "--n-videos", str(mini["n_videos"]),
+                             "--n-candidates", str(mini["n_candidates"]), "--top1-fraction", str(mini["top1_fraction"]),
+                             "--min-margin", str(mini["min_margin"]), "--src", str(src),
+                             "--config", "zoorepro/actbert/configs/mini_msrvtt.yaml"],
+                            cwd=REPO, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert mini["n_videos"] == N_VIDEOS
+    return {"a": mini_stage("actbert_data_mini") / "data/mini/actbert", "b": root / "b"}
 
 
 @pytest.fixture(scope="module")

@@ -100,12 +100,12 @@ def src(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def cwd(tmp_path_factory, src) -> Path:
-    """The scripts' working directory: the mini data, the tiny model and the planted claims
-    (make_mini_data.py, as the rule runs it) where the mini configs expect them."""
+def cwd(tmp_path_factory, mini_stage) -> Path:
+    """The scripts' working directory: the mini data, the tiny model and the planted claims where
+    the mini configs expect them — a copy of the shared build's (rule actbert_mini_data,
+    conftest.mini_stage; tests/test_actbert_data.py checks the generator reproduces it)."""
     root = tmp_path_factory.mktemp("cwd")
-    run([*step("make_mini_data"), "--out", MINI, "--seed", 0, "--n-videos", N_VIDEOS, "--src", src,
-         "--config", CONFIGS / "mini_msrvtt.yaml"], cwd=root)
+    shutil.copytree(mini_stage("actbert_data_mini") / MINI, root / MINI)
     return root
 
 

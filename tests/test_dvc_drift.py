@@ -22,10 +22,12 @@ def test_drift_check_fails_when_params_change(tmp_path):
 
 
 def test_every_stage_is_a_snakemake_call_on_snakefile_targets(tmp_path):
-    """Each stage's Snakemake targets plan (dry run) in the Snakefile, for both scales, and each
-    stage's outs are among the files those targets produce."""
+    """Each stage's Snakemake targets plan (dry run) in the Snakefile, and each stage's outs are
+    among the files those targets produce. The full scale's stages here; the mini scale's run for
+    real in the suite's cold `dvc repro` (conftest.mini_dag, tests/test_e2e_mini.py), which fails
+    on a stage whose command does not build its outs."""
     repo = copy_repo(tmp_path / "repo")
-    for scale in ("mini", "full"):
+    for scale in ("full",):
         params = copy.deepcopy(load_params())
         params["scale"] = scale
         stages = yaml.safe_load(render_dvc_yaml(params))["stages"]

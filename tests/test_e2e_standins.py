@@ -16,11 +16,12 @@ def repo(tmp_path_factory, mini_dag):
     return built_copy(mini_dag, tmp_path_factory.mktemp("e2e_standins") / "repo")
 
 
-@pytest.mark.parametrize(("chip", "era"), [("310P3", "current"), ("310", "current"), ("310P3", "2023")])
+@pytest.mark.parametrize(("chip", "era"), [("310P3", "current"), ("310", "2023")])
 def test_standin_vendor_tools_produce_the_chip_tables_end_to_end(repo, chip, era):
     """`current`: ais_bench with its 2024-02 path checks (0o750 output folders, real-file .om), CANN
-    8.0.RC2's ATC; `2023`: the ais_bench of June 2023 and CANN 6.0.1. Each run starts from no
-    chip artifacts, so the 2023 run rebuilds every OM and output with the older tools."""
+    8.0.RC2's ATC; `2023`: the ais_bench of June 2023 and CANN 6.0.1. Each chip with one era (each
+    run builds every OM and output from no chip artifacts; the eras' tool differences are
+    tests/test_ascend_tool_quirks.py's)."""
     shutil.rmtree(repo / f"work/mini/vilbert/{chip}", ignore_errors=True)
     for stale in repo.glob(f"results/mini/vilbert_{chip}.*"):
         stale.unlink()

@@ -1,9 +1,9 @@
 """The layout contract (docs/design.md): a model is one package, one rules file, a manifest and a
 params block; nothing generic names a model; every step runs alone with --help."""
+import json
 import re
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import yaml
@@ -75,18 +75,39 @@ def step_modules():
     return sorted(found)
 
 
+# Runs each module as `python -m` does (runpy, alter_sys) with --help, in one process so the
+# heavy imports (torch, paddle, transformers) are paid once; prints {module: [exit code, stdout]}.
+HELP_DRIVER = """
+import contextlib, json, runpy, sys, tempfile
+results = {}
+for module in sys.argv[1:]:
+    code = 0
+    sys.argv = [module, "--help"]
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                runpy.run_module(module, run_name="__main__", alter_sys=True)
+            except SystemExit as exc:
+                code = exc.code or 0
+            except BaseException as exc:
+                code = f"{type(exc).__name__}: {exc}"
+        out.seek(0), err.seek(0)
+        results[module] = [code, out.read(), err.read()[-2000:]]
+print("RESULTS " + json.dumps(results))
+"""
+
+
 def test_every_step_the_rules_run_answers_help():
     modules = step_modules()
     assert {"zoorepro.steps.compare", "zoorepro.vilbert.preprocess", "zoorepro.actbert.test"} <= set(modules)
-
-    def help_of(module):
-        return module, subprocess.run([sys.executable, "-m", module, "--help"], cwd=ROOT, capture_output=True,
-                                      text=True, timeout=300)
-
-    with ThreadPoolExecutor(2) as pool:
-        for module, proc in pool.map(help_of, modules):
-            assert proc.returncode == 0, f"{module} --help: {proc.stderr[-2000:]}"
-            assert "usage:" in proc.stdout.lower(), module
+    proc = subprocess.run([sys.executable, "-c", HELP_DRIVER, *modules], cwd=ROOT, capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    results = json.loads(proc.stdout.split("RESULTS ", 1)[1])
+    assert sorted(results) == modules
+    for module, (code, out, err) in results.items():
+        assert code == 0, f"{module} --help: {code}\n{err}"
+        assert "usage:" in out.lower(), module
 
 
 def launched_scripts():

@@ -1,14 +1,18 @@
 """The ViLBERT steps end to end on the mini scale: patched sources -> generated mini data ->
 preprocess -> ONNX export, checked against the design's per-sample layout and against torch.
 
-The slow parts (Faster R-CNN featurization, export) run once per module in module-scoped
-fixtures. Steps run as the rules run them, as scripts in subprocesses; source preparation and the
-first mini generation run in-process, which also imports the patched allennlp here for the checks.
+The mini set, its preprocessed samples and the exported ONNX are the suite's shared build's
+(conftest.mini_stage: the DAG's rules ran the steps as scripts, with params.yaml's
+settings); this module runs the steps again only where a second run is what it checks (the mini
+set generated again, a rerun of preprocess on a subset with its own feature cache, a subset run
+reusing the build's feature cache). Source preparation runs in-process, which also imports the
+patched allennlp here for the checks.
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
 import sys
 import tarfile
@@ -20,6 +24,7 @@ import onnx
 import onnxruntime
 import pytest
 
+from zoorepro.config import load_params
 from zoorepro.errors import ZooreproError
 from zoorepro.vilbert.make_mini import ARCHIVE, MANIFEST, QUESTIONS_FILE, TOKENIZER_DIR
 from zoorepro.vilbert.export_onnx import INPUT_NAMES, OUTPUT_NAMES, load_model, model_overrides
@@ -27,13 +32,24 @@ from zoorepro.vilbert.preprocess import DTYPES, fit, select_questions
 from zoorepro.vilbert.sources import activate, prepare_sources
 
 REPO = Path(__file__).resolve().parents[1]
-N_IMAGES, N_QUESTIONS, PAD_LEN, BOX_NUM, SUBSET = 12, 36, 32, 100, 5
+PARAMS = load_params()["vilbert"]  # what the shared build ran the steps with
+N_IMAGES, N_QUESTIONS = PARAMS["mini"]["n_images"], PARAMS["mini"]["n_questions"]
+PAD_LEN, BOX_NUM, SUBSET = PARAMS["pad_len"], PARAMS["box_num"], 5
+
+
+# The rules' `threads:` (make_mini 1, preprocess every core), which Snakemake hands the job as
+# OMP_NUM_THREADS and the BLAS thread variables: torch's and BLAS's float sums depend on the thread
+# count, so a rerun compared byte for byte with the build's output runs with the same counts.
+RULE_THREADS = {"make_mini": 1, "preprocess": os.cpu_count()}
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "GOTO_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                    "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
 
 
 def run_script(name: str, *args: object) -> str:
     """Run the step zoorepro.vilbert.<name> like a rule does; fail the test with its stderr."""
+    threads = {var: str(RULE_THREADS[name]) for var in THREAD_VARIABLES} if name in RULE_THREADS else {}
     result = subprocess.run([sys.executable, "-m", f"zoorepro.vilbert.{name}", *map(str, args)],
-                            cwd=REPO, capture_output=True, text=True, check=False)
+                            cwd=REPO, capture_output=True, text=True, check=False, env={**os.environ, **threads})
     assert result.returncode == 0, f"{name} failed:\n{result.stderr[-4000:]}"
     return result.stdout
 
@@ -52,39 +68,44 @@ def src(patched_src) -> Path:
 
 
 @pytest.fixture(scope="module")
-def mini(tmp_path_factory, src) -> dict[str, Path]:
-    """The mini set generated twice, each by the script in a fresh process, as the rule runs it.
-    (Not once in this process: the planting's eager torch run depends on float summation order,
-    and a test process whose other imports changed torch's threading can shape the answer head one
-    rounding step apart — see the closing note of the planted-outcomes change.)"""
+def mini(tmp_path_factory, mini_stage, src) -> dict[str, Path]:
+    """"a": the shared build's mini set (rule vilbert_mini_data); "b": the same generated again
+    here by the script in a fresh process, as the rule runs it (one thread). (Not in this process:
+    the planting's eager torch run depends on float summation order, and a test process whose
+    other imports changed torch's threading can shape the answer head one rounding step apart —
+    see the closing note of the planted-outcomes change.)"""
     root = tmp_path_factory.mktemp("mini")
-    for name in ("a", "b"):
-        run_script("make_mini", "--out", root / name, "--src", src, "--seed", 0,
-                   "--n-images", N_IMAGES, "--n-questions", N_QUESTIONS)
-    return {"a": root / "a", "b": root / "b"}
+    run_script("make_mini", "--out", root / "b", "--src", src, "--seed", PARAMS["mini"]["seed"],
+               "--n-images", N_IMAGES, "--n-questions", N_QUESTIONS)
+    return {"a": mini_stage("vilbert_data_mini") / "data/mini/vilbert", "b": root / "b"}
 
 
 @pytest.fixture(scope="module")
-def preprocessed(tmp_path_factory, mini, src) -> dict[str, Path]:
-    """Two full runs with separate feature caches (both featurize), then a subset run that
-    shares the first run's cache and names the image folder's parent as --image_dir."""
+def preprocessed(tmp_path_factory, mini_stage, mini, src) -> dict[str, Path]:
+    """"first": the shared build's preprocessed samples (rule vilbert_preprocess, its feature cache
+    beside them); "rerun": the first SUBSET questions again with a feature cache of their own (so
+    their images are featurized again); "subset": the same subset with a copy of the build's
+    feature cache, naming the image folder's parent as --image_dir."""
+    import shutil
+
+    build = mini_stage("vilbert_prepare_mini") / "work/mini/vilbert"
     root = tmp_path_factory.mktemp("work")
+    shutil.copytree(build / "feature_cache", root / "one" / "feature_cache")
     data = mini["a"]
-    runs = {"first": root / "one" / "preprocessed", "second": root / "two" / "preprocessed",
-            "subset": root / "one" / "subset"}
-    for name, save_dir in runs.items():
-        extra = ["--question_subset", SUBSET, "--image_dir", data] if name == "subset" else []
+    runs = {"rerun": (root / "two" / "preprocessed", []),
+            "subset": (root / "one" / "subset", ["--image_dir", data])}
+    for save_dir, extra in runs.values():
         run_script("preprocess", "--archive_file", data / ARCHIVE, "--save_dir", save_dir, "--data_dir", data,
-                   "--src", src, "--pad_len", PAD_LEN, "--box_num", BOX_NUM, *extra)
-    return runs
+                   "--src", src, "--pad_len", PAD_LEN, "--box_num", BOX_NUM, "--question_subset", SUBSET, *extra)
+    return {"first": build / "preprocessed", **{name: save_dir for name, (save_dir, _) in runs.items()}}
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory, mini, src) -> Path:
-    path = tmp_path_factory.mktemp("onnx") / "vqa-vilbert.onnx"
-    out = run_script("export_onnx", "--archive_file", mini["a"] / ARCHIVE, "--save_path", path, "--src", src,
-                     "--opset", 17, "--pad_len", PAD_LEN, "--box_num", BOX_NUM, "--batch_size", 1)
-    assert "max abs diff" in out
+def exported(mini_stage) -> Path:
+    """The shared build's export (rule vilbert_export_onnx, params.yaml's opset)."""
+    repo = mini_stage("vilbert_prepare_mini")
+    path = repo / "work/mini/vilbert/onnx/vqa-vilbert.onnx"
+    assert "max abs diff" in (repo / "logs/mini/vilbert/export_onnx.log").read_text()
     return path
 
 
@@ -171,7 +192,9 @@ def test_preprocess_writes_the_design_layout_once_per_question(preprocessed, min
     index = json.loads((folder / "index.json").read_text())
     assert index["question_ids"] == sorted(q["question_id"] for q in questions)
     # the samples, their index, and the folder's lineage record (zoorepro/lineage.py)
-    assert sorted(p.name for p in folder.iterdir()) == sorted([*DTYPES, "index.json", ".lineage.json"])
+    # (and the timestamp Snakemake keeps in a directory output)
+    assert sorted(p.name for p in folder.iterdir()) == sorted([*DTYPES, "index.json", ".lineage.json",
+                                                                ".snakemake_timestamp"])
     fixed = {"box_features": (1, BOX_NUM, 1024), "box_coordinates": (1, BOX_NUM, 4), "box_mask": (1, BOX_NUM),
              "token_ids": (1, PAD_LEN), "mask": (1, PAD_LEN), "type_ids": (1, PAD_LEN)}
     for name, dtype in DTYPES.items():
@@ -217,16 +240,15 @@ def test_preprocess_labels_and_tokens_follow_the_annotations(preprocessed, mini)
 
 
 def test_preprocess_reruns_give_identical_bytes(preprocessed):
-    first, second = preprocessed["first"], preprocessed["second"]
-    def outputs(folder):  # the lineage record holds stat signatures (mtimes): its hashes are compared below
-        return sorted(p.relative_to(folder) for p in folder.rglob("*") if p.is_file() and p.name != ".lineage.json")
-
-    files = outputs(first)
-    assert files == outputs(second)
-    first_record, second_record = (json.loads((f / ".lineage.json").read_text()) for f in (first, second))
-    assert first_record["sha256"] == second_record["sha256"]
+    """A second run, featurizing its images again into a cache of its own, writes the same bytes
+    for the same questions."""
+    first, rerun = preprocessed["first"], preprocessed["rerun"]
+    files = sorted(p.relative_to(rerun) for p in rerun.rglob("*") if p.is_file() and p.name != ".lineage.json")
+    assert files == sorted([*(Path(name, f"{i}.npy") for name in DTYPES for i in range(SUBSET)), Path("index.json")])
     for name in files:
-        assert (first / name).read_bytes() == (second / name).read_bytes(), name
+        if name.name != "index.json":
+            assert (first / name).read_bytes() == (rerun / name).read_bytes(), name
+    assert len(list((rerun.parent / "feature_cache").iterdir())) == 1  # it made a cache of its own
 
 
 def test_question_subset_takes_the_lowest_ids_and_reuses_the_feature_cache(preprocessed):
@@ -236,8 +258,11 @@ def test_question_subset_takes_the_lowest_ids_and_reuses_the_feature_cache(prepr
     for i in range(SUBSET):
         for name in DTYPES:
             assert (full / name / f"{i}.npy").read_bytes() == (subset / name / f"{i}.npy").read_bytes()
-    assert len(list((full.parent / "feature_cache").iterdir())) == 1
-    assert not [p for p in full.parent.iterdir() if p.name.startswith(".")]  # no temp leftovers
+    # the build's cache (copied beside the subset) served it: no second cache key was made
+    assert [p.name for p in (subset.parent / "feature_cache").iterdir()] == \
+        [p.name for p in (full.parent / "feature_cache").iterdir()]
+    assert not [p for p in subset.parent.iterdir() if p.name.startswith(".")]  # no temp leftovers
+    assert not [p for p in full.parent.iterdir() if p.name.startswith(".")]
 
 
 def test_select_questions_refuses_an_empty_subset(mini):
