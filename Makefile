@@ -12,11 +12,12 @@ MINI_TABLES = $(shell $(PY) -m zoorepro tables --scale mini)
 
 # The venv is (re)built when it is missing or older than the lock files. uv installs what pip would
 # (same lock, same constraints, pip's configured package sources: scripts/uv_pip.py), in parallel
-# and from its cache; pip itself only installs uv.
+# and from its cache, and compiles the bytecode as pip would (with PYTHONDONTWRITEBYTECODE set,
+# Python never writes it itself); pip itself only installs uv.
 UV_VERSION := 0.13.9
 UV_PIP := $(PY) scripts/uv_pip.py install --quiet
 env: $(STAMP)
-$(STAMP): envs/requirements.lock envs/requirements-nodeps.txt pyproject.toml
+$(STAMP): envs/requirements.lock envs/requirements-nodeps.txt pyproject.toml scripts/uv_pip.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade "pip>=24" "uv==$(UV_VERSION)"
 	$(UV_PIP) -r envs/requirements.lock -c envs/constraints.txt

@@ -7,6 +7,11 @@ shows them) are handed to uv here, and `--index-strategy unsafe-best-match` give
 best version across all indexes. pip's own constraint files are not passed: `make env` names
 envs/constraints.txt with `-c`, which replaces them for pip too.
 
+`install` also compiles every installed module to bytecode, as pip does and uv does not by default:
+where PYTHONDONTWRITEBYTECODE is set (as on this project's machines) Python never writes the
+caches itself, and every process of the suite would compile torch, transformers and paddle from
+source on import (a fresh clone's `make test` took 30 minutes against 17 in a pip-built venv).
+
 Usage: python scripts/uv_pip.py install -r envs/requirements.lock -c envs/constraints.txt
 """
 from __future__ import annotations
@@ -57,8 +62,14 @@ def main(argv: list[str]) -> int:
     listing = subprocess.run([sys.executable, "-m", "pip", "config", "list"], capture_output=True, text=True,
                              check=True).stdout
     flags, env = uv_arguments(pip_settings(listing))
-    command = [find_uv_bin(), "pip", *argv[:1], "--python", sys.executable, *flags, *argv[1:]]
+    command = uv_command(find_uv_bin(), argv, sys.executable, flags)
     return subprocess.run(command, env={**os.environ, **env}, check=False).returncode
+
+
+def uv_command(uv: str, argv: list[str], python: str, flags: list[str]) -> list[str]:
+    """`uv pip <argv>` for `python` with pip's source flags; `install` compiles bytecode, as pip does."""
+    compile_bytecode = ["--compile-bytecode"] if argv[:1] == ["install"] else []
+    return [uv, "pip", *argv[:1], "--python", python, *flags, *compile_bytecode, *argv[1:]]
 
 
 if __name__ == "__main__":

@@ -29,3 +29,10 @@ def test_no_pip_configuration_gives_pips_default_choice_only():
     assert uv_pip.uv_arguments(uv_pip.pip_settings("")) == (["--index-strategy", "unsafe-best-match"], {})
     flags, _ = uv_pip.uv_arguments(uv_pip.pip_settings("global.no-index='true'"))
     assert flags[-1] == "--no-index"
+
+
+def test_install_compiles_bytecode_as_pip_does():
+    flags = ["--index-strategy", "unsafe-best-match"]
+    assert uv_pip.uv_command("uv", ["install", "-r", "req.txt"], "py", flags) == [
+        "uv", "pip", "install", "--python", "py", *flags, "--compile-bytecode", "-r", "req.txt"]
+    assert "--compile-bytecode" not in uv_pip.uv_command("uv", ["freeze"], "py", flags)
