@@ -1,4 +1,5 @@
 """Shared test setup: the repo root on sys.path, and tiny ONNX builders."""
+import os
 import sys
 from pathlib import Path
 
@@ -14,9 +15,7 @@ from zoorepro import repocopy
 # The suite runs two workers and the mini DAG's build on two cores: OpenMP threads (torch's) that
 # busy-wait for work while another process holds the core burn CPU the others need. Waiting
 # threads sleep instead; results do not depend on it (the thread count is what changes sums).
-import os as _os
-
-_os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 def tiny_onnx(path: Path, batch: int | str = 2, seed: int = 0) -> Path:
@@ -125,7 +124,6 @@ def build_mini_dag(shared: Path, upto: str = "all") -> Path:
     xdist worker, or the controller's background build) built that far. One at a time (a file
     lock); the builder's pid is in `building`; a failed build leaves `failed` with its output, and
     every later caller fails with it."""
-    import os
     import shutil
 
     from filelock import FileLock
@@ -168,7 +166,6 @@ def _raise_if_failed(root: Path) -> None:
 def mini_dag_phase(shared: Path, phase: str) -> Path:
     """The shared build's repo once `phase` is built: waits while another process builds it,
     builds it here (up to `phase`) when nobody does."""
-    import os
     import time
 
     root = shared / "mini_dag"
@@ -185,7 +182,6 @@ def mini_dag_phase(shared: Path, phase: str) -> Path:
 def pytest_configure(config):
     """xdist workers (`make test`) run at a lower CPU priority than the mini DAG's background build:
     the tests that need the build wait for it, the others fill the cores it leaves idle."""
-    import os
 
     if os.environ.get("PYTEST_XDIST_WORKER"):
         os.nice(10)
@@ -209,10 +205,9 @@ def pytest_collection_modifyitems(session, config, items):
 
 def pytest_sessionstart(session):
     """Under pytest-xdist (`make test`), the controller starts the mini DAG's cold build in the
-    background at once, when the whole suite runs: xdist hands out the biggest modules first, and
-    the ones that need the build are small, so waiting for the first of them would leave the
-    longest job to the end. Workers then wait for it in `mini_dag` (the file lock)."""
-    import os
+    background at once, when the whole suite runs: it is the longest job, and the first tests
+    handed out (pytest_collection_modifyitems) read its first stages. Workers wait for a stage in
+    `mini_stage` / `mini_dag` (marker files, mini_dag_phase)."""
     import subprocess
 
     config = session.config
@@ -238,7 +233,6 @@ def pytest_sessionstart(session):
 
 def pytest_sessionfinish(session):
     """Stop a background build nobody waited for (a run that failed early, or was interrupted)."""
-    import os
     import signal
 
     build = getattr(session.config, "_mini_dag_build", None)
@@ -255,7 +249,6 @@ def mini_dag(tmp_path_factory) -> Path:
     checks what it built. Never change it: a test that writes takes `built_copy(mini_dag, ...)`.
     Under pytest-xdist every worker is a session of its own: they share the run's temp folder's
     build (built once, see pytest_sessionstart)."""
-
     return mini_dag_phase(_shared_temp(tmp_path_factory), "all")
 
 
@@ -275,7 +268,6 @@ def mini_stage(tmp_path_factory):
 
 def _shared_temp(tmp_path_factory) -> Path:
     """The run's temp folder, shared by every xdist worker."""
-    import os
 
     shared = tmp_path_factory.getbasetemp()
     return shared.parent if os.environ.get("PYTEST_XDIST_WORKER") else shared
@@ -310,8 +302,6 @@ def built_copy(built: Path, dest: Path, dvc_cache: bool = False) -> Path:
 def standin_env(repo: Path, era: str = "current") -> dict[str, str]:
     """For subprocesses in a repo copy: the stand-in `atc` and `python -m ais_bench` first on
     PATH / PYTHONPATH (the copy's tests/standins), imitating the tools of `era`."""
-    import os
-
     from standins_fixture import ascend_env
 
     return {"PATH": os.pathsep.join([str(repo / "tests/standins/bin"), str(VENV_BIN), os.environ["PATH"]]),
@@ -321,7 +311,6 @@ def standin_env(repo: Path, era: str = "current") -> dict[str, str]:
 
 def run(cmd: list[str], cwd: Path, env_extra: dict | None = None, check: bool = True, timeout: int = 1200):
     """Run a command with the venv first on PATH; return the CompletedProcess (text)."""
-    import os
     import subprocess
 
     env = dict(os.environ, PATH=f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}")
