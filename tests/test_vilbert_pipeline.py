@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -86,8 +87,6 @@ def preprocessed(tmp_path_factory, mini_stage, mini, src) -> dict[str, Path]:
     beside them); "rerun": the first SUBSET questions again with a feature cache of their own (so
     their images are featurized again); "subset": the same subset with a copy of the build's
     feature cache, naming the image folder's parent as --image_dir."""
-    import shutil
-
     build = mini_stage("vilbert_prepare_mini") / "work/mini/vilbert"
     root = tmp_path_factory.mktemp("work")
     shutil.copytree(build / "feature_cache", root / "one" / "feature_cache")

@@ -47,6 +47,7 @@ from pathlib import Path
 
 from zoorepro.cli import run_step
 from zoorepro.errors import ToolchainMissing, ZooreproError
+from zoorepro.llava_video.videobench import read_json
 
 PLAIN = re.compile(r"[0-9a-zA-Z_./-]+")
 HANDOVER = "mindie_inputs"
@@ -196,8 +197,6 @@ def check_output(path: Path, questions: dict) -> dict:
     """MindIE's answers: one per question, {video_id, question, output_sequence: str, dataset}."""
     if not path.is_file():
         raise ZooreproError(f"run_pa_videobench.sh wrote no {path}")
-    from zoorepro.llava_video.videobench import read_json
-
     data = read_json(path, "MindIE's answers file")  # an object keyed by question id
     missing = [k for k in questions if k not in data]
     extra = [k for k in data if k not in questions]
