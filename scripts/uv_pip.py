@@ -7,10 +7,9 @@ shows them) are handed to uv here, and `--index-strategy unsafe-best-match` give
 best version across all indexes. pip's own constraint files are not passed: `make env` names
 envs/constraints.txt with `-c`, which replaces them for pip too.
 
-`install` also compiles every installed module to bytecode, as pip does and uv does not by default:
-where PYTHONDONTWRITEBYTECODE is set (as on this project's machines) Python never writes the
-caches itself, and every process of the suite would compile torch, transformers and paddle from
-source on import (a fresh clone's `make test` took 30 minutes against 17 in a pip-built venv).
+Bytecode is not compiled at install (uv's default; pip compiles every module): the Makefile lets
+Python cache the bytecode of what the steps import, on import, instead (see its PYTHONDONTWRITEBYTECODE
+note).
 
 Usage: python scripts/uv_pip.py install -r envs/requirements.lock -c envs/constraints.txt
 """
@@ -67,10 +66,8 @@ def main(argv: list[str]) -> int:
 
 
 def uv_command(uv: str, argv: list[str], python: str, flags: list[str]) -> list[str]:
-    """`uv pip <argv>` for `python` with pip's source flags; `install` compiles bytecode, as pip does."""
-    compile_bytecode = ["--compile-bytecode"] if argv[:1] == ["install"] else []
-    return [uv, "pip", *argv[:1], "--python", python, *flags, *compile_bytecode, *argv[1:]]
-
+    """`uv pip <argv>` for `python` with pip's source flags."""
+    return [uv, "pip", *argv[:1], "--python", python, *flags, *argv[1:]]
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))

@@ -205,7 +205,8 @@ def test_infer_points_to_bytemlperf(tmp_path: Path) -> None:
 # -- accuracy through the stand-in perf_engine ---------------------------------------------------
 
 
-def test_accuracy_runs_the_documented_workload(tree: Path, tmp_path: Path) -> None:
+def test_accuracy_runs_the_documented_workload(tree: Path, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("STANDIN_PERF_ITERATIONS", "3")  # the stand-in's perf loop kept short
     harness = ixrt().harness("bytemlperf")
     result = harness.accuracy(TASK, WORKLOAD, tmp_path / "report")
 
@@ -214,7 +215,7 @@ def test_accuracy_runs_the_documented_workload(tree: Path, tmp_path: Path) -> No
     assert result["diff"] == {}  # no CPU reference: "Fetch CPU Data Failed"
     assert [p["BS"] for p in result["performance"]] == [4, 8, 16, 24]
     for entry in result["performance"]:
-        assert entry["QPS"] > 0 and 0 < entry["AVG Latency"] <= entry["P99 Latency"]  # P99 of 100 = max
+        assert entry["QPS"] > 0 and 0 < entry["AVG Latency"] <= entry["P99 Latency"]  # P99 of 3 = max
     copied = read_report(tmp_path / "report" / "result-fp16.json")
     assert copied["Model"] == TASK.upper() and copied["Backend"] == "ILUVATAR"
     assert copied["Graph Compile"]["Compile Precision"] == "FP16"

@@ -31,8 +31,7 @@ def test_no_pip_configuration_gives_pips_default_choice_only():
     assert flags[-1] == "--no-index"
 
 
-def test_install_compiles_bytecode_as_pip_does():
+def test_the_command_is_uv_pip_for_the_venvs_python_with_the_flags_before_the_arguments():
     flags = ["--index-strategy", "unsafe-best-match"]
     assert uv_pip.uv_command("uv", ["install", "-r", "req.txt"], "py", flags) == [
-        "uv", "pip", "install", "--python", "py", *flags, "--compile-bytecode", "-r", "req.txt"]
-    assert "--compile-bytecode" not in uv_pip.uv_command("uv", ["freeze"], "py", flags)
+        "uv", "pip", "install", "--python", "py", *flags, "-r", "req.txt"]
