@@ -69,5 +69,6 @@ def uv_command(uv: str, argv: list[str], python: str, flags: list[str]) -> list[
     """`uv pip <argv>` for `python` with pip's source flags."""
     return [uv, "pip", *argv[:1], "--python", python, *flags, *argv[1:]]
 
+
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))
