@@ -137,6 +137,43 @@ def test_activate_refuses_a_folder_without_sources(tmp_path):
         activate(tmp_path)
 
 
+def test_the_patched_region_detector_keeps_torchvisions_detections_and_each_ones_proposal_features(src):
+    """patches/allennlp/07 gathers box features after NMS instead of expanding them per class first.
+    Boxes, scores and labels must be torchvision's own RoIHeads.postprocess_detections' (the code
+    allennlp adapted); each kept prediction's feature row must be its proposal's (what the expanded
+    original indexed). Spread scores, as random weights give, so most predictions pass the threshold."""
+    import torch
+    from types import SimpleNamespace
+    from allennlp.modules.vision.region_detector import FasterRcnnRegionDetector
+    from torchvision.models.detection._utils import BoxCoder
+    from torchvision.models.detection.roi_heads import RoIHeads
+    from torchvision.ops import boxes as box_ops
+
+    generator = torch.Generator().manual_seed(0)
+    heads = SimpleNamespace(box_coder=BoxCoder((10.0, 10.0, 5.0, 5.0)), score_thresh=0.05, nms_thresh=0.5,
+                            detections_per_img=40)
+    n_classes, shapes, counts = 7, [(60, 80), (50, 50)], [120, 90]
+    proposals = [torch.cat([xy := torch.rand(n, 2, generator=generator) * 40, xy + 5 + torch.rand(n, 2, generator=generator) * 20], 1)
+                 for n in counts]
+    logits = torch.randn(sum(counts), n_classes, generator=generator) * 3
+    regression = torch.randn(sum(counts), n_classes * 4, generator=generator) * 0.2
+    features = torch.randn(sum(counts), 16, generator=generator)
+    detector = SimpleNamespace(detector=SimpleNamespace(roi_heads=heads))
+    boxes, kept_features, scores, labels = FasterRcnnRegionDetector._postprocess_detections(
+        detector, logits, features, regression, proposals, shapes)
+    expected = RoIHeads.postprocess_detections(heads, logits, regression, proposals, shapes)
+    decoded = heads.box_coder.decode(regression, proposals).split(counts)
+    for i, (e_boxes, e_scores, e_labels) in enumerate(zip(*expected)):
+        assert torch.equal(boxes[i], e_boxes) and torch.equal(scores[i], e_scores) and torch.equal(labels[i], e_labels)
+        assert 10 < len(boxes[i]) <= heads.detections_per_img
+        clipped = box_ops.clip_boxes_to_image(decoded[i], shapes[i])
+        own = features.split(counts)[i]
+        for box, label, row in zip(boxes[i], labels[i], kept_features[i]):
+            (proposal,) = torch.nonzero((clipped[:, label] == box).all(-1))[:, 0].tolist()
+            assert torch.equal(row, own[proposal])
+
+
+
 # ---- mini data ----------------------------------------------------------------------------------
 
 def test_mini_generation_is_byte_identical_across_runs(mini):
