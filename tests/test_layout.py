@@ -20,7 +20,8 @@ GENERIC = ["zoorepro/backends", "zoorepro/runners", "zoorepro/steps", "zoorepro/
            "zoorepro/download", "zoorepro/sources.py", "zoorepro/cli.py", "zoorepro/__main__.py", "rules/common.smk",
            "rules/data.smk", "rules/compare.smk", "rules/table.smk", "schemas/params.schema.yaml",
            "schemas/claims.schema.yaml", "zoorepro/claims.py", "zoorepro/planted.py", "zoorepro/tablecheck.py",
-           "zoorepro/yamlutil.py", "zoorepro/lineage.py", "zoorepro/runlock.py", "zoorepro/readers.py", "zoorepro/jobenv.py"]
+           "zoorepro/yamlutil.py", "zoorepro/lineage.py", "zoorepro/runlock.py", "zoorepro/readers.py", "zoorepro/jobenv.py",
+           "zoorepro/video.py"]
 
 
 def generic_files():

@@ -32,6 +32,9 @@ from pathlib import Path
 import numpy as np
 
 from zoorepro.errors import ZooreproError
+from zoorepro.video import decode_frames, frame_count
+
+__all__ = ["DEFAULT_FRAMES", "ORDERS", "frame_count", "read_frames", "sample_indices"]
 
 DEFAULT_FRAMES = 8
 ORDERS = ("upstream", "reversed")
@@ -44,53 +47,9 @@ def sample_indices(n: int, k: int = DEFAULT_FRAMES) -> np.ndarray:
     return np.arange(0, n, n / k).astype(int)
 
 
-def _open(path: Path):
-    import av
-
-    try:
-        container = av.open(str(path))
-    except (av.error.FFmpegError, OSError, ValueError) as exc:
-        raise ZooreproError(f"cannot open video {path}: {exc}") from None
-    if not container.streams.video:
-        container.close()
-        raise ZooreproError(f"video {path} has no video stream")
-    return container
-
-
-def count_frames(path: Path) -> int:
-    """How many frames the first video stream decodes to (one full decoding pass)."""
-    import av
-
-    container = _open(path)
-    try:
-        return sum(1 for _ in container.decode(video=0))
-    except av.error.FFmpegError as exc:
-        raise ZooreproError(f"cannot decode video {path}: {exc}") from None
-    finally:
-        container.close()
-
-
-def frame_count(path: Path) -> tuple[int, bool]:
-    """(the frame count the rule uses, whether it was counted by decoding because the container
-    reports 0)."""
-    container = _open(path)
-    try:
-        reported = int(container.streams.video[0].frames or 0)
-    finally:
-        container.close()
-    if reported > 0:
-        return reported, False
-    counted = count_frames(path)
-    if counted == 0:
-        raise ZooreproError(f"video {path} decodes to no frames")
-    return counted, True
-
-
 def read_frames(path: str | Path, k: int = DEFAULT_FRAMES, order: str = "upstream") -> np.ndarray:
     """(n, H, W, 3) uint8 RGB frames of `path` by the upstream rule (module docstring); n = the
     number of distinct indices (k for any video of at least k frames)."""
-    import av
-
     if order not in ORDERS:
         raise ZooreproError(f"unknown frame order {order!r} (known: {', '.join(ORDERS)})")
     path = Path(path)
@@ -100,19 +59,7 @@ def read_frames(path: str | Path, k: int = DEFAULT_FRAMES, order: str = "upstrea
     indices = sample_indices(total, k)
     wanted = {int(i) for i in indices}
     last = int(indices[-1])
-    frames = []
-    container = _open(path)
-    try:
-        container.seek(0)
-        for i, frame in enumerate(container.decode(video=0)):
-            if i > last:
-                break
-            if i in wanted:
-                frames.append(frame.to_ndarray(format="rgb24"))
-    except av.error.FFmpegError as exc:
-        raise ZooreproError(f"cannot decode video {path}: {exc}") from None
-    finally:
-        container.close()
+    frames = [frame for _, frame in sorted(decode_frames(path, wanted).items())]
     if len(frames) < len(wanted):
         raise ZooreproError(f"video {path} is truncated or corrupt: its container reports {total} frames, "
                             f"but decoding stopped before frame {last} ({len(frames)} of {len(wanted)} sampled "
