@@ -6,9 +6,9 @@ Writes data_train_val.csv, data_train.csv, data_val.csv and data_test.csv with p
 (= qa_id[:13]), gif_name (= vid_id), description ("none"). Rows go video by video in the order of
 meta/video_<split>.json, each video's questions in the QA file's order. As upstream, a train video
 without questions is skipped (and counted); a val or test video without questions is an error
-(upstream: KeyError). The folder holds only these four files. Fixed: the test questions are read from q_test.json, the dataset's name for
-them (upstream reads qa_test.json, which the dataset does not ship). All four files appear together
-or none does.
+(upstream: KeyError). Fixed: the test questions are read from q_test.json, the dataset's name for
+them (upstream reads qa_test.json, which the dataset does not ship). The output folder holds only
+these four files, which appear together or not at all.
 
 Usage: python -m zoorepro.clipbert.aux_csv --qa_dir dataset/qa --meta_dir dataset/meta --out_dir txt
 """

@@ -268,6 +268,9 @@ def _classes() -> dict:  # noqa: C901 - the module definitions, kept together in
         def forward(self, frames):
             """frames (B, T, 3, H, W) normalised RGB -> grid (B, T, H/64, W/64, hidden)."""
             b, t = frames.shape[:2]
+            if min(frames.shape[-2:]) < 64:
+                raise ZooreproError(f"frames of {tuple(frames.shape[-2:])} pixels: the grid (stride 64) needs "
+                                    "at least 64")
             x = frames.reshape(b * t, *frames.shape[2:])[:, [2, 1, 0]]      # RGB -> BGR
             grid = self.grid_encoder(self.feature.backbone(x))
             return grid.reshape(b, t, *grid.shape[1:]).permute(0, 1, 3, 4, 2)
@@ -424,6 +427,8 @@ def _classes() -> dict:  # noqa: C901 - the module definitions, kept together in
             self.cnn = GridFeatBackbone(config)
             self.transformer = ClipBertForSequenceClassification(config)
             self.apply(self._init_weights)
+            for frozen in (self.cnn.feature.backbone.stem, self.cnn.feature.backbone.res2):
+                frozen.requires_grad_(False)     # detectron2's FREEZE_AT 2: stem and res2 stay as loaded
 
         def _init_weights(self, module):
             """BERT's init for the transformer and the detector heads (N(0, 0.02), zero bias, unit

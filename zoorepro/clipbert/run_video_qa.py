@@ -1,0 +1,378 @@
+"""The document's `horovodrun -np 4 python src/tasks/run_video_qa.py --config anetqa_frameqa_base_resnet50.json
+--output_dir ./result` (finetune) and the same with `--do_inference 1 --inference_split val
+--inference_model_step $STEP --inference_txt_db … --inference_batch_size 64 --inference_n_clips 16`
+(inference), on the project's own ClipBERT (zoorepro/clipbert/model.py, video_qa.py).
+
+Distributed: `-np N` is N processes under torchrun (zoorepro/runners/transformers.py launches
+them; gloo on cpu, nccl on cuda), horovod's semantics by hand: the same seed on every rank, rank 0's
+parameters broadcast, gradients averaged over ranks before clipping and the step, the training set
+dealt by torch's DistributedSampler (shuffled with one permutation for every pass, as upstream never
+calls set_epoch), the effective batch N x train_batch_size. One process runs without torchrun.
+
+Finetune writes ClipBERT's layout: `ckpt/model_step_N.pt` (a flat fp32 state dict, rank 0) at every
+`valid_steps` and at the end, `log/args.json` (the run's settings), `log/model_config.json`
+(base_model.json's keys), `val_N.json`. Inference reads them back (the stored settings win except
+the inference ones, as upstream) and writes `results_<txt_db>/step_N_<n_clips>_<agg>/` with
+raw_args.json, merged_args.json, results_rank<r>.json (N > 1), results_all.json (items
+`{"question_id": <qa_id>, "answer": <answer string>}`) and scores.json.
+
+Fixed openly: every rank's validation results are gathered before val_N.json is written (upstream:
+each rank writes its own shard over the others); the sampler's padding duplicates are dropped from
+results_all.json; scoring compares answer strings (upstream raises KeyError mapping a string through
+label2ans); valid_steps is at least 1 (the short-run division by zero). `fp16: 1` on cuda runs the
+forward under torch.amp bfloat16 autocast with fp32 weights (apex O2's fp16 weights and loss scaling
+are not installable and not reproduced; the table's precision column says so); on cpu, fp32.
+
+Usage: python -m zoorepro.clipbert.run_video_qa --config run.json --output_dir result [--device cpu]
+         [--do_inference 1 --inference_split val --inference_model_step N --inference_txt_db data_val.jsonl
+          --inference_img_db img --inference_batch_size 64 --inference_n_clips 16] [--measurements m.json]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+from zoorepro.cli import hub_offline, run_step_then_exit
+from zoorepro.errors import ConfigError, ZooreproError
+
+# The run config's keys (ClipBERT's names) and what the step requires of them.
+REQUIRED = ("train_txt_db", "val_txt_db", "img_db", "ans2label_path", "tokenizer_dir", "model_config",
+            "max_txt_len", "max_img_size", "num_frm", "train_n_clips", "train_batch_size", "val_batch_size",
+            "num_train_epochs", "num_valid", "min_valid_steps", "learning_rate", "weight_decay", "betas",
+            "grad_norm", "warmup_ratio", "cnn_learning_rate", "cnn_weight_decay", "seed", "fp16", "score_agg_func")
+EVAL_CLIPS = 16   # the anetqa copy validates with 16 clips of 1 frame
+
+
+def dist_info() -> tuple[int, int, int]:
+    try:
+        return tuple(int(os.environ.get(k, d)) for k, d in (("RANK", "0"), ("WORLD_SIZE", "1"), ("LOCAL_RANK", "0")))
+    except ValueError as exc:
+        raise ConfigError(f"torchrun environment: {exc}") from None
+
+
+def load_config(path: Path) -> dict:
+    try:
+        cfg = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"run config {path}: {exc}") from None
+    missing = [k for k in REQUIRED if k not in cfg]
+    if missing:
+        raise ConfigError(f"run config {path}: missing {', '.join(missing)}")
+    return cfg
+
+
+class Ranks:
+    """rank/world and the collectives the step uses (no-ops when run alone)."""
+
+    def __init__(self, device: str):
+        self.rank, self.world, self.local = dist_info()
+        self.dist = None
+        if self.world > 1:
+            import datetime
+
+            import torch.distributed as dist
+
+            dist.init_process_group("nccl" if device == "cuda" else "gloo", timeout=datetime.timedelta(minutes=30))
+            self.dist = dist
+
+    def average_gradients(self, params) -> None:
+        if self.dist is None:
+            return
+        import torch
+
+        grads = [p.grad for p in params]
+        flat = torch.cat([g.reshape(-1) for g in grads])
+        self.dist.all_reduce(flat)
+        flat /= self.world
+        offset = 0
+        for g in grads:
+            g.copy_(flat[offset:offset + g.numel()].view_as(g))
+            offset += g.numel()
+
+    def broadcast(self, model) -> None:
+        if self.dist is not None:
+            for tensor in list(model.parameters()) + list(model.buffers()):
+                self.dist.broadcast(tensor.data, src=0)
+
+    def gather(self, items: list) -> list:
+        if self.dist is None:
+            return list(items)
+        out = [None] * self.world
+        self.dist.all_gather_object(out, items)
+        return [x for part in out for x in part]
+
+    def barrier(self) -> None:
+        if self.dist is not None:
+            self.dist.barrier()
+
+
+def build(cfg: dict, device: str, ranks: Ranks):
+    import torch
+
+    from zoorepro.clipbert.model import ClipBertConfig, build_model, num_labels_for
+    from zoorepro.clipbert.video_qa import read_ans2label
+
+    ans2label = read_ans2label(Path(cfg["ans2label_path"]))
+    model_config = json.loads(Path(cfg["model_config"]).read_text())
+    torch.manual_seed(cfg["seed"])
+    model = build_model(ClipBertConfig.from_model_config(model_config, num_labels_for(len(ans2label))))
+    return model.to(device), ans2label, model_config
+
+
+def loader(cfg: dict, txt_db: Path, img_db: Path, batch_size: int, train: bool, ans2label, ranks: Ranks):
+    from torch.utils.data import DataLoader, DistributedSampler
+    from transformers import BertTokenizerFast
+
+    from zoorepro.clipbert.video_qa import Collator, VideoQADataset, read_jsonl
+
+    examples = read_jsonl(txt_db, with_answers=train)
+    dataset = VideoQADataset(examples, img_db, cfg["max_img_size"], train, cfg["seed"] + ranks.rank)
+    sampler = DistributedSampler(dataset, num_replicas=ranks.world, rank=ranks.rank, shuffle=train)
+    tokenizer = BertTokenizerFast.from_pretrained(str(cfg["tokenizer_dir"]), local_files_only=True)
+    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=int(cfg.get("n_workers", 0)),
+                      collate_fn=Collator(tokenizer, cfg["max_txt_len"], ans2label if train else None))
+
+
+def predict(model, data, n_clips: int, agg: str, device: str, label2answer: list[str], timer: dict) -> list[dict]:
+    """[{question_id, answer, index}] for this rank's share; timer gets data and model seconds."""
+    import torch
+
+    from zoorepro.clipbert.model import aggregate_clips, normalize
+
+    model.eval()
+    out = []
+    waited = time.perf_counter()
+    with torch.no_grad():
+        for batch in data:
+            start = time.perf_counter()
+            timer["data_s"] += start - waited
+            video = normalize(batch["video"].to(device))
+            logits = model.clip_logits(batch["text_ids"].to(device), batch["text_mask"].to(device), video, n_clips)
+            pred = aggregate_clips(logits.float(), agg).argmax(-1).tolist()
+            out += [{"question_id": e.qa_id, "answer": label2answer[p], "index": e.index}
+                    for e, p in zip(batch["examples"], pred)]
+            waited = time.perf_counter()
+            timer["model_s"] += waited - start
+            timer["items"] += len(pred)
+    return out
+
+
+def merge_results(parts: list[dict]) -> list[dict]:
+    """Gathered items without the sampler's padding duplicates, in dataset order."""
+    seen, merged = set(), []
+    for item in sorted(parts, key=lambda x: x["index"]):
+        if item["index"] not in seen:
+            seen.add(item["index"])
+            merged.append({"question_id": item["question_id"], "answer": item["answer"]})
+    return merged
+
+
+def accuracy(results: list[dict], txt_db: Path) -> dict:
+    from zoorepro.clipbert.video_qa import read_jsonl
+
+    truth = {e.qa_id: e.answer for e in read_jsonl(txt_db, with_answers=False)}
+    if not results or any(truth.get(r["question_id"]) is None for r in results):
+        return {}   # a split without answers (test): nothing to score
+    right = sum(r["answer"] == truth[r["question_id"]] for r in results)
+    return {"overall_acc": round(100 * right / len(results), 2)}
+
+
+def write_json(path: Path, data, indent: int | None = None) -> None:
+    from zoorepro.fsutil import atomic_write_text
+
+    atomic_write_text(path, json.dumps(data, indent=indent) + ("\n" if indent else ""))
+
+
+def finetune(cfg: dict, out: Path, device: str, ranks: Ranks) -> dict:
+    import torch
+
+    from zoorepro.clipbert.model import load_pretrained, normalize, training_loss
+    from zoorepro.clipbert.video_qa import AdamW, linear_lr, parameter_groups, train_steps, valid_every
+
+    model, ans2label, model_config = build(cfg, device, ranks)
+    if cfg.get("e2e_weights_path"):
+        skipped = load_pretrained(model, Path(cfg["e2e_weights_path"]))
+        if ranks.rank == 0:
+            print(f"e2e weights {cfg['e2e_weights_path']}: {len(skipped['skipped_from_file'])} keys not used, "
+                  f"{len(skipped['kept_at_init'])} at init ({', '.join(skipped['kept_at_init'])})", flush=True)
+    ranks.broadcast(model)
+    label2answer = list(ans2label)
+    train = loader(cfg, Path(cfg["train_txt_db"]), Path(cfg["img_db"]), cfg["train_batch_size"], True, ans2label, ranks)
+    val = loader(cfg, Path(cfg["val_txt_db"]), Path(cfg["img_db"]), cfg["val_batch_size"], False, None, ranks)
+    total = train_steps(len(train.dataset), ranks.world, cfg["train_batch_size"], cfg["num_train_epochs"])
+    every = valid_every(total, cfg["num_valid"], cfg["min_valid_steps"])
+    groups = parameter_groups(model, cfg["learning_rate"], cfg["weight_decay"], cfg["cnn_learning_rate"],
+                              cfg["cnn_weight_decay"])
+    if len(groups) != 8:
+        raise ZooreproError(f"expected ClipBERT's 8 parameter groups, got {len(groups)}")
+    optimizer = AdamW(groups, betas=cfg["betas"])
+    trainable = [p for g in groups for p in g["params"]]
+    use_amp = bool(cfg["fp16"]) and device.startswith("cuda")
+    if ranks.rank == 0:
+        settings = {**cfg, "output_dir": str(out), "num_labels": len(label2answer), "n_gpu": ranks.world,
+                    "num_train_steps": total, "valid_steps": every, "device": device, "fp16_used": use_amp}
+        write_json(out / "log" / "args.json", settings, indent=4)
+        write_json(out / "log" / "model_config.json", model_config, indent=4)
+    step, losses, timer = 0, [], {"data_s": 0.0, "model_s": 0.0, "items": 0}
+    n_frames = cfg["train_n_clips"] * cfg["num_frm"]
+    while step < total:
+        model.train()
+        waited = time.perf_counter()
+        for batch in train:
+            start = time.perf_counter()
+            timer["data_s"] += start - waited
+            video = normalize(batch["video"].to(device))
+            if video.shape[1] != n_frames:
+                raise ZooreproError(f"a training set holds {video.shape[1]} frames, not train_n_clips x num_frm "
+                                    f"= {n_frames}")
+            with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=use_amp):
+                logits = model.clip_logits(batch["text_ids"].to(device), batch["text_mask"].to(device), video,
+                                           cfg["train_n_clips"])
+            loss = training_loss(logits.float(), batch["labels"].to(device), cfg["score_agg_func"])
+            loss.backward()
+            for p in trainable:   # upstream's zero_none_grad: unused parameters get zero gradients
+                if p.grad is None:
+                    p.grad = torch.zeros_like(p)
+            ranks.average_gradients(trainable)
+            step += 1
+            for g in groups:
+                g["lr"] = linear_lr(g["base_lr"], step, total, cfg["warmup_ratio"])
+            torch.nn.utils.clip_grad_norm_(trainable, cfg["grad_norm"])
+            optimizer.step()
+            optimizer.zero_grad()
+            losses.append(float(loss.detach()))
+            waited = time.perf_counter()
+            timer["model_s"] += waited - start
+            timer["items"] += len(batch["examples"]) * ranks.world
+            if ranks.rank == 0:
+                print(f"step {step}/{total}: loss {losses[-1]:.4f} lr {groups[2]['lr']:.3g}", flush=True)
+            if step % every == 0 or step == total:
+                validate_and_save(model, val, cfg, out, step, device, label2answer, ranks, write_val=step % every == 0)
+                model.train()
+            if step >= total:
+                break
+    return {"steps": total, "losses": losses, "timer": timer}
+
+
+def validate_and_save(model, val, cfg, out: Path, step: int, device: str, label2answer, ranks: Ranks,
+                      write_val: bool) -> None:
+    import torch
+
+    timer = {"data_s": 0.0, "model_s": 0.0, "items": 0}
+    results = merge_results(ranks.gather(predict(model, val, EVAL_CLIPS, cfg["score_agg_func"], device,
+                                                 label2answer, timer)))
+    if ranks.rank == 0:
+        score = accuracy(results, Path(cfg["val_txt_db"]))
+        print(f"step {step}: val {score or 'not scored'} ({len(results)} questions)", flush=True)
+        (out / "ckpt").mkdir(parents=True, exist_ok=True)
+        from zoorepro.fsutil import writing_file
+
+        with writing_file(out / "ckpt" / f"model_step_{step}.pt") as tmp:
+            torch.save({k: v.detach().cpu().float() if v.is_floating_point() else v.detach().cpu()
+                        for k, v in model.state_dict().items()}, tmp)
+        if write_val:
+            write_json(out / f"val_{step}.json", results)
+    ranks.barrier()
+
+
+def inference(args, out: Path, device: str, ranks: Ranks) -> dict:
+    from zoorepro.clipbert.model import load_checkpoint
+
+    stored_path = out / "log" / "args.json"
+    if not stored_path.is_file():
+        raise ZooreproError(f"{stored_path} missing: inference reads a finetune's output folder "
+                            "(log/args.json, log/model_config.json, ckpt/model_step_N.pt)")
+    stored = json.loads(stored_path.read_text())
+    raw = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items() if v is not None}
+    merged = {**raw, **{k: v for k, v in stored.items() if "inference" not in k}}
+    merged["model_config"] = str(out / "log" / "model_config.json")
+    ckpt = out / "ckpt" / f"model_step_{args.inference_model_step}.pt"
+    folder = out / f"results_{Path(args.inference_txt_db).stem}" / \
+        f"step_{args.inference_model_step}_{args.inference_n_clips}_{merged['score_agg_func']}"
+    model, ans2label, _ = build(merged, device, ranks)
+    load_checkpoint(model, ckpt)
+    data = loader(merged, Path(args.inference_txt_db), Path(args.inference_img_db or merged["img_db"]),
+                  args.inference_batch_size, False, None, ranks)
+    timer = {"data_s": 0.0, "model_s": 0.0, "items": 0}
+    start = time.perf_counter()
+    mine = predict(model, data, args.inference_n_clips, merged["score_agg_func"], device, list(ans2label), timer)
+    if ranks.world > 1:
+        write_json(folder / f"results_rank{ranks.rank}.json",
+                   [{"question_id": r["question_id"], "answer": r["answer"]} for r in mine])
+    results = merge_results(ranks.gather(mine))
+    wall = time.perf_counter() - start
+    if ranks.rank == 0:
+        write_json(folder / "raw_args.json", raw, indent=4)
+        write_json(folder / "merged_args.json", merged, indent=4)
+        write_json(folder / "scores.json", accuracy(results, Path(args.inference_txt_db)), indent=4)
+        write_json(folder / "results_all.json", results)
+        print(f"wrote {len(results)} answers to {folder / 'results_all.json'}", flush=True)
+    ranks.barrier()
+    return {"questions": len(results), "wall_s": wall, "timer": timer, "folder": str(folder)}
+
+
+def write_perf(path: Path, kind: str, report: dict, ranks: Ranks, precision: str) -> None:
+    from zoorepro.measurements import Measurement, write_measurements
+
+    timer = report["timer"]
+    busy = timer["data_s"] + timer["model_s"]
+    common = {"precision": precision, "batch_size": None}
+    if kind == "finetune":
+        rows = [Measurement("finetune samples/s", kind="throughput", value=timer["items"] / max(busy, 1e-9),
+                            unit="samples/s",
+                            note=f"{report['steps']} steps on {ranks.world} processes (rank 0's clock)", **common)]
+    else:
+        rate = report["questions"] / max(report["wall_s"], 1e-9)
+        rows = [Measurement("inference questions/s", kind="throughput", value=rate,
+                            unit="questions/s", note=f"{report['questions']} questions on {ranks.world} processes",
+                            **common)]
+    rows.append(Measurement(f"{kind} data loading share", kind="latency", value=100 * timer["data_s"] / max(busy, 1e-9),
+                            unit="percent", note="time waiting for frames (decode, resize, collate) over the loop",
+                            **common))
+    write_measurements(path, rows)
+
+
+def main() -> int:
+    hub_offline()
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--config", required=True, type=Path)
+    ap.add_argument("--output_dir", required=True, type=Path)
+    ap.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    ap.add_argument("--do_inference", type=int, default=0, choices=(0, 1))
+    ap.add_argument("--inference_split", default="val")
+    ap.add_argument("--inference_model_step", type=int)
+    ap.add_argument("--inference_txt_db", type=Path)
+    ap.add_argument("--inference_img_db", type=Path)
+    ap.add_argument("--inference_batch_size", type=int, default=64)
+    ap.add_argument("--inference_n_clips", type=int, default=1)
+    ap.add_argument("--measurements", type=Path, help="write timings as table measurements")
+    args = ap.parse_args()
+    from zoorepro.runners.transformers import check_device
+
+    check_device(args.device)
+    cfg = load_config(args.config)
+    ranks = Ranks(args.device)
+    import torch
+
+    device = f"cuda:{ranks.local}" if args.device == "cuda" else "cpu"
+    if args.device == "cuda":
+        torch.cuda.set_device(ranks.local)
+    precision = "bfloat16 autocast (torch.amp)" if cfg["fp16"] and args.device == "cuda" else "float32"
+    if args.do_inference:
+        if args.inference_model_step is None or args.inference_txt_db is None:
+            raise ConfigError("--do_inference 1 needs --inference_model_step and --inference_txt_db")
+        report = inference(args, args.output_dir, device, ranks)
+        kind = "inference"
+    else:
+        report = finetune(cfg, args.output_dir, device, ranks)
+        kind = "finetune"
+    if args.measurements and ranks.rank == 0:
+        write_perf(args.measurements, kind, report, ranks, precision)
+    return 0
+
+
+if __name__ == "__main__":
+    run_step_then_exit(main)
