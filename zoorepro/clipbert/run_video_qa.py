@@ -136,8 +136,16 @@ def loader(cfg: dict, txt_db: Path, img_db: Path, batch_size: int, train: bool, 
                       collate_fn=Collator(tokenizer, cfg["max_txt_len"], ans2label if train else None))
 
 
-def predict(model, data, n_clips: int, agg: str, device: str, label2answer: list[str], timer: dict) -> list[dict]:
-    """[{question_id, answer, index}] for this rank's share; timer gets data and model seconds."""
+FAULTS = ("none", "bgr-frames", "first-clip")
+
+
+def predict(model, data, n_clips: int, agg: str, device: str, label2answer: list[str], timer: dict,
+            fault: str = "none") -> list[dict]:
+    """[{question_id, answer, index}] for this rank's share; timer gets data and model seconds.
+    `fault` (tests only): frames fed in BGR order, or the first clip's logits instead of the
+    aggregate. Predictions are the argmax over the answer list's labels (num_labels is at least
+    1540: a label beyond a shorter ans2label has no answer string; upstream's label2answer[pred]
+    would raise IndexError)."""
     import torch
 
     from zoorepro.clipbert.model import aggregate_clips, normalize
@@ -150,8 +158,11 @@ def predict(model, data, n_clips: int, agg: str, device: str, label2answer: list
             start = time.perf_counter()
             timer["data_s"] += start - waited
             video = normalize(batch["video"].to(device))
+            if fault == "bgr-frames":
+                video = video[:, :, [2, 1, 0]]
             logits = model.clip_logits(batch["text_ids"].to(device), batch["text_mask"].to(device), video, n_clips)
-            pred = aggregate_clips(logits.float(), agg).argmax(-1).tolist()
+            scores = logits[0] if fault == "first-clip" else aggregate_clips(logits.float(), agg)
+            pred = scores[:, :len(label2answer)].argmax(-1).tolist()
             out += [{"question_id": e.qa_id, "answer": label2answer[p], "index": e.index}
                     for e, p in zip(batch["examples"], pred)]
             waited = time.perf_counter()
@@ -278,7 +289,7 @@ def validate_and_save(model, val, cfg, out: Path, step: int, device: str, label2
     ranks.barrier()
 
 
-def inference(args, out: Path, device: str, ranks: Ranks) -> dict:
+def inference(args, cfg: dict, out: Path, device: str, ranks: Ranks) -> dict:
     from zoorepro.clipbert.model import load_checkpoint
 
     stored_path = out / "log" / "args.json"
@@ -287,7 +298,8 @@ def inference(args, out: Path, device: str, ranks: Ranks) -> dict:
                             "(log/args.json, log/model_config.json, ckpt/model_step_N.pt)")
     stored = json.loads(stored_path.read_text())
     raw = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items() if v is not None}
-    merged = {**raw, **{k: v for k, v in stored.items() if "inference" not in k}}
+    # upstream: the stored settings win over the command line's, except the inference ones
+    merged = {**cfg, **raw, **{k: v for k, v in stored.items() if "inference" not in k}}
     merged["model_config"] = str(out / "log" / "model_config.json")
     ckpt = out / "ckpt" / f"model_step_{args.inference_model_step}.pt"
     folder = out / f"results_{Path(args.inference_txt_db).stem}" / \
@@ -298,7 +310,8 @@ def inference(args, out: Path, device: str, ranks: Ranks) -> dict:
                   args.inference_batch_size, False, None, ranks)
     timer = {"data_s": 0.0, "model_s": 0.0, "items": 0}
     start = time.perf_counter()
-    mine = predict(model, data, args.inference_n_clips, merged["score_agg_func"], device, list(ans2label), timer)
+    mine = predict(model, data, args.inference_n_clips, merged["score_agg_func"], device, list(ans2label), timer,
+                   args.fault)
     if ranks.world > 1:
         write_json(folder / f"results_rank{ranks.rank}.json",
                    [{"question_id": r["question_id"], "answer": r["answer"]} for r in mine])
@@ -338,7 +351,8 @@ def write_perf(path: Path, kind: str, report: dict, ranks: Ranks, precision: str
 def main() -> int:
     hub_offline()
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--config", required=True, type=Path)
+    ap.add_argument("--config", type=Path, help="the run config (ClipBERT's keys); inference reads the finetune's "
+                    "log/args.json over it")
     ap.add_argument("--output_dir", required=True, type=Path)
     ap.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     ap.add_argument("--do_inference", type=int, default=0, choices=(0, 1))
@@ -349,22 +363,26 @@ def main() -> int:
     ap.add_argument("--inference_batch_size", type=int, default=64)
     ap.add_argument("--inference_n_clips", type=int, default=1)
     ap.add_argument("--measurements", type=Path, help="write timings as table measurements")
+    ap.add_argument("--fault", default="none", choices=FAULTS, help="inject a fault into inference (tests)")
     args = ap.parse_args()
     from zoorepro.runners.transformers import check_device
 
     check_device(args.device)
-    cfg = load_config(args.config)
+    if args.config is None and not args.do_inference:
+        raise ConfigError("finetuning needs --config")
+    cfg = load_config(args.config) if args.config and not args.do_inference else \
+        (json.loads(args.config.read_text()) if args.config else {})
     ranks = Ranks(args.device)
     import torch
 
     device = f"cuda:{ranks.local}" if args.device == "cuda" else "cpu"
     if args.device == "cuda":
         torch.cuda.set_device(ranks.local)
-    precision = "bfloat16 autocast (torch.amp)" if cfg["fp16"] and args.device == "cuda" else "float32"
+    precision = "bfloat16 autocast (torch.amp)" if cfg.get("fp16") and args.device == "cuda" else "float32"
     if args.do_inference:
         if args.inference_model_step is None or args.inference_txt_db is None:
             raise ConfigError("--do_inference 1 needs --inference_model_step and --inference_txt_db")
-        report = inference(args, args.output_dir, device, ranks)
+        report = inference(args, cfg, args.output_dir, device, ranks)
         kind = "inference"
     else:
         report = finetune(cfg, args.output_dir, device, ranks)

@@ -1,0 +1,64 @@
+"""The mini ClipBERT chain can tell right from wrong: the generator's planted release answered by
+the pipeline's steps (sample_imgs_clipbert -> aux_csv -> aux_jsonl -> run_video_qa inference with 16
+clips -> eval_res) reproduces every planted accuracy; frames fed in BGR order or the first clip
+scored alone change the answers and break them."""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from zoorepro.clipbert.aux_csv import aux_csv
+from zoorepro.clipbert.aux_jsonl import aux_jsonl
+from zoorepro.clipbert.eval_res import measurements, score
+from zoorepro.clipbert.sample_imgs_clipbert import sample_all
+
+
+@pytest.fixture(scope="module")
+def chain(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("clipbert_mini")
+    mini = root / "mini"
+    done = subprocess.run([sys.executable, "-m", "zoorepro.clipbert.make_mini_data", "--out", str(mini)],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    sample_all(mini / "videos", mini / "dataset/meta", root / "img", seed=42, size=96)
+    aux_csv(mini / "dataset/qa", mini / "dataset/meta", root / "csv")
+    aux_jsonl(root / "csv", root / "txt")
+    config = {"ans2label_path": str(mini / "txt/anetqa_trainval_ans2label.json"), "img_db": str(root / "img"),
+              "tokenizer_dir": str(mini / "pretrained/bert-base-uncased")}
+    (root / "run.json").write_text(json.dumps(config))
+    return root
+
+
+def infer(chain: Path, fault: str) -> Path:
+    out = chain / f"result_{fault}"
+    shutil.copytree(chain / "mini/released", out)
+    step = json.loads((chain / "mini/planted.json").read_text())["released_step"]
+    done = subprocess.run([sys.executable, "-m", "zoorepro.clipbert.run_video_qa", "--config", str(chain / "run.json"),
+                           "--output_dir", str(out), "--do_inference", "1", "--inference_split", "val",
+                           "--inference_model_step", str(step), "--inference_txt_db", str(chain / "txt/data_val.jsonl"),
+                           "--inference_batch_size", "64", "--inference_n_clips", "16", "--fault", fault],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return out / f"results_data_val/step_{step}_16_mean/results_all.json"
+
+
+def reproduced(chain: Path, results: Path) -> dict[str, float]:
+    result = score(chain / "mini/dataset/qa/qa_val.json", results)
+    return {m.metric: m.value for m in measurements(result, ())}
+
+
+def test_the_pipeline_reproduces_every_planted_accuracy(chain):
+    planted = json.loads((chain / "mini/planted.json").read_text())["metrics"]
+    assert 0 < planted["accuracy"] < 100 and len(planted) > 8
+    assert reproduced(chain, infer(chain, "none")) == pytest.approx(planted, abs=1e-9)
+
+
+@pytest.mark.parametrize("fault", ["bgr-frames", "first-clip"])
+def test_an_injected_fault_breaks_the_planted_accuracy(chain, fault):
+    planted = json.loads((chain / "mini/planted.json").read_text())["metrics"]
+    assert reproduced(chain, infer(chain, fault))["accuracy"] != pytest.approx(planted["accuracy"], abs=0.5)
