@@ -35,15 +35,16 @@ def chain(tmp_path_factory) -> Path:
 
 
 def infer(chain: Path, fault: str) -> Path:
+    """run_video_qa's inference in this process (the step's own argument parser)."""
+    from zoorepro.clipbert.run_video_qa import parser, run
+
     out = chain / f"result_{fault}"
     shutil.copytree(chain / "mini/released", out)
     step = json.loads((chain / "mini/planted.json").read_text())["released_step"]
-    done = subprocess.run([sys.executable, "-m", "zoorepro.clipbert.run_video_qa", "--config", str(chain / "run.json"),
-                           "--output_dir", str(out), "--do_inference", "1", "--inference_split", "val",
-                           "--inference_model_step", str(step), "--inference_txt_db", str(chain / "txt/data_val.jsonl"),
-                           "--inference_batch_size", "64", "--inference_n_clips", "16", "--fault", fault],
-                          capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr[-3000:]
+    run(parser().parse_args(["--config", str(chain / "run.json"), "--output_dir", str(out), "--do_inference", "1",
+                             "--inference_split", "val", "--inference_model_step", str(step), "--inference_txt_db",
+                             str(chain / "txt/data_val.jsonl"), "--inference_batch_size", "64",
+                             "--inference_n_clips", "16", "--fault", fault]))
     return out / f"results_data_val/step_{step}_16_mean/results_all.json"
 
 
@@ -55,7 +56,11 @@ def reproduced(chain: Path, results: Path) -> dict[str, float]:
 def test_the_pipeline_reproduces_every_planted_accuracy(chain):
     planted = json.loads((chain / "mini/planted.json").read_text())["metrics"]
     assert 0 < planted["accuracy"] < 100 and len(planted) > 8
-    assert reproduced(chain, infer(chain, "none")) == pytest.approx(planted, abs=1e-9)
+    results = infer(chain, "none")
+    assert reproduced(chain, results) == pytest.approx(planted, abs=1e-9)
+    assert sorted(p.name for p in results.parent.iterdir()) == ["merged_args.json", "raw_args.json",
+                                                                "results_all.json", "scores.json"]
+    assert json.loads((results.parent / "scores.json").read_text()) == {"overall_acc": round(planted["accuracy"], 2)}
 
 
 @pytest.mark.parametrize("fault", ["bgr-frames", "first-clip"])

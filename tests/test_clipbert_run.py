@@ -1,6 +1,6 @@
-"""run_video_qa (zoorepro/clipbert/run_video_qa.py) end to end on a tiny ANetQA set: frames sampled
-from real video files, aux_csv/aux_jsonl, a finetune of a few real steps in 2 processes under
-torchrun (gloo) in ClipBERT's output layout, inference on its checkpoint with 16 clips, eval_res."""
+"""run_video_qa's finetune (zoorepro/clipbert/run_video_qa.py) on a tiny ANetQA set: frames sampled
+from real video files, aux_csv/aux_jsonl, a few real steps in 2 processes under torchrun (gloo),
+ClipBERT's output layout. Inference and eval_res on a checkpoint: tests/test_clipbert_mini.py."""
 from __future__ import annotations
 
 import json
@@ -14,7 +14,6 @@ from test_clipbert_frames import write_video
 
 from zoorepro.clipbert.aux_csv import aux_csv
 from zoorepro.clipbert.aux_jsonl import aux_jsonl
-from zoorepro.clipbert.eval_res import report_lines, score
 from zoorepro.clipbert.model import BASE_MODEL
 from zoorepro.clipbert.sample_imgs_clipbert import sample_all
 
@@ -75,18 +74,3 @@ def test_finetune_in_two_processes_writes_clipberts_layout(finetuned):
     assert sorted(v["question_id"] for v in val) == sorted(f"{v}#attrWhat#{n}" for v in (C, D) for n in (1, 2))
     rows = {r["metric"]: r for r in json.loads((finetuned / "ft.json").read_text())}
     assert rows["finetune samples/s"]["value"] > 0 and 0 <= rows["finetune data loading share"]["value"] <= 100
-
-
-def test_inference_with_16_clips_then_eval_res(finetuned):
-    out = finetuned / "result"
-    step("--config", finetuned / "run.json", "--output_dir", out, "--do_inference", 1, "--inference_split", "val",
-         "--inference_model_step", 6, "--inference_txt_db", finetuned / "txt/data_val.jsonl", "--inference_batch_size", 3,
-         "--inference_n_clips", 16, "--measurements", finetuned / "inf.json")
-    folder = out / "results_data_val/step_6_16_mean"
-    assert sorted(p.name for p in folder.iterdir()) == ["merged_args.json", "raw_args.json", "results_all.json",
-                                                        "scores.json"]
-    results = json.loads((folder / "results_all.json").read_text())
-    assert len(results) == 4 and all(set(r) == {"question_id", "answer"} for r in results)
-    result = score(finetuned / "dataset/qa/qa_val.json", folder / "results_all.json")
-    assert report_lines(result)[-1] == f"overall {result['overall']}"
-    assert json.loads((folder / "scores.json").read_text()) == {"overall_acc": round(100 * result["overall"], 2)}

@@ -348,8 +348,7 @@ def write_perf(path: Path, kind: str, report: dict, ranks: Ranks, precision: str
     write_measurements(path, rows)
 
 
-def main() -> int:
-    hub_offline()
+def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--config", type=Path, help="the run config (ClipBERT's keys); inference reads the finetune's "
                     "log/args.json over it")
@@ -364,7 +363,11 @@ def main() -> int:
     ap.add_argument("--inference_n_clips", type=int, default=1)
     ap.add_argument("--measurements", type=Path, help="write timings as table measurements")
     ap.add_argument("--fault", default="none", choices=FAULTS, help="inject a fault into inference (tests)")
-    args = ap.parse_args()
+    return ap
+
+
+def run(args: argparse.Namespace) -> dict:
+    """The step for parsed arguments (in-process callers: one process, no torchrun)."""
     from zoorepro.runners.transformers import check_device
 
     check_device(args.device)
@@ -389,6 +392,12 @@ def main() -> int:
         kind = "finetune"
     if args.measurements and ranks.rank == 0:
         write_perf(args.measurements, kind, report, ranks, precision)
+    return report
+
+
+def main() -> int:
+    hub_offline()
+    run(parser().parse_args())
     return 0
 
 
