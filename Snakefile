@@ -33,6 +33,7 @@ include: "rules/vilbert.smk"
 include: "rules/videobert.smk"
 include: "rules/actbert.smk"
 include: "rules/llava_video.smk"
+include: "rules/clipbert.smk"
 
 
 rule all:

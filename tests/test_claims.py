@@ -99,20 +99,24 @@ def _claim(data: dict[str, Any], claim_id: str) -> dict[str, Any]:
 # ----------------------------------------------------------------------------- the real registry
 
 
-def test_registry_has_32_claims_with_unique_ids() -> None:
+MODELS = ("vilbert", "videobert", "actbert", "llava_video", "clipbert")
+
+
+def test_registry_has_36_claims_with_unique_ids() -> None:
     claims = load_claims()
-    assert len(claims) == 32  # 27 numbers + the five checkpoints' implicit NPU-GPU gap
+    # 27 numbers + the five checkpoints' implicit NPU-GPU gap + anetqa-code's four ClipBERT accuracies
+    assert len(claims) == 36
     ids = [c.id for c in claims]
     assert len(set(ids)) == len(ids)
-    assert {c.model for c in claims} == {"vilbert", "videobert", "actbert", "llava_video"}
-    assert [len(claims_for(claims, m)) for m in ("vilbert", "videobert", "actbert", "llava_video")] == [20, 2, 5, 5]
+    assert {c.model for c in claims} == set(MODELS)
+    assert [len(claims_for(claims, m)) for m in MODELS] == [20, 2, 5, 5, 4]
 
 
 def test_default_path_does_not_depend_on_cwd(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    assert len(load_claims()) == 32
+    assert len(load_claims()) == 36
 
 
 def test_schema_is_valid_draft_2020_12() -> None:
@@ -144,15 +148,32 @@ def test_lower_is_better_only_for_ranks() -> None:
     assert lower == {"actbert.any.median_r", "actbert.any.mean_r"} | gaps
 
 
-def test_documents_without_numbers_say_why() -> None:
+def test_upstream_claims_say_they_are_not_the_documents() -> None:
+    """ClipBERT's document prints no number: its claims are the anetqa-code README's, marked so."""
     registry = load_registry()
-    by_model = {d.model: d for d in registry.documents}
-    for model in ("clipbert",):
-        doc = by_model[model]
-        assert doc.claims == "none" and doc.reason
-        assert not claims_for(registry.claims, model)
-    # The upstream anetqa-code accuracies are mentioned, not claimed.
-    assert "44.34" in by_model["clipbert"].note
+    doc = next(d for d in registry.documents if d.model == "clipbert")
+    assert doc.claims == "upstream" and doc.reason and "44.34" in doc.note
+    claims = claims_for(registry.claims, "clipbert")
+    assert {c.metric: c.value for c in claims} == {"accuracy": 44.34, "test-tiny accuracy": 43.90,
+                                                   "test-dev accuracy": 44.00, "test accuracy": 43.91}
+    for c in claims:
+        assert "not in the document" in c.table and any("not by the document" in x for x in c.caveats)
+        assert c.unit == "percent" and c.target == "any" and c.dataset.startswith("ANetQA ")
+
+
+def test_a_document_saying_none_or_upstream_is_held_to_it(tmp_path: Path) -> None:
+    data = _registry_data()
+    next(d for d in data["documents"] if d["model"] == "clipbert")["claims"] = "none"
+    with pytest.raises(ClaimsError, match=r"says `claims: none` but has 4"):
+        load_claims(_write(tmp_path, data))
+    data = _registry_data()
+    data["claims"] = [c for c in data["claims"] if c["model"] != "clipbert"]
+    with pytest.raises(ClaimsError, match=r"says `claims: upstream` but has none"):
+        load_claims(_write(tmp_path, data))
+    data = _registry_data()
+    next(d for d in data["documents"] if d["model"] == "actbert")["reason"] = "a listed document explains nothing"
+    with pytest.raises(ClaimsError, match=r"should not be valid under"):
+        load_claims(_write(tmp_path, data))
 
 
 @needs_seeds
@@ -166,7 +187,11 @@ def test_every_seed_document_is_listed() -> None:
 
 @needs_seeds
 def test_table_headings_appear_verbatim_in_their_document() -> None:
+    upstream = {d.file for d in load_registry().documents if d.claims == "upstream"}
     for c in load_claims():
+        if c.document in upstream:   # its numbers are not the document's: the heading says where they are
+            assert "not in the document" in c.table
+            continue
         text = _seed_text(c.document)
         for part in c.table.split(" / "):
             assert part in text, f"{c.id}: heading {part!r} not in {c.document}"
@@ -335,7 +360,7 @@ def test_broken_yaml_is_refused(tmp_path: Path) -> None:
 def test_main_claims_json_has_required_keys(capsys: pytest.CaptureFixture[str]) -> None:
     assert main_claims(["--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert isinstance(out, list) and len(out) == 32
+    assert isinstance(out, list) and len(out) == 36
     for obj in out:
         assert REQUIRED_JSON_KEYS <= obj.keys()
         assert set(obj) == set(Claim.__dataclass_fields__)
@@ -369,11 +394,11 @@ def test_format_table_shows_missing_batch_size_as_dash() -> None:
                                 "13.0", "rank", "lower"]
 
 
-def test_main_claims_model_without_claims(capsys: pytest.CaptureFixture[str]) -> None:
+def test_main_claims_of_one_model(capsys: pytest.CaptureFixture[str]) -> None:
     assert main_claims(["--model", "clipbert"]) == 0
-    captured = capsys.readouterr()
-    assert captured.out == ""
-    assert "no claims" in captured.err
+    rows = capsys.readouterr().out.splitlines()[1:]
+    assert [r.split()[0] for r in rows] == ["clipbert.any.accuracy", "clipbert.any.test_tiny_accuracy",
+                                            "clipbert.any.test_dev_accuracy", "clipbert.any.test_accuracy"]
 
 
 def test_main_claims_unknown_model_and_bad_file(

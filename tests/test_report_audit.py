@@ -128,7 +128,7 @@ def test_audit_lists_every_claim_and_fails_only_on_comparable_misses(tmp_path, c
                planted=tmp_path / "planted_claims.yaml")
     text, status = run_audit(claims, results, results / "audit.md")
     assert status == 0 and [c.id for c in planted] == ["vilbert.mini.vqa_score"]
-    assert all(c.id in text for c in claims) and len(claims) == 32
+    assert all(c.id in text for c in claims) and len(claims) == 36
     line = next(l for l in text.splitlines() if l.startswith("| vilbert.310P3.vqa_score "))
     assert "NOT_COMPARABLE" in line
     assert "NOT_RUN" in next(l for l in text.splitlines() if l.startswith("| actbert.any.r_at_1 "))

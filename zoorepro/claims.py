@@ -147,8 +147,9 @@ class Claim:
 
 @dataclass(frozen=True)
 class Document:
-    """One source document: `claims` is 'listed' (its numbers are claims) or 'none' (it reports
-    no numbers; `reason` says why, `note` where numbers elsewhere were deliberately left out)."""
+    """One source document: `claims` is 'listed' (its numbers are claims), 'none' (it reports
+    no numbers; `reason` says why, `note` where numbers elsewhere were deliberately left out) or
+    'upstream' (it reports none; its claims are its upstream project's numbers, `reason` says why)."""
 
     file: str
     model: str
@@ -271,8 +272,8 @@ def _check_consistency(
             )
     for doc in documents:
         n = sum(1 for c in claims if c.document == doc.file)
-        if doc.claims == "listed" and n == 0:
-            raise ClaimsError(f"{path}: document {doc.file!r} says `claims: listed` but has none")
+        if doc.claims in ("listed", "upstream") and n == 0:
+            raise ClaimsError(f"{path}: document {doc.file!r} says `claims: {doc.claims}` but has none")
         if doc.claims == "none" and n:
             raise ClaimsError(f"{path}: document {doc.file!r} says `claims: none` but has {n}")
 

@@ -18,6 +18,7 @@ import argparse
 from collections import defaultdict
 from pathlib import Path
 
+from zoorepro import lineage
 from zoorepro.cli import run_step
 from zoorepro.clipbert.anetqa import QA_FILES, SPLITS, read_qa, read_video_list, video_id
 from zoorepro.errors import ZooreproError
@@ -77,6 +78,7 @@ def main() -> int:
     ap.add_argument("--out_dir", required=True, type=Path, help="folder for the four CSV files")
     args = ap.parse_args()
     aux_csv(args.qa_dir, args.meta_dir, args.out_dir)
+    lineage.record(args.out_dir, [args.qa_dir, args.meta_dir])
     return 0
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from zoorepro import lineage
 from zoorepro.cli import run_step
 from zoorepro.errors import ZooreproError
 from zoorepro.fsutil import building_dir
@@ -54,6 +55,7 @@ def main() -> int:
     ap.add_argument("--out_dir", required=True, type=Path, help="folder for the three jsonl files")
     args = ap.parse_args()
     aux_jsonl(args.csv_dir, args.out_dir)
+    lineage.record(args.out_dir, [args.csv_dir])
     return 0
 
 

@@ -44,8 +44,21 @@ def read_results(path: Path) -> dict[str, str]:
     return answers
 
 
+def find_results(path: Path) -> Path:
+    """results_all.json itself, or the one results_<txt_db>/step_*/results_all.json under an inference
+    output folder (the pipeline's: its step is `last` until the run)."""
+    path = Path(path)
+    if not path.is_dir():
+        return path
+    found = sorted(path.glob("results_*/step_*/results_all.json"))
+    if len(found) != 1:
+        raise ZooreproError(f"{path}: expected one results_*/step_*/results_all.json, found {len(found)}")
+    return found[0]
+
+
 def score(qa_val: Path, res_path: Path) -> dict:
     """{"overall": fraction, "n": count, "groups": {taxonomy key: {category: (right, n)}}}."""
+    res_path = find_results(res_path)
     questions = read_qa(qa_val, "val", taxonomy=True)
     answers = read_results(res_path)
     wanted = {q["qa_id"] for q in questions}
@@ -92,7 +105,8 @@ def measurements(result: dict, raw: tuple[str, ...], precision: str = "") -> lis
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--qa_val", required=True, type=Path, help="ANetQA's qa_val.json")
-    ap.add_argument("--res_path", required=True, type=Path, help="ClipBERT's results_all.json for the val split")
+    ap.add_argument("--res_path", required=True, type=Path, help="ClipBERT's results_all.json for the val split, "
+                    "or the inference output folder holding one")
     ap.add_argument("--precision", default="")
     ap.add_argument("--out", type=Path, help="write the numbers as measurements (JSON)")
     args = ap.parse_args()
@@ -101,7 +115,8 @@ def main() -> int:
         print(line)
     if args.out:
         from zoorepro.measurements import write_measurements
-        write_measurements(args.out, measurements(result, (str(args.qa_val), str(args.res_path)), args.precision))
+        raw = (str(args.qa_val), str(find_results(args.res_path)))
+        write_measurements(args.out, measurements(result, raw, args.precision))
     return 0
 
 

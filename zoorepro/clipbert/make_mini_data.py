@@ -13,7 +13,8 @@ Writes under --out:
   the MLM/ITM heads, no QA classifier), `model_config.json` (base_model.json's keys, tiny widths);
 * `released/`: a finetuned checkpoint in ClipBERT's layout (`ckpt/model_step_N.pt`, `log/args.json`,
   `log/model_config.json`) whose answers are planted;
-* `planted.json`: the planted accuracies (overall and per taxonomy category, percent) and
+* `planted.json`: the planted accuracies (overall and per taxonomy category, percent), the same as
+  claims in `planted_claims.yaml` (zoorepro/planted.py), and
   `MANIFEST.json` (every file's sha256).
 
 Planting. The released model is random except its last classifier layer, which is shaped on the
@@ -40,12 +41,13 @@ from pathlib import Path
 import numpy as np
 
 from zoorepro.cli import run_step
+from zoorepro.clipbert.pipeline import CATEGORIES
 from zoorepro.errors import ZooreproError
 from zoorepro.fsutil import building_dir
+from zoorepro.planted import PlantedMetric, write_planted_claims
 
-STRUCTURES = ("query", "verify")
-SEMANTICS = ("attribute", "object", "action")
-SKILLS = ("object-attribute", "superlative", "exist", "temporal")
+# the taxonomy values whose accuracies claims may name (pipeline.CLAIM_METRICS)
+STRUCTURES, SEMANTICS, SKILLS = (CATEGORIES[k] for k in ("structure", "semantics", "skill"))
 THINGS = ("man", "woman", "dog", "car", "ball", "cup", "horse", "boy", "girl", "table")
 ADJECTIVES = ("tall", "old", "young", "first", "second", "big", "little", "dark")
 OPEN_ANSWERS = ("red", "blue", "green", "dog", "ball", "cup", "running", "jumping")
@@ -294,6 +296,10 @@ def generate(out: Path, args) -> dict:
     planted = {"metrics": metrics, "released_step": RELEASED_STEP, "smallest_margin": smallest,
                "answers_changed_by_fault": changed, "settings": {k: v for k, v in vars(args).items() if k != "out"}}
     (out / "planted.json").write_text(json.dumps(planted, indent=1) + "\n")
+    write_planted_claims(out, "clipbert", "zoorepro.clipbert.make_mini_data",
+                         f"generated ANetQA val ({len(questions)} questions)",
+                         "counting the planted right/wrong flags per taxonomy category (not eval_res)",
+                         [PlantedMetric(name, value, "percent") for name, value in metrics.items()])
     files = {p.relative_to(out).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
              for p in sorted(out.rglob("*")) if p.is_file()}
     (out / "MANIFEST.json").write_text(json.dumps({"generator": "zoorepro.clipbert.make_mini_data", "files": files},

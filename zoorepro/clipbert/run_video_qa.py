@@ -16,6 +16,11 @@ the inference ones, as upstream) and writes `results_<txt_db>/step_N_<n_clips>_<
 raw_args.json, merged_args.json, results_rank<r>.json (N > 1), results_all.json (items
 `{"question_id": <qa_id>, "answer": <answer string>}`) and scores.json.
 
+Beside upstream: `log/train_loss.json` (every step's loss, the epoch starts), `--checkpoint_dir` so
+inference reads a finetune's folder it does not write into (default: --output_dir, as upstream),
+`--inference_model_step last` (the highest model_step_N.pt there), and `--measurements`/`--toolchain`
+for the table.
+
 Fixed openly: every rank's validation results are gathered before val_N.json is written (upstream:
 each rank writes its own shard over the others); the sampler's padding duplicates are dropped from
 results_all.json; scoring compares answer strings (upstream raises KeyError mapping a string through
@@ -25,7 +30,8 @@ are not installable and not reproduced; the table's precision column says so); o
 
 Usage: python -m zoorepro.clipbert.run_video_qa --config run.json --output_dir result [--device cpu]
          [--do_inference 1 --inference_split val --inference_model_step N --inference_txt_db data_val.jsonl
-          --inference_img_db img --inference_batch_size 64 --inference_n_clips 16] [--measurements m.json]
+          --inference_img_db img --inference_batch_size 64 --inference_n_clips 16 [--checkpoint_dir D]]
+         [--measurements m.json] [--toolchain t.json --target cpu]
 """
 from __future__ import annotations
 
@@ -35,6 +41,7 @@ import os
 import time
 from pathlib import Path
 
+from zoorepro import lineage
 from zoorepro.cli import hub_offline, run_step_then_exit
 from zoorepro.errors import ConfigError, ZooreproError
 
@@ -77,6 +84,24 @@ class Ranks:
 
             dist.init_process_group("nccl" if device == "cuda" else "gloo", timeout=datetime.timedelta(minutes=30))
             self.dist = dist
+            if device == "cpu":
+                self.share_threads()
+
+    @staticmethod
+    def share_threads() -> None:
+        """On cpu, the processes on this host split its thread budget (OMP_NUM_THREADS as the
+        job sets it, else the cores): Snakemake exports a job's `threads` to every process it
+        starts, and torchrun keeps a set OMP_NUM_THREADS, so N processes would each run that many
+        threads; oversubscribed, gloo's collectives wait on descheduled peers (measured here: 2
+        processes on 2 cores, 8 steps took 55 s instead of 6 s)."""
+        import torch
+
+        local = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+        try:
+            budget = int(os.environ.get("OMP_NUM_THREADS") or os.cpu_count() or 1)
+        except ValueError:
+            budget = os.cpu_count() or 1
+        torch.set_num_threads(max(1, budget // local))
 
     def average_gradients(self, params) -> None:
         if self.dist is None:
@@ -227,10 +252,11 @@ def finetune(cfg: dict, out: Path, device: str, ranks: Ranks) -> dict:
                     "num_train_steps": total, "valid_steps": every, "device": device, "fp16_used": use_amp}
         write_json(out / "log" / "args.json", settings, indent=4)
         write_json(out / "log" / "model_config.json", model_config, indent=4)
-    step, losses, timer = 0, [], {"data_s": 0.0, "model_s": 0.0, "items": 0}
+    step, losses, epochs, timer = 0, [], [], {"data_s": 0.0, "model_s": 0.0, "items": 0}
     n_frames = cfg["train_n_clips"] * cfg["num_frm"]
     while step < total:
         model.train()
+        epochs.append(step)
         waited = time.perf_counter()
         for batch in train:
             start = time.perf_counter()
@@ -265,7 +291,14 @@ def finetune(cfg: dict, out: Path, device: str, ranks: Ranks) -> dict:
                 model.train()
             if step >= total:
                 break
-    return {"steps": total, "losses": losses, "timer": timer}
+    curve = {"loss": losses, "epoch_starts": epochs, "processes": ranks.world,
+             "global_batch_size": cfg["train_batch_size"] * ranks.world}
+    if ranks.rank == 0:
+        write_json(out / "log" / "train_loss.json", curve, indent=1)
+        lineage.record(out / "log" / "train_loss.json",
+                       [p for p in (cfg.get("e2e_weights_path"), cfg["train_txt_db"], cfg["img_db"]) if p])
+    return {"steps": total, "losses": losses, "epoch_starts": epochs, "timer": timer,
+            "raw": [str(out / "log" / "train_loss.json")]}
 
 
 def validate_and_save(model, val, cfg, out: Path, step: int, device: str, label2answer, ranks: Ranks,
@@ -289,10 +322,20 @@ def validate_and_save(model, val, cfg, out: Path, step: int, device: str, label2
     ranks.barrier()
 
 
+def last_step(ckpt_dir: Path) -> int:
+    steps = [int(p.stem.rsplit("_", 1)[1]) for p in ckpt_dir.glob("model_step_*.pt")
+             if p.stem.rsplit("_", 1)[1].isdigit()]
+    if not steps:
+        raise ZooreproError(f"{ckpt_dir}: no model_step_N.pt checkpoint")
+    return max(steps)
+
+
 def inference(args, cfg: dict, out: Path, device: str, ranks: Ranks) -> dict:
     from zoorepro.clipbert.model import load_checkpoint
 
-    stored_path = out / "log" / "args.json"
+    source = args.checkpoint_dir or out
+    step = last_step(source / "ckpt") if args.inference_model_step == "last" else int(args.inference_model_step)
+    stored_path = source / "log" / "args.json"
     if not stored_path.is_file():
         raise ZooreproError(f"{stored_path} missing: inference reads a finetune's output folder "
                             "(log/args.json, log/model_config.json, ckpt/model_step_N.pt)")
@@ -300,10 +343,10 @@ def inference(args, cfg: dict, out: Path, device: str, ranks: Ranks) -> dict:
     raw = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items() if v is not None}
     # upstream: the stored settings win over the command line's, except the inference ones
     merged = {**cfg, **raw, **{k: v for k, v in stored.items() if "inference" not in k}}
-    merged["model_config"] = str(out / "log" / "model_config.json")
-    ckpt = out / "ckpt" / f"model_step_{args.inference_model_step}.pt"
+    merged["model_config"] = str(source / "log" / "model_config.json")
+    ckpt = source / "ckpt" / f"model_step_{step}.pt"
     folder = out / f"results_{Path(args.inference_txt_db).stem}" / \
-        f"step_{args.inference_model_step}_{args.inference_n_clips}_{merged['score_agg_func']}"
+        f"step_{step}_{args.inference_n_clips}_{merged['score_agg_func']}"
     model, ans2label, _ = build(merged, device, ranks)
     load_checkpoint(model, ckpt)
     data = loader(merged, Path(args.inference_txt_db), Path(args.inference_img_db or merged["img_db"]),
@@ -323,8 +366,24 @@ def inference(args, cfg: dict, out: Path, device: str, ranks: Ranks) -> dict:
         write_json(folder / "scores.json", accuracy(results, Path(args.inference_txt_db)), indent=4)
         write_json(folder / "results_all.json", results)
         print(f"wrote {len(results)} answers to {folder / 'results_all.json'}", flush=True)
+        lineage.record(folder, [ckpt, args.inference_txt_db, args.inference_img_db or merged["img_db"]])
     ranks.barrier()
-    return {"questions": len(results), "wall_s": wall, "timer": timer, "folder": str(folder)}
+    return {"questions": len(results), "wall_s": wall, "timer": timer, "folder": str(folder),
+            "raw": [str(folder / "results_all.json")]}
+
+
+def loss_rows(report: dict, world: int, common: dict) -> list:
+    """The mean training loss of the first and of the last epoch (rank 0's share, whose batches
+    the averaged gradients include): the table shows the finetune ran and learned."""
+    from zoorepro.measurements import Measurement
+
+    losses, starts = report["losses"], report["epoch_starts"]
+    first = losses[starts[0]:starts[1] if len(starts) > 1 else None]
+    last = losses[starts[-1]:]
+    how = f"{report['steps']} steps, {len(starts)} epoch(s) on {world} process(es); rank 0's batches"
+    return [Measurement(f"finetune loss, epoch {i}", kind="training", value=sum(part) / len(part), unit="loss",
+                        note=f"mean cross-entropy over {len(part)} steps; {how}", **common)
+            for i, part in ((1, first), (len(starts), last))]
 
 
 def write_perf(path: Path, kind: str, report: dict, ranks: Ranks, precision: str) -> None:
@@ -332,11 +391,12 @@ def write_perf(path: Path, kind: str, report: dict, ranks: Ranks, precision: str
 
     timer = report["timer"]
     busy = timer["data_s"] + timer["model_s"]
-    common = {"precision": precision, "batch_size": None}
+    common = {"precision": precision, "batch_size": None, "raw": tuple(report["raw"])}
     if kind == "finetune":
         rows = [Measurement("finetune samples/s", kind="throughput", value=timer["items"] / max(busy, 1e-9),
                             unit="samples/s",
                             note=f"{report['steps']} steps on {ranks.world} processes (rank 0's clock)", **common)]
+        rows += loss_rows(report, ranks.world, common)
     else:
         rate = report["questions"] / max(report["wall_s"], 1e-9)
         rows = [Measurement("inference questions/s", kind="throughput", value=rate,
@@ -356,14 +416,24 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     ap.add_argument("--do_inference", type=int, default=0, choices=(0, 1))
     ap.add_argument("--inference_split", default="val")
-    ap.add_argument("--inference_model_step", type=int)
+    ap.add_argument("--inference_model_step", type=step_arg, help="a checkpoint step N, or 'last'")
+    ap.add_argument("--checkpoint_dir", type=Path, help="the finetune's folder (log/, ckpt/) when it is not "
+                    "--output_dir (the pipeline keeps it read-only)")
     ap.add_argument("--inference_txt_db", type=Path)
     ap.add_argument("--inference_img_db", type=Path)
     ap.add_argument("--inference_batch_size", type=int, default=64)
     ap.add_argument("--inference_n_clips", type=int, default=1)
     ap.add_argument("--measurements", type=Path, help="write timings as table measurements")
+    ap.add_argument("--toolchain", type=Path, help="write the runner's versions here (rank 0; needs --target)")
+    ap.add_argument("--target", help="the params.yaml target (for --toolchain)")
     ap.add_argument("--fault", default="none", choices=FAULTS, help="inject a fault into inference (tests)")
     return ap
+
+
+def step_arg(text: str):
+    if text == "last" or text.isdigit():
+        return text
+    raise argparse.ArgumentTypeError(f"expected a step number or 'last', not {text!r}")
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -371,6 +441,8 @@ def run(args: argparse.Namespace) -> dict:
     from zoorepro.runners.transformers import check_device
 
     check_device(args.device)
+    if args.toolchain and not args.target:
+        raise ConfigError("--toolchain needs --target")
     if args.config is None and not args.do_inference:
         raise ConfigError("finetuning needs --config")
     cfg = load_config(args.config) if args.config and not args.do_inference else \
@@ -392,6 +464,10 @@ def run(args: argparse.Namespace) -> dict:
         kind = "finetune"
     if args.measurements and ranks.rank == 0:
         write_perf(args.measurements, kind, report, ranks, precision)
+    if args.toolchain and ranks.rank == 0:
+        from zoorepro.runners.toolchain import write_toolchain
+
+        write_toolchain(args.toolchain, "clipbert", args.target, {"precision": precision, "processes": ranks.world})
     return report
 
 

@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from zoorepro import lineage
 from zoorepro.cli import run_step
 from zoorepro.clipbert.anetqa import SPLITS, read_video_list
 from zoorepro.errors import ZooreproError
@@ -130,6 +131,7 @@ def main() -> int:
     ap.add_argument("--splits", nargs="+", default=list(SPLITS), choices=SPLITS)
     args = ap.parse_args()
     sample_all(args.video_dir, args.meta_dir, args.out_dir, tuple(args.splits), args.seed, args.size)
+    lineage.record(args.out_dir, [args.meta_dir])   # the videos are roots, too large to hash each run
     return 0
 
 

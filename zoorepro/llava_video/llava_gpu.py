@@ -477,12 +477,11 @@ def main(argv=None) -> int:
 
         shutil.rmtree(part_path(folder, args.dataset_name, 0, world).parent, ignore_errors=True)
         if args.toolchain:
-            from zoorepro.llava_video.toolchain import write_toolchain
+            from zoorepro.runners.toolchain import write_toolchain
 
-            write_toolchain(args.toolchain, args.target, {"dtype": args.dtype, "processes": world,
-                                                          "frame_order": args.frame_order,
-                                                          "prompt_suffix": args.prompt_suffix,
-                                                          "clean_up_spaces": args.clean_up_spaces})
+            write_toolchain(args.toolchain, "llava_video", args.target,
+                            {"dtype": args.dtype, "processes": world, "frame_order": args.frame_order,
+                             "prompt_suffix": args.prompt_suffix, "clean_up_spaces": args.clean_up_spaces})
         if args.measurements:
             from zoorepro.measurements import print_measurements, write_measurements
 

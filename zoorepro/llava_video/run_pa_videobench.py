@@ -282,9 +282,9 @@ def main(argv=None) -> int:
     ckpt = ckpt_id(args.weight_path, args.ckpt)
     versions = None
     if args.toolchain:
-        from zoorepro.llava_video.toolchain import write_toolchain
+        from zoorepro.runners.toolchain import write_toolchain
 
-        versions = write_toolchain(args.toolchain, args.target or "npu",
+        versions = write_toolchain(args.toolchain, "llava_video", args.target or "npu",
                                    {"dtype": args.dtype, "handed_over": {"weights": str(weights),
                                                                           "videos": str(videos), "qa_root": str(qa_root)}})
     standin = versions["standin"] if versions else _standin(runner)

@@ -1,6 +1,6 @@
-"""The toolchain record of an inference step (the table's --toolchain): the target's runner's
-versions (transformers/torch/av, or MindIE-LLM's commit, torch_npu, CANN) and `standin: true` when
-the runner is a test stand-in, so the table says so."""
+"""The toolchain record of a runner-driven step (the table's --toolchain): the target's runner's
+versions (torch/transformers/av, or MindIE-LLM's commit, torch_npu, CANN), what the step adds
+(dtype, processes), and `standin: true` when the runner is a test stand-in, so the table says so."""
 from __future__ import annotations
 
 import json
@@ -12,9 +12,9 @@ from zoorepro.models import runner_name
 from zoorepro.runners import get_runner
 
 
-def write_toolchain(path: Path, target: str, extra: dict | None = None) -> dict:
+def write_toolchain(path: Path, model: str, target: str, extra: dict | None = None) -> dict:
     params = load_params()
-    runner = get_runner(runner_name("llava_video", target, params), target, params)
+    runner = get_runner(runner_name(model, target, params), target, params)
     record = {**runner.versions(), **(extra or {})}
     record.setdefault("standin", False)
     atomic_write_text(Path(path), json.dumps(record, indent=2, sort_keys=True) + "\n")

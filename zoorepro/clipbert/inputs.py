@@ -1,0 +1,124 @@
+"""The input and params functions of rules/clipbert.smk (see zoorepro/workflow.py)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from zoorepro.errors import ConfigError
+from zoorepro.models import runner_name
+from zoorepro.runners import get_runner
+from zoorepro.workflow import ModelInputs
+
+MODEL = "clipbert"
+ANETQA_SITE = "https://milvlg.github.io/anetqa/#Dataset"
+
+
+def data_dir(scale: str) -> str:
+    return f"data/{scale}/{MODEL}"
+
+
+def prep_dir(scale: str) -> str:
+    """The document's data preparation, shared by every target: dataset/ (select_videos), img/
+    (sample_imgs_clipbert), csv/ (aux_csv), txt/ (aux_jsonl), the run config and model config."""
+    return f"work/{scale}/{MODEL}/prep"
+
+
+# The files the steps name on their command lines, per scale: the mini generator's, or the full
+# downloads (manifests/clipbert.yaml) and the ANetQA release the user unpacks (dataset/).
+def paths(scale: str) -> dict[str, str]:
+    data = data_dir(scale)
+    common = {"dataset": f"{data}/dataset",
+              "ans2label": f"{data}/txt/anetqa_trainval_ans2label.json",
+              "e2e_weights": f"{data}/pretrained/clipbert_image_text_pretrained.pt"}
+    if scale == "mini":
+        return {**common, "videos": f"{data}/videos", "model_config": f"{data}/model_config.json",
+                "tokenizer": f"{data}/pretrained/bert-base-uncased"}
+    return {**common, "videos": f"{data}/dataset/video", "model_config": "base",
+            "tokenizer": f"{data}/bert/bert-base-uncased"}
+
+
+class Inputs(ModelInputs):
+    model = MODEL
+
+    # ---- data ------------------------------------------------------------------------------
+
+    def data(self, wildcards) -> dict:
+        """The generated mini set; at full scale the verified downloads, once the ANetQA release
+        (videos and QA files, which no URL serves directly) is where the steps read it."""
+        if wildcards.scale == "mini":
+            return {"data": f"{data_dir('mini')}/MANIFEST.json"}
+        dataset = Path(self.root, paths("full")["dataset"])
+        missing = [p for p in ("qa/qa_train.json", "qa/qa_val.json", "qa/q_test.json", "meta/video_train.json",
+                               "meta/video_val.json", "meta/video_test.json", "video") if not (dataset / p).exists()]
+        if missing:
+            raise ConfigError(
+                f"clipbert full scale: the ANetQA release is not in {paths('full')['dataset']}/ (missing: "
+                f"{', '.join(missing)}). Download the videos and the dataset files from {ANETQA_SITE} and unzip "
+                "them there (video/<id>.mp4|mkv, qa/, meta/; set clipbert.video_subset for a partial run), "
+                "or build the mini table results/mini/clipbert_cpu.csv")
+        return self.full_data()
+
+    @staticmethod
+    def path(name: str):
+        """A params function: the path `name` of this scale (paths), for a rule's command line."""
+        return lambda wildcards: paths(wildcards.scale)[name]
+
+    def subset_arg(self, wildcards) -> str:
+        n = self.params["video_subset"] if wildcards.scale == "full" else None
+        return f"--video_subset {n}" if n else ""
+
+    def frame_size(self, wildcards) -> int:
+        return self.params["frames"]["size"][wildcards.scale]
+
+    def hyper(self, wildcards) -> str:
+        """The run config's hyperparameters at this scale, one JSON object (make_config --hyper)."""
+        return json.dumps(self.params["finetune"][wildcards.scale], sort_keys=True)
+
+    def e2e_arg(self, wildcards) -> str:
+        return f"--e2e_weights_path {paths(wildcards.scale)['e2e_weights']}"
+
+    # ---- targets and launch ----------------------------------------------------------------
+
+    def hardware(self, target: str) -> str:
+        return str(self.config["targets"][target]["hardware"])
+
+    def runner(self, target: str):
+        return get_runner(runner_name(self.model, target, self.config), target, self.config)
+
+    def device(self, wildcards) -> str:
+        return self.runner(wildcards.target).device
+
+    def launch(self, wildcards) -> str:
+        """The document's `horovodrun -np N python src/tasks/run_video_qa.py`: N torchrun processes
+        (`clipbert.nproc.<kind>`), plain `python -m` for one."""
+        nproc = self.params["nproc"][self.hardware(wildcards.target)]
+        command = self.runner(wildcards.target).launch_command("zoorepro.clipbert.run_video_qa", [], nproc)
+        return " ".join(["python", *command[1:]])
+
+    # ---- inference -------------------------------------------------------------------------
+
+    def checkpoint(self, wildcards) -> dict:
+        """What inference reads: mini, the generator's planted release (ClipBERT's layout); full,
+        this target's finetune."""
+        if wildcards.scale == "mini":
+            return {"checkpoint": f"{data_dir('mini')}/MANIFEST.json"}
+        return {"checkpoint": f"work/full/{MODEL}/{wildcards.target}/finetune"}
+
+    @staticmethod
+    def checkpoint_dir(wildcards) -> str:
+        if wildcards.scale == "mini":
+            return f"{data_dir('mini')}/released"
+        return f"work/full/{MODEL}/{wildcards.target}/finetune"
+
+    def precision(self, wildcards) -> str:
+        fp16 = self.params["finetune"][wildcards.scale]["fp16"]
+        return "bfloat16 autocast (torch.amp)" if fp16 and self.hardware(wildcards.target) == "cuda" else "float32"
+
+    # ---- what the table joins --------------------------------------------------------------
+
+    def table(self, wildcards) -> dict:
+        scale, target = self.scale(wildcards), wildcards.target
+        base = f"work/{scale}/{MODEL}/{target}"
+        return {"measurements": [f"{base}/eval_res.measurements.json", f"{base}/inference.measurements.json",
+                                 f"{base}/finetune.measurements.json"],
+                "toolchain": f"{base}/toolchain.json"}

@@ -1,0 +1,54 @@
+"""ClipBERT finetuned and evaluated on ANetQA (003_1ad379d98147290d.txt): the model's registry
+entry (zoorepro/models.py). Its rules: rules/clipbert.smk; its downloads: manifests/clipbert.yaml;
+its steps are named as the document names them (sample_imgs_clipbert, aux_csv, aux_jsonl,
+run_video_qa, eval_res) and run on the project's own ClipBERT (model.py): ClipBERT, anetqa-code,
+detectron2 and apex are not installable packages."""
+from __future__ import annotations
+
+from zoorepro import dvcgen
+
+DOCUMENT = "003_1ad379d98147290d.txt"
+# torch (the project's ClipBERT) on cpu and cuda; the document's horovodrun -np N is N torchrun
+# processes (zoorepro/runners/transformers.py launches them).
+RUNNER = {"cpu": "transformers", "cuda": "transformers"}
+# eval_res's categories that claims may name: the ANetQA taxonomy values the mini generator plants
+# (the full val set has more; their rows carry no claim).
+CATEGORIES = {"structure": ("query", "verify"), "semantics": ("attribute", "object", "action"),
+              "skill": ("object-attribute", "superlative", "exist", "temporal"),
+              "answer type": ("open", "binary")}
+ACCURACY = "accuracy"     # eval_res overall, ANetQA val
+# The ANetQA authors' other splits (scored by their server: no answers are published, never measured here).
+TEST_SPLITS = ("test-tiny", "test-dev", "test")
+CLAIM_METRICS = (ACCURACY, *(f"{split} accuracy" for split in TEST_SPLITS),
+                 *(f"accuracy {group}: {name}" for group, names in CATEGORIES.items() for name in names))
+PROVENANCE_PACKAGES = ("torch", "transformers", "tokenizers", "av")
+
+
+def dvc_stages(params: dict, scale: str) -> dict:
+    data, work = f"data/{scale}/clipbert", f"work/{scale}/clipbert"
+    stages = {}
+    if scale == "mini":
+        stages["clipbert_data_mini"] = {
+            "cmd": dvcgen.cmd([f"{data}/MANIFEST.json"]),
+            "deps": ["zoorepro/clipbert/make_mini_data.py", "zoorepro/clipbert/model.py",
+                     "zoorepro/clipbert/sample_imgs_clipbert.py", "zoorepro/planted.py"],
+            "params": ["clipbert.mini"],
+            "outs": [data],
+        }
+    else:
+        stages.update(dvcgen.download_stage("clipbert"))
+    # the document's data preparation, shared by every target's table
+    stages[f"clipbert_prep_{scale}"] = {
+        "cmd": dvcgen.cmd([f"{work}/prep/txt/data_val.jsonl", f"{work}/prep/img/SAMPLES.json",
+                           f"{work}/prep/anetqa_frameqa_base_resnet50.json"]),
+        "deps": [data, "zoorepro/clipbert/sample_imgs_clipbert.py", "zoorepro/clipbert/aux_csv.py",
+                 "zoorepro/clipbert/aux_jsonl.py", "zoorepro/clipbert/make_config.py", "zoorepro/clipbert/anetqa.py"],
+        "params": ["clipbert.frames", f"clipbert.finetune.{scale}", "clipbert.video_subset"],
+        "outs": [f"{work}/prep"],
+    }
+    for target in dvcgen.table_targets(params, "clipbert", scale):
+        stages.update(dvcgen.table_stage("clipbert", scale, target,
+                                         [data, f"{work}/prep", "zoorepro/clipbert", "zoorepro/runners",
+                                          "rules/clipbert.smk"],
+                                         ["clipbert.finetune", "clipbert.inference", "clipbert.nproc"]))
+    return stages
