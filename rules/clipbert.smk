@@ -34,6 +34,21 @@ rule clipbert_mini_data:
         "--max-img-size {params.finetune[max_img_size]} --max-txt-len {params.finetune[max_txt_len]} > {log} 2>&1"
 
 
+rule clipbert_check_anetqa:
+    # Full scale, not a document step: the ANetQA release (QA files and ActivityNet videos from the
+    # ANetQA site, no fixed URL) unpacked by the user into data/full/clipbert/dataset/; checked, its
+    # QA and meta files hashed. Missing: one error naming what, where to get it, and the mini table.
+    output:
+        record="work/full/clipbert/prep/anetqa_release.json",
+    conda:
+        "../envs/zoorepro.yaml"
+    log:
+        "logs/full/clipbert/check_anetqa.log",
+    shell:
+        "python -m zoorepro.clipbert.check_anetqa --dataset data/full/clipbert/dataset --out {output.record} "
+        "> {log} 2>&1"
+
+
 rule clipbert_select_videos:
     # Not a document step: the ANetQA QA and meta files the run uses, every video they name checked
     # first; at full scale optionally the first clipbert.video_subset videos of each split.

@@ -58,7 +58,7 @@ def test_the_pipeline_reproduces_every_planted_accuracy(chain):
     assert 0 < planted["accuracy"] < 100 and len(planted) > 8
     results = infer(chain, "none")
     assert reproduced(chain, results) == pytest.approx(planted, abs=1e-9)
-    assert sorted(p.name for p in results.parent.iterdir()) == ["merged_args.json", "raw_args.json",
+    assert sorted(p.name for p in results.parent.iterdir()) == [".lineage.json", "merged_args.json", "raw_args.json",
                                                                 "results_all.json", "scores.json"]
     assert json.loads((results.parent / "scores.json").read_text()) == {"overall_acc": round(planted["accuracy"], 2)}
 

@@ -11,6 +11,7 @@ from types import SimpleNamespace
 import pytest
 from test_clipbert_data import A, B, C, D, E, write_dataset
 
+from zoorepro.clipbert.check_anetqa import ANETQA_SITE, check
 from zoorepro.clipbert.make_config import make_config
 from zoorepro.clipbert.run_video_qa import REQUIRED
 from zoorepro.clipbert.select_videos import select
@@ -66,17 +67,24 @@ def test_make_config_takes_params_hyperparameters_and_the_runs_paths(tmp_path):
 
 
 def test_full_scale_without_the_anetqa_release_says_where_to_get_it(tmp_path):
-    from zoorepro.clipbert.inputs import ANETQA_SITE, Inputs
-
-    inputs = Inputs(load_params(), root=tmp_path)
-    with pytest.raises(ConfigError) as err:
-        inputs.data(SimpleNamespace(scale="full"))
-    assert ANETQA_SITE in str(err.value) and "qa/qa_train.json" in str(err.value)
+    dataset = tmp_path / "dataset"
+    with pytest.raises(ZooreproError) as err:
+        check(dataset)
+    assert ANETQA_SITE in str(err.value) and "qa/qa_train.json" in str(err.value) and "video" in str(err.value)
     assert "results/mini/clipbert_cpu.csv" in str(err.value)
-    write_dataset(tmp_path / "data/full/clipbert/dataset")
-    (tmp_path / "data/full/clipbert/dataset/video").mkdir()
-    (tmp_path / "manifests").mkdir()
-    (tmp_path / "manifests/clipbert.yaml").write_text((Path(__file__).parents[1] / "manifests/clipbert.yaml").read_text())
+    write_dataset(dataset)
+    videos(dataset / "video", [A, B, C])
+    record = check(dataset)
+    assert record["splits"]["val"] == {"videos": 2, "questions": 4} and record["video_files"] == 3
+    assert set(record["sha256"]) == {"qa/qa_train.json", "qa/qa_val.json", "qa/q_test.json", "meta/video_train.json",
+                                     "meta/video_val.json", "meta/video_test.json"}
+
+
+def test_the_full_data_inputs_are_the_downloads_and_the_release_check():
+    from zoorepro.clipbert.inputs import ANETQA_RELEASE, Inputs
+
+    inputs = Inputs(load_params())
     assert sorted(inputs.data(SimpleNamespace(scale="full"))) == [
-        "download_anetqa_ans2label", "download_bert_base_uncased", "download_clipbert_image_text_pretrained",
-        "download_grid_feat_r50"]
+        "anetqa", "download_anetqa_ans2label", "download_bert_base_uncased",
+        "download_clipbert_image_text_pretrained", "download_grid_feat_r50"]
+    assert inputs.data(SimpleNamespace(scale="full"))["anetqa"] == ANETQA_RELEASE

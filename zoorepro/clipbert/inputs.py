@@ -2,15 +2,16 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
-from zoorepro.errors import ConfigError
 from zoorepro.models import runner_name
 from zoorepro.runners import get_runner
 from zoorepro.workflow import ModelInputs
 
 MODEL = "clipbert"
-ANETQA_SITE = "https://milvlg.github.io/anetqa/#Dataset"
+# the full-scale ANetQA release's check record (zoorepro/clipbert/check_anetqa.py)
+# (in the prep folder: data/full/clipbert is the download stage's DVC out, which the user's unpacked
+# release joins)
+ANETQA_RELEASE = f"work/full/{MODEL}/prep/anetqa_release.json"
 
 
 def data_dir(scale: str) -> str:
@@ -43,20 +44,11 @@ class Inputs(ModelInputs):
     # ---- data ------------------------------------------------------------------------------
 
     def data(self, wildcards) -> dict:
-        """The generated mini set; at full scale the verified downloads, once the ANetQA release
-        (videos and QA files, which no URL serves directly) is where the steps read it."""
+        """The generated mini set; at full scale the verified downloads and the check record of the
+        ANetQA release (videos and QA files, which no URL serves: the user unpacks them)."""
         if wildcards.scale == "mini":
             return {"data": f"{data_dir('mini')}/MANIFEST.json"}
-        dataset = Path(self.root, paths("full")["dataset"])
-        missing = [p for p in ("qa/qa_train.json", "qa/qa_val.json", "qa/q_test.json", "meta/video_train.json",
-                               "meta/video_val.json", "meta/video_test.json", "video") if not (dataset / p).exists()]
-        if missing:
-            raise ConfigError(
-                f"clipbert full scale: the ANetQA release is not in {paths('full')['dataset']}/ (missing: "
-                f"{', '.join(missing)}). Download the videos and the dataset files from {ANETQA_SITE} and unzip "
-                "them there (video/<id>.mp4|mkv, qa/, meta/; set clipbert.video_subset for a partial run), "
-                "or build the mini table results/mini/clipbert_cpu.csv")
-        return self.full_data()
+        return {**self.full_data(), "anetqa": ANETQA_RELEASE}
 
     @staticmethod
     def path(name: str):

@@ -39,10 +39,10 @@ def dvc_stages(params: dict, scale: str) -> dict:
         stages.update(dvcgen.download_stage("clipbert"))
     # the document's data preparation, shared by every target's table
     stages[f"clipbert_prep_{scale}"] = {
-        "cmd": dvcgen.cmd([f"{work}/prep/txt/data_val.jsonl", f"{work}/prep/img/SAMPLES.json",
-                           f"{work}/prep/anetqa_frameqa_base_resnet50.json"]),
+        "cmd": dvcgen.cmd([f"{work}/prep/txt", f"{work}/prep/img", f"{work}/prep/anetqa_frameqa_base_resnet50.json"]),
         "deps": [data, "zoorepro/clipbert/sample_imgs_clipbert.py", "zoorepro/clipbert/aux_csv.py",
-                 "zoorepro/clipbert/aux_jsonl.py", "zoorepro/clipbert/make_config.py", "zoorepro/clipbert/anetqa.py"],
+                 "zoorepro/clipbert/aux_jsonl.py", "zoorepro/clipbert/make_config.py", "zoorepro/clipbert/anetqa.py",
+                 "zoorepro/clipbert/select_videos.py", "zoorepro/clipbert/check_anetqa.py"],
         "params": ["clipbert.frames", f"clipbert.finetune.{scale}", "clipbert.video_subset"],
         "outs": [f"{work}/prep"],
     }
