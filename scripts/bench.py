@@ -12,7 +12,10 @@ what carry between machines). Runs in a temporary copy of the repo, so the check
    PaddleVideo's own test loop;
 7. the cost of lineage (zoorepro/lineage.py, tablecheck.py): the table step over the three mini
    tables with and without its lineage check, the stale pass of every mini model, and the audit
-   with and without --verify-raw (in-process, medians of interleaved repeats).
+   with and without --verify-raw (in-process, medians of interleaved repeats);
+8. mini ClipBERT: end-to-end wall time, the finetune's samples/s in the table's 2 torchrun processes
+   over the same finetune in one process (interleaved repeats, median), inference questions/s and
+   each loop's share of time waiting for frames.
 """
 import argparse
 import json
@@ -132,6 +135,33 @@ def llava_figures(repo: Path, repeats: int) -> dict:
             "step_generate_over_bare_generate": ratio["ratio"], "questions": ratio["questions"]}
 
 
+def clipbert_figures(repo: Path, repeats: int) -> dict:
+    """Mini ClipBERT on cpu: the table's rows, and the 2-process finetune (torchrun, gloo, each
+    process half the threads) over a 1-process finetune of the same config, measured here."""
+    work = repo / "work/mini/clipbert"
+    table = {r["metric"]: r["value"] for name in ("finetune", "inference")
+             for r in json.loads((work / f"cpu/{name}.measurements.json").read_text())}
+
+    def finetune(nproc: int, i: int) -> float:
+        out = repo / f"bench_clipbert_{nproc}_{i}"
+        launch = ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(nproc)] if nproc > 1 else []
+        sh([str(VENV_BIN / "python"), *launch, "-m", "zoorepro.clipbert.run_video_qa", "--config",
+            str(work / "prep/anetqa_frameqa_base_resnet50.json"), "--output_dir", str(out),
+            "--measurements", str(out) + ".json"], repo)
+        return next(r["value"] for r in json.loads(Path(str(out) + ".json").read_text())
+                    if r["metric"] == "finetune samples/s")
+
+    one, two = [], []
+    for i in range(max(1, repeats // 2)):
+        one.append(finetune(1, i))
+        two.append(finetune(2, i))
+    return {"finetune_samples_per_s_2proc": table["finetune samples/s"],
+            "finetune_2proc_over_1proc": statistics.median(two) / statistics.median(one),
+            "finetune_data_loading_share_pct": table["finetune data loading share"],
+            "inference_questions_per_s": table["inference questions/s"],
+            "inference_data_loading_share_pct": table["inference data loading share"]}
+
+
 def ort_vs_torch(repo: Path, bs: int, loop: int) -> dict:
     """onnxruntime (the exported mini ONNX, same session options as the perf step) over torch
     eager (the same archive, loaded as the export step loads it), on one batch of real
@@ -233,6 +263,8 @@ def main() -> int:
         figures["actbert_test"] = actbert_harness(repo)
         figures["mini_llava_video_e2e_s"] = sh(["snakemake", "--cores", "all", "results/mini/llava_video_cpu.csv"], repo)
         figures["llava_video"] = llava_figures(repo, args.repeats)
+        figures["mini_clipbert_e2e_s"] = sh(["snakemake", "--cores", "all", "results/mini/clipbert_cpu.csv"], repo)
+        figures["clipbert"] = clipbert_figures(repo, args.repeats)
         figures["snakemake_noop_s"] = sh(["snakemake", "--cores", "all"], repo)
         figures["lineage_cost"] = lineage_cost(repo, args.repeats)
         sh(["dvc", "commit", "--force"], repo)  # record what Snakemake built in dvc.lock (no rerun)

@@ -67,3 +67,22 @@ def test_the_pipeline_reproduces_every_planted_accuracy(chain):
 def test_an_injected_fault_breaks_the_planted_accuracy(chain, fault):
     planted = json.loads((chain / "mini/planted.json").read_text())["metrics"]
     assert reproduced(chain, infer(chain, fault))["accuracy"] != pytest.approx(planted["accuracy"], abs=0.5)
+
+
+def test_counting_flops_for_the_peak_row_leaves_the_answers_alone(chain):
+    """The cuda path's extra, untimed forward (run here on the cpu): FLOPs an item counted, and
+    the same answers as without it."""
+    from zoorepro.clipbert.model import load_checkpoint
+    from zoorepro.clipbert.run_video_qa import Ranks, build, loader, predict
+
+    released = chain / "mini/released"
+    cfg = {**json.loads((released / "log/args.json").read_text()), **json.loads((chain / "run.json").read_text()),
+           "model_config": str(released / "log/model_config.json")}
+    ranks = Ranks("cpu")
+    model, ans2label, _ = build(cfg, "cpu", ranks)
+    load_checkpoint(model, next((released / "ckpt").glob("model_step_*.pt")))
+    data = loader(cfg, chain / "txt/data_val.jsonl", chain / "img", 8, False, None, ranks)
+    plain, counted = ({"data_s": 0.0, "model_s": 0.0, "items": 0} for _ in range(2))
+    answers = predict(model, data, 16, "mean", "cpu", list(ans2label), plain)
+    assert predict(model, data, 16, "mean", "cpu", list(ans2label), counted, count_flops=True) == answers
+    assert "flops_per_item" not in plain and counted["flops_per_item"] > 1e6

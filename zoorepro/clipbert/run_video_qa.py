@@ -165,14 +165,16 @@ FAULTS = ("none", "bgr-frames", "first-clip")
 
 
 def predict(model, data, n_clips: int, agg: str, device: str, label2answer: list[str], timer: dict,
-            fault: str = "none") -> list[dict]:
+            fault: str = "none", amp: bool = False, count_flops: bool = False) -> list[dict]:
     """[{question_id, answer, index}] for this rank's share; timer gets data and model seconds.
     `fault` (tests only): frames fed in BGR order, or the first clip's logits instead of the
     aggregate. Predictions are the argmax over the answer list's labels (num_labels is at least
     1540: a label beyond a shorter ans2label has no answer string; upstream's label2answer[pred]
-    would raise IndexError)."""
+    would raise IndexError). `amp`: the forward under bfloat16 autocast (fp16 on cuda);
+    `count_flops`: timer["flops_per_item"] from one extra, untimed forward of the first batch."""
     import torch
 
+    from zoorepro.clipbert.compute import forward_flops
     from zoorepro.clipbert.model import aggregate_clips, normalize
 
     model.eval()
@@ -185,7 +187,14 @@ def predict(model, data, n_clips: int, agg: str, device: str, label2answer: list
             video = normalize(batch["video"].to(device))
             if fault == "bgr-frames":
                 video = video[:, :, [2, 1, 0]]
-            logits = model.clip_logits(batch["text_ids"].to(device), batch["text_mask"].to(device), video, n_clips)
+            ids, mask = batch["text_ids"].to(device), batch["text_mask"].to(device)
+            if count_flops and "flops_per_item" not in timer:
+                with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=amp):
+                    total = forward_flops(lambda: model.clip_logits(ids, mask, video, n_clips))
+                timer["flops_per_item"] = total / len(batch["examples"])
+                start = time.perf_counter()
+            with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=amp):
+                logits = model.clip_logits(ids, mask, video, n_clips)
             scores = logits[0] if fault == "first-clip" else aggregate_clips(logits.float(), agg)
             pred = scores[:, :len(label2answer)].argmax(-1).tolist()
             out += [{"question_id": e.qa_id, "answer": label2answer[p], "index": e.index}
@@ -262,6 +271,14 @@ def finetune(cfg: dict, out: Path, device: str, ranks: Ranks) -> dict:
             start = time.perf_counter()
             timer["data_s"] += start - waited
             video = normalize(batch["video"].to(device))
+            if device.startswith("cuda") and "flops_per_item" not in timer:   # one extra, untimed forward
+                from zoorepro.clipbert.compute import TRAIN_FACTOR, forward_flops
+
+                ids, mask = batch["text_ids"].to(device), batch["text_mask"].to(device)
+                with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=use_amp):
+                    timer["flops_per_item"] = TRAIN_FACTOR * forward_flops(
+                        lambda: model.clip_logits(ids, mask, video, cfg["train_n_clips"])) / len(batch["examples"])
+                start = time.perf_counter()
             if video.shape[1] != n_frames:
                 raise ZooreproError(f"a training set holds {video.shape[1]} frames, not train_n_clips x num_frm "
                                     f"= {n_frames}")
@@ -353,8 +370,9 @@ def inference(args, cfg: dict, out: Path, device: str, ranks: Ranks) -> dict:
                   args.inference_batch_size, False, None, ranks)
     timer = {"data_s": 0.0, "model_s": 0.0, "items": 0}
     start = time.perf_counter()
+    on_gpu = device.startswith("cuda")
     mine = predict(model, data, args.inference_n_clips, merged["score_agg_func"], device, list(ans2label), timer,
-                   args.fault)
+                   args.fault, amp=on_gpu and bool(merged.get("fp16")), count_flops=on_gpu)
     if ranks.world > 1:
         write_json(folder / f"results_rank{ranks.rank}.json",
                    [{"question_id": r["question_id"], "answer": r["answer"]} for r in mine])
@@ -386,22 +404,47 @@ def loss_rows(report: dict, world: int, common: dict) -> list:
             for i, part in ((1, first), (len(starts), last))]
 
 
-def write_perf(path: Path, kind: str, report: dict, ranks: Ranks, precision: str) -> None:
+def peak_rows(kind: str, items_per_s: float, report: dict, gpu_name: str | None, dtype: str, common: dict) -> list:
+    """On a GPU listed in zoorepro/runners/gpu_peaks.yaml: items/s x counted FLOPs an item over the
+    GPU's dense peak for the dtype (zoorepro/clipbert/compute.py says how the FLOPs are counted)."""
+    from zoorepro.clipbert.compute import percent_of_peak
+    from zoorepro.measurements import Measurement
+
+    flops_item = report["timer"].get("flops_per_item")
+    if not gpu_name or not flops_item:
+        return []
+    found = percent_of_peak(items_per_s, flops_item, gpu_name, dtype)
+    if found is None:
+        print(f"% of peak: {gpu_name} is not in zoorepro/runners/gpu_peaks.yaml: no row", flush=True)
+        return []
+    percent, peak, source = found
+    return [Measurement(f"{kind} % of peak", kind="throughput", value=percent, unit="percent",
+                        note=(f"{flops_item / 1e9:.2f} GFLOP an item (counted by torch's FlopCounterMode"
+                              f"{', x3 for the backward' if kind == 'finetune' else ''}) x items/s a process "
+                              f"over {peak / 1e12:.1f} TFLOP/s a GPU ({gpu_name}, {dtype}; {source})"),
+                        **common)]
+
+
+def write_perf(path: Path, kind: str, report: dict, ranks: Ranks, precision: str, gpu_name: str | None = None) -> None:
     from zoorepro.measurements import Measurement, write_measurements
 
     timer = report["timer"]
     busy = timer["data_s"] + timer["model_s"]
     common = {"precision": precision, "batch_size": None, "raw": tuple(report["raw"])}
+    dtype = "bfloat16" if precision.startswith("bfloat16") else "float32"
     if kind == "finetune":
-        rows = [Measurement("finetune samples/s", kind="throughput", value=timer["items"] / max(busy, 1e-9),
+        rate = timer["items"] / max(busy, 1e-9)
+        rows = [Measurement("finetune samples/s", kind="throughput", value=rate,
                             unit="samples/s",
                             note=f"{report['steps']} steps on {ranks.world} processes (rank 0's clock)", **common)]
         rows += loss_rows(report, ranks.world, common)
+        rows += peak_rows(kind, rate / ranks.world, report, gpu_name, dtype, common)
     else:
         rate = report["questions"] / max(report["wall_s"], 1e-9)
         rows = [Measurement("inference questions/s", kind="throughput", value=rate,
                             unit="questions/s", note=f"{report['questions']} questions on {ranks.world} processes",
                             **common)]
+        rows += peak_rows(kind, rate / ranks.world, report, gpu_name, dtype, common)
     rows.append(Measurement(f"{kind} data loading share", kind="latency", value=100 * timer["data_s"] / max(busy, 1e-9),
                             unit="percent", note="time waiting for frames (decode, resize, collate) over the loop",
                             **common))
@@ -463,7 +506,8 @@ def run(args: argparse.Namespace) -> dict:
         report = finetune(cfg, args.output_dir, device, ranks)
         kind = "finetune"
     if args.measurements and ranks.rank == 0:
-        write_perf(args.measurements, kind, report, ranks, precision)
+        gpu_name = torch.cuda.get_device_name(ranks.local) if args.device == "cuda" else None
+        write_perf(args.measurements, kind, report, ranks, precision, gpu_name)
     if args.toolchain and ranks.rank == 0:
         from zoorepro.runners.toolchain import write_toolchain
 

@@ -5,14 +5,12 @@ plus the lm_head; the token embedding is a lookup and is left out), i.e. the mul
 token costs at batch 1 with a KV cache, attention over the cached context excluded (≈5 % at the
 ~1,300-token Video-Bench prompts of the 7B: ../shared/upstream/next_stage.md §A4). Counted from the
 loaded model, so it holds for each checkpoint's real sizes (7B: ≈13.2 GFLOP a token). The peaks are
-data with their sources (gpu_peaks.yaml)."""
+data with their sources (zoorepro/runners/gpu_peaks.yaml, read by zoorepro/runners/peaks.py)."""
 from __future__ import annotations
 
-from pathlib import Path
+from zoorepro.runners.peaks import gpu_peak
 
-from zoorepro import yamlutil
-
-PEAKS = Path(__file__).with_name("gpu_peaks.yaml")
+__all__ = ["flops_per_token", "gpu_peak"]
 
 
 def flops_per_token(model) -> float:
@@ -25,10 +23,3 @@ def flops_per_token(model) -> float:
     head = model.get_output_embeddings()
     return 2.0 * (params + (head.weight.numel() if head is not None else 0))
 
-
-def gpu_peak(device_name: str, dtype: str) -> tuple[float, str] | None:
-    """(peak FLOP/s, source) for a GPU name and dtype, or None when the GPU is not listed."""
-    for gpu in yamlutil.load_file(PEAKS)["gpus"]:
-        if gpu["match"] in device_name and dtype in gpu["peak_tflops"]:
-            return 1e12 * float(gpu["peak_tflops"][dtype]), gpu["source"]
-    return None
