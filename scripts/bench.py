@@ -15,7 +15,8 @@ what carry between machines). Runs in a temporary copy of the repo, so the check
    with and without --verify-raw (in-process, medians of interleaved repeats);
 8. mini ClipBERT: end-to-end wall time, the finetune's samples/s in the table's 2 torchrun processes
    over the same finetune in one process (interleaved repeats, median), inference questions/s and
-   each loop's share of time waiting for frames.
+   each loop's share of time waiting for frames, and the inference loop over a bare torch loop on the
+   same model and collated batches (goal >= 0.97).
 """
 import argparse
 import json
@@ -155,7 +156,24 @@ def clipbert_figures(repo: Path, repeats: int) -> dict:
     for i in range(max(1, repeats // 2)):
         one.append(finetune(1, i))
         two.append(finetune(2, i))
-    return {"finetune_samples_per_s_2proc": table["finetune samples/s"],
+    import torch
+
+    from zoorepro.clipbert.model import load_checkpoint
+    from zoorepro.clipbert.run_video_qa import Ranks, bench_ratio, build, loader
+
+    released = repo / "data/mini/clipbert/released"
+    cfg = {**json.loads((work / "prep/anetqa_frameqa_base_resnet50.json").read_text()),
+           **json.loads((released / "log/args.json").read_text()), "model_config": str(released / "log/model_config.json")}
+    cfg["tokenizer_dir"] = str(repo / cfg["tokenizer_dir"])
+    cfg["ans2label_path"] = str(repo / cfg["ans2label_path"])
+    torch.set_num_threads(1)  # as one of the step's 2 processes on this machine
+    ranks = Ranks("cpu")
+    model, ans2label, _ = build(cfg, "cpu", ranks)
+    load_checkpoint(model, released / "ckpt/model_step_30.pt")
+    batches = list(loader(cfg, work / "prep/txt/data_val.jsonl", work / "prep/img", 8, False, None, ranks))
+    ratio = bench_ratio(model, batches, 16, cfg["score_agg_func"], "cpu", list(ans2label), repeats)
+    return {"inference_step_over_bare_torch": ratio["ratio"], "inference_batches": ratio["batches"],
+            "finetune_samples_per_s_2proc": table["finetune samples/s"],
             "finetune_2proc_over_1proc": statistics.median(two) / statistics.median(one),
             "finetune_data_loading_share_pct": table["finetune data loading share"],
             "inference_questions_per_s": table["inference questions/s"],

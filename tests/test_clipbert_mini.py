@@ -86,3 +86,20 @@ def test_counting_flops_for_the_peak_row_leaves_the_answers_alone(chain):
     answers = predict(model, data, 16, "mean", "cpu", list(ans2label), plain)
     assert predict(model, data, 16, "mean", "cpu", list(ans2label), counted, count_flops=True) == answers
     assert "flops_per_item" not in plain and counted["flops_per_item"] > 1e6
+
+
+def test_bench_ratio_times_the_step_loop_and_a_bare_loop_on_the_same_batches(chain):
+    """`make bench`'s inference figure (run_video_qa.bench_ratio): both loops over the same batches;
+    the figure itself is a benchmark's, not a test's."""
+    from zoorepro.clipbert.model import load_checkpoint
+    from zoorepro.clipbert.run_video_qa import Ranks, bench_ratio, build, loader
+
+    released = chain / "mini/released"
+    cfg = {**json.loads((released / "log/args.json").read_text()), **json.loads((chain / "run.json").read_text()),
+           "model_config": str(released / "log/model_config.json")}
+    ranks = Ranks("cpu")
+    model, ans2label, _ = build(cfg, "cpu", ranks)
+    load_checkpoint(model, next((released / "ckpt").glob("model_step_*.pt")))
+    batches = list(loader(cfg, chain / "txt/data_val.jsonl", chain / "img", 8, False, None, ranks))
+    ratio = bench_ratio(model, batches, 16, "mean", "cpu", list(ans2label), repeats=1)
+    assert ratio["batches"] == 2 and ratio["bare_s"] > 0 and ratio["ours_s"] > 0 and ratio["ratio"] > 0

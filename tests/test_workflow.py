@@ -140,3 +140,21 @@ def test_actbert_on_a_chip_target_is_refused_before_any_job(repo):
     proc = dry_run(repo, "results/mini/actbert_310P3.csv")
     assert proc.returncode != 0
     assert "actbert runs on PaddlePaddle" in proc.stdout + proc.stderr
+
+
+CLIPBERT_STEPS = ("download", "clipbert_check_anetqa", "clipbert_select_videos", "clipbert_sample_imgs_clipbert",
+                  "clipbert_aux_csv", "clipbert_aux_jsonl", "clipbert_make_config", "clipbert_run_video_qa",
+                  "clipbert_inference", "clipbert_eval_res", "table")
+
+
+def test_dry_run_of_the_clipbert_cuda_table_lists_every_documented_step_with_horovodruns_four_processes(repo):
+    rc, out = printed_command(repo, "results/clipbert_cuda.csv")
+    assert rc == 0, out[-3000:]
+    for step in CLIPBERT_STEPS:
+        assert re.search(rf"rule {step}:", out), step
+    launch = "python -m torch.distributed.run --standalone --nproc_per_node 4 -m zoorepro.clipbert.run_video_qa "
+    assert (launch + "--config work/full/clipbert/prep/anetqa_frameqa_base_resnet50.json "
+            "--output_dir work/full/clipbert/cuda/finetune --device cuda") in out
+    assert ("--checkpoint_dir work/full/clipbert/cuda/finetune --device cuda --do_inference 1 --inference_split val "
+            "--inference_model_step last --inference_txt_db work/full/clipbert/prep/txt/data_val.jsonl") in out
+    assert "--inference_batch_size 64 --inference_n_clips 16" in out

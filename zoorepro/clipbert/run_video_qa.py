@@ -205,6 +205,43 @@ def predict(model, data, n_clips: int, agg: str, device: str, label2answer: list
     return out
 
 
+def bench_ratio(model, batches: list, n_clips: int, agg: str, device: str, label2answer: list[str],
+                repeats: int = 5) -> dict:
+    """This step's inference loop (predict: timing, normalisation, clip aggregation, answer
+    strings) against a bare torch loop (normalize, clip_logits, aggregate, argmax) over the same
+    model and the same collated batches (`batches`: the loader's output, held in memory, so frame
+    decoding is outside both). Each batch is timed both ways back to back, `repeats` times after a
+    warm-up, its fastest time of each way counting. Returns {bare_s, ours_s, ratio = bare_s / ours_s
+    (1.0 = no overhead; goal >= 0.97), batches, repeats}."""
+    import torch
+
+    from zoorepro.clipbert.model import aggregate_clips, normalize
+
+    def bare(batch) -> float:
+        start = time.perf_counter()
+        with torch.no_grad():
+            video = normalize(batch["video"].to(device))
+            logits = model.clip_logits(batch["text_ids"].to(device), batch["text_mask"].to(device), video, n_clips)
+            aggregate_clips(logits.float(), agg)[:, :len(label2answer)].argmax(-1).tolist()
+        return time.perf_counter() - start
+
+    def ours(batch) -> float:
+        start = time.perf_counter()
+        predict(model, [batch], n_clips, agg, device, label2answer, {"data_s": 0.0, "model_s": 0.0, "items": 0})
+        return time.perf_counter() - start
+
+    model.eval()
+    for batch in batches:
+        bare(batch), ours(batch)
+    best_bare, best_ours = [float("inf")] * len(batches), [float("inf")] * len(batches)
+    for _ in range(repeats):
+        for i, batch in enumerate(batches):
+            best_bare[i] = min(best_bare[i], bare(batch))
+            best_ours[i] = min(best_ours[i], ours(batch))
+    bare_s, ours_s = sum(best_bare), sum(best_ours)
+    return {"bare_s": bare_s, "ours_s": ours_s, "ratio": bare_s / ours_s, "batches": len(batches), "repeats": repeats}
+
+
 def merge_results(parts: list[dict]) -> list[dict]:
     """Gathered items without the sampler's padding duplicates, in dataset order."""
     seen, merged = set(), []
