@@ -18,7 +18,7 @@ from .claims import Claim, load_planted
 from .errors import ZooreproError
 from .fsutil import atomic_write_text, sha256sum
 from .measurements import Measurement, read_measurements
-from .verdicts import NO_CLAIM, NOT_RUN, RunContext, judge
+from .verdicts import NO_CLAIM, NOT_COMPARABLE, NOT_RUN, RunContext, comparability, judge
 
 COLUMNS = ("model", "target", "scale", "batch_size", "precision", "metric", "kind", "unit", "reproduced",
            "reported", "claim_id", "claim_target", "source", "tolerance", "verdict", "note", "raw_sha256")
@@ -56,7 +56,10 @@ class Table:
     def build(cls, ctx: RunContext, measurements: list[Measurement], claims: list[Claim], tolerances: dict,
               raw_digests: dict[str, str]) -> "Table":
         """One row per (measurement, matching claim); NO_CLAIM for a measurement no claim speaks
-        of; NOT_RUN for a claim of this model that no measurement answers."""
+        of; NOT_RUN for a claim of this model that no measurement answers, except a document's claim
+        in a mini table, which no measurement could be compared with there: NOT_COMPARABLE, with the
+        reason and that it was not measured either (a planted claim with no measurement stays NOT_RUN:
+        the chain lost a metric)."""
         table = cls(ctx)
         model_claims = [c for c in claims if c.model == ctx.model]
         answered = set()
@@ -73,7 +76,10 @@ class Table:
                 table.rows.append(table._row(m, None, NO_CLAIM, "", m.note, raw_sha))
         for c in model_claims:
             if c.id not in answered:
-                table.rows.append(table._row(None, c, NOT_RUN, "", "no measurement of this claim in this run", ""))
+                why = comparability(c, ctx) if ctx.scale != "full" and not c.planted else None
+                verdict = NOT_COMPARABLE if why else NOT_RUN
+                note = "; ".join(x for x in (why, "no measurement of this claim in this run") if x)
+                table.rows.append(table._row(None, c, verdict, "", note, ""))
         return table
 
     def _row(self, m: Measurement | None, c: Claim | None, verdict: str, tol: str, note: str, raw_sha: str) -> dict:
