@@ -177,7 +177,8 @@ rule clipbert_inference:
     # Document: horovodrun -np 4 python src/tasks/run_video_qa.py --do_inference 1 --inference_split val
     #   --inference_model_step $STEP --inference_txt_db data_test.jsonl --inference_batch_size 64
     #   --inference_n_clips 16. Fixed openly: the val split is answered from data_val.jsonl (the document
-    # pairs --inference_split val with the test file, whose answers are empty); results in ClipBERT's
+    # pairs --inference_split val with the test file, whose answers are empty: that line as printed is
+    # clipbert_inference_test); results in ClipBERT's
     # folder layout, items {question_id: <qa_id>, answer: <string>}; mini reads the planted release.
     input:
         unpack(IN_CLIPBERT.checkpoint),
@@ -205,6 +206,37 @@ rule clipbert_inference:
         "--inference_img_db {input.img} --inference_batch_size {params.inference[batch_size]} "
         "--inference_n_clips {params.inference[n_clips]} --measurements {output.measurements} "
         "--toolchain {output.toolchain} --target {wildcards.target} > {log} 2>&1"
+
+
+rule clipbert_inference_test:
+    # The document's inference line as printed, on the test split (--inference_txt_db data_test.jsonl):
+    # results_all.json is the file ANetQA's evaluation server scores (the test answers are not
+    # published), so the table gets its timings only; the claims' test-tiny/test-dev/test accuracies
+    # come from that server.
+    input:
+        unpack(IN_CLIPBERT.checkpoint),
+        config="work/{scale}/clipbert/prep/anetqa_frameqa_base_resnet50.json",
+        img="work/{scale}/clipbert/prep/img",
+        txt="work/{scale}/clipbert/prep/txt",
+    output:
+        result=directory("work/{scale}/clipbert/{target}/result_test"),
+        measurements="work/{scale}/clipbert/{target}/inference_test.measurements.json",
+    conda:
+        "../envs/zoorepro.yaml"
+    log:
+        "logs/{scale}/clipbert/{target}/inference_test.log",
+    params:
+        launch=IN_CLIPBERT.launch,
+        device=IN_CLIPBERT.device,
+        checkpoint=IN_CLIPBERT.checkpoint_dir,
+        inference=CLIPBERT["inference"],
+    threads: all_cores
+    shell:
+        "{params.launch} --config {input.config} --output_dir {output.result} --checkpoint_dir {params.checkpoint} "
+        "--device {params.device} --do_inference 1 --inference_split test "
+        "--inference_model_step {params.inference[model_step]} --inference_txt_db {input.txt}/data_test.jsonl "
+        "--inference_img_db {input.img} --inference_batch_size {params.inference[batch_size]} "
+        "--inference_n_clips {params.inference[n_clips]} --measurements {output.measurements} > {log} 2>&1"
 
 
 rule clipbert_eval_res:

@@ -9,6 +9,7 @@ its CLI, then eval_res and the table, and must end OUT_OF_TOLERANCE with the aud
 """
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -51,6 +52,12 @@ def test_planted_claims_reproduced_and_the_finetune_learned(repo):
     assert "on 2 process(es)" in measured["finetune loss, epoch 4"]["note"]
     assert float(measured["finetune samples/s"]["reproduced"]) > 0
     assert float(measured["inference questions/s"]["reproduced"]) > 0
+    # the document's line as printed: the test split answered for ANetQA's server, timed, not scored
+    assert float(measured["test-split inference questions/s"]["reproduced"]) > 0
+    (submission,) = (repo / WORK / "cpu/result_test").glob("results_data_test/step_30_16_mean/results_all.json")
+    test_ids = {q["qa_id"] for q in json.loads((repo / f"{WORK}/prep/dataset/qa/q_test.json").read_text())}
+    answers = json.loads(submission.read_text())
+    assert {a["question_id"] for a in answers} == test_ids and all(a["answer"] for a in answers)
     run_dir = repo / WORK / "cpu/finetune"
     assert {"ckpt", "log"} <= {p.name for p in run_dir.iterdir()}
     assert {p.name for p in (run_dir / "log").iterdir()} >= {"args.json", "model_config.json", "train_loss.json"}
@@ -71,7 +78,7 @@ def test_injected_fault_is_detected(repo, tmp_path, fault):
     results = tmp_path / "results"
     run([PY, "-m", "zoorepro", "table", "--model", MODEL, "--target", "cpu", "--scale", "mini", "--measurements",
          str(tmp_path / "eval_res.measurements.json"), str(tmp_path / "inference.measurements.json"),
-         f"{WORK}/cpu/finetune.measurements.json", "--toolchain", f"{WORK}/cpu/toolchain.json", "--planted", PLANTED,
+         f"{WORK}/cpu/finetune.measurements.json", f"{WORK}/cpu/inference_test.measurements.json", "--toolchain", f"{WORK}/cpu/toolchain.json", "--planted", PLANTED,
          "--out", str(results / "mini" / f"{MODEL}_cpu.csv")], cwd=repo)
     rows = rows_by_claim(results / "mini" / f"{MODEL}_cpu.csv")
     claim = f"{MODEL}.mini.accuracy"

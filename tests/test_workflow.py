@@ -144,7 +144,7 @@ def test_actbert_on_a_chip_target_is_refused_before_any_job(repo):
 
 CLIPBERT_STEPS = ("download", "clipbert_check_anetqa", "clipbert_select_videos", "clipbert_sample_imgs_clipbert",
                   "clipbert_aux_csv", "clipbert_aux_jsonl", "clipbert_make_config", "clipbert_run_video_qa",
-                  "clipbert_inference", "clipbert_eval_res", "table")
+                  "clipbert_inference", "clipbert_inference_test", "clipbert_eval_res", "table")
 
 
 def test_dry_run_of_the_clipbert_cuda_table_lists_every_documented_step_with_horovodruns_four_processes(repo):

@@ -112,5 +112,5 @@ class Inputs(ModelInputs):
         scale, target = self.scale(wildcards), wildcards.target
         base = f"work/{scale}/{MODEL}/{target}"
         return {"measurements": [f"{base}/eval_res.measurements.json", f"{base}/inference.measurements.json",
-                                 f"{base}/finetune.measurements.json"],
+                                 f"{base}/inference_test.measurements.json", f"{base}/finetune.measurements.json"],
                 "toolchain": f"{base}/toolchain.json"}

@@ -44,7 +44,9 @@ def dvc_stages(params: dict, scale: str) -> dict:
                  "zoorepro/clipbert/aux_jsonl.py", "zoorepro/clipbert/make_config.py", "zoorepro/clipbert/anetqa.py",
                  "zoorepro/clipbert/select_videos.py", "zoorepro/clipbert/check_anetqa.py"],
         "params": ["clipbert.frames", f"clipbert.finetune.{scale}", "clipbert.video_subset"],
-        "outs": [f"{work}/prep"],
+        # full scale: the sampled frames of ~14,000 videos (hundreds of GB), rebuilt from the videos
+        # rather than copied into DVC's cache; mini: cached, so a clone's `dvc pull` restores them
+        "outs": [f"{work}/prep" if scale == "mini" else {f"{work}/prep": {"cache": False}}],
     }
     for target in dvcgen.table_targets(params, "clipbert", scale):
         stages.update(dvcgen.table_stage("clipbert", scale, target,

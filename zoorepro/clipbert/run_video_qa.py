@@ -478,7 +478,7 @@ def write_perf(path: Path, kind: str, report: dict, ranks: Ranks, precision: str
         rows += peak_rows(kind, rate / ranks.world, report, gpu_name, dtype, common)
     else:
         rate = report["questions"] / max(report["wall_s"], 1e-9)
-        rows = [Measurement("inference questions/s", kind="throughput", value=rate,
+        rows = [Measurement(f"{kind} questions/s", kind="throughput", value=rate,
                             unit="questions/s", note=f"{report['questions']} questions on {ranks.world} processes",
                             **common)]
         rows += peak_rows(kind, rate / ranks.world, report, gpu_name, dtype, common)
@@ -538,7 +538,8 @@ def run(args: argparse.Namespace) -> dict:
         if args.inference_model_step is None or args.inference_txt_db is None:
             raise ConfigError("--do_inference 1 needs --inference_model_step and --inference_txt_db")
         report = inference(args, cfg, args.output_dir, device, ranks)
-        kind = "inference"
+        # the val split's rows are the table's; another split's (test: answers for the ANetQA server) say which
+        kind = "inference" if args.inference_split == "val" else f"{args.inference_split}-split inference"
     else:
         report = finetune(cfg, args.output_dir, device, ranks)
         kind = "finetune"
