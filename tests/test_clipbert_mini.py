@@ -69,37 +69,39 @@ def test_an_injected_fault_breaks_the_planted_accuracy(chain, fault):
     assert reproduced(chain, infer(chain, fault))["accuracy"] != pytest.approx(planted["accuracy"], abs=0.5)
 
 
-def test_counting_flops_for_the_peak_row_leaves_the_answers_alone(chain):
-    """The cuda path's extra, untimed forward (run here on the cpu): FLOPs an item counted, and
-    the same answers as without it."""
+@pytest.fixture(scope="module")
+def released(chain):
+    """The planted release loaded as inference loads it, and the val batches' loader:
+    (model, answer list, loader)."""
     from zoorepro.clipbert.model import load_checkpoint
-    from zoorepro.clipbert.run_video_qa import Ranks, build, loader, predict
+    from zoorepro.clipbert.run_video_qa import Ranks, build, loader
 
-    released = chain / "mini/released"
-    cfg = {**json.loads((released / "log/args.json").read_text()), **json.loads((chain / "run.json").read_text()),
-           "model_config": str(released / "log/model_config.json")}
+    folder = chain / "mini/released"
+    cfg = {**json.loads((folder / "log/args.json").read_text()), **json.loads((chain / "run.json").read_text()),
+           "model_config": str(folder / "log/model_config.json")}
     ranks = Ranks("cpu")
     model, ans2label, _ = build(cfg, "cpu", ranks)
-    load_checkpoint(model, next((released / "ckpt").glob("model_step_*.pt")))
-    data = loader(cfg, chain / "txt/data_val.jsonl", chain / "img", 8, False, None, ranks)
+    load_checkpoint(model, next((folder / "ckpt").glob("model_step_*.pt")))
+    return model, list(ans2label), loader(cfg, chain / "txt/data_val.jsonl", chain / "img", 8, False, None, ranks)
+
+
+def test_counting_flops_for_the_peak_row_leaves_the_answers_alone(released):
+    """The cuda path's extra, untimed forward (run here on the cpu): FLOPs an item counted, and
+    the same answers as without it."""
+    from zoorepro.clipbert.run_video_qa import predict
+
+    model, labels, data = released
     plain, counted = ({"data_s": 0.0, "model_s": 0.0, "items": 0} for _ in range(2))
-    answers = predict(model, data, 16, "mean", "cpu", list(ans2label), plain)
-    assert predict(model, data, 16, "mean", "cpu", list(ans2label), counted, count_flops=True) == answers
+    answers = predict(model, data, 16, "mean", "cpu", labels, plain)
+    assert predict(model, data, 16, "mean", "cpu", labels, counted, count_flops=True) == answers
     assert "flops_per_item" not in plain and counted["flops_per_item"] > 1e6
 
 
-def test_bench_ratio_times_the_step_loop_and_a_bare_loop_on_the_same_batches(chain):
+def test_bench_ratio_times_the_step_loop_and_a_bare_loop_on_the_same_batches(released):
     """`make bench`'s inference figure (run_video_qa.bench_ratio): both loops over the same batches;
     the figure itself is a benchmark's, not a test's."""
-    from zoorepro.clipbert.model import load_checkpoint
-    from zoorepro.clipbert.run_video_qa import Ranks, bench_ratio, build, loader
+    from zoorepro.clipbert.run_video_qa import bench_ratio
 
-    released = chain / "mini/released"
-    cfg = {**json.loads((released / "log/args.json").read_text()), **json.loads((chain / "run.json").read_text()),
-           "model_config": str(released / "log/model_config.json")}
-    ranks = Ranks("cpu")
-    model, ans2label, _ = build(cfg, "cpu", ranks)
-    load_checkpoint(model, next((released / "ckpt").glob("model_step_*.pt")))
-    batches = list(loader(cfg, chain / "txt/data_val.jsonl", chain / "img", 8, False, None, ranks))
-    ratio = bench_ratio(model, batches, 16, "mean", "cpu", list(ans2label), repeats=1)
+    model, labels, data = released
+    ratio = bench_ratio(model, list(data), 16, "mean", "cpu", labels, repeats=1)
     assert ratio["batches"] == 2 and ratio["bare_s"] > 0 and ratio["ours_s"] > 0 and ratio["ratio"] > 0
