@@ -38,6 +38,8 @@ rule clipbert_check_anetqa:
     # Full scale, not a document step: the ANetQA release (QA files and ActivityNet videos from the
     # ANetQA site, no fixed URL) unpacked by the user into data/full/clipbert/dataset/; checked, its
     # QA and meta files hashed. Missing: one error naming what, where to get it, and the mini table.
+    input:
+        IN_CLIPBERT.anetqa_files,
     output:
         record="work/full/clipbert/prep/anetqa_release.json",
     conda:

@@ -171,6 +171,10 @@ def test_a_document_saying_none_or_upstream_is_held_to_it(tmp_path: Path) -> Non
     with pytest.raises(ClaimsError, match=r"says `claims: upstream` but has none"):
         load_claims(_write(tmp_path, data))
     data = _registry_data()
+    del next(d for d in data["documents"] if d["model"] == "clipbert")["reason"]
+    with pytest.raises(ClaimsError, match=r"'reason' is a required property"):
+        load_claims(_write(tmp_path, data))
+    data = _registry_data()
     next(d for d in data["documents"] if d["model"] == "actbert")["reason"] = "a listed document explains nothing"
     with pytest.raises(ClaimsError, match=r"should not be valid under"):
         load_claims(_write(tmp_path, data))

@@ -52,7 +52,11 @@ def test_a_missing_video_is_named_before_anything_is_written(tmp_path):
 def test_make_config_takes_params_hyperparameters_and_the_runs_paths(tmp_path):
     hyper = load_params()["clipbert"]["finetune"]["full"]
     paths = {"train_txt_db": "t.jsonl", "val_txt_db": "v.jsonl", "img_db": "img", "ans2label_path": "a.json",
-             "tokenizer_dir": "bert", "model_config": "base", "e2e_weights_path": "e2e.pt"}
+             "tokenizer_dir": str(tmp_path / "bert"), "model_config": "base", "e2e_weights_path": "e2e.pt"}
+    with pytest.raises(ConfigError, match="no vocab.txt"):   # before any frame is sampled
+        make_config(hyper, paths, tmp_path / "anetqa_frameqa_base_resnet50.json")
+    (tmp_path / "bert").mkdir()
+    (tmp_path / "bert/vocab.txt").write_text("[PAD]\n")
     config = make_config(hyper, paths, tmp_path / "anetqa_frameqa_base_resnet50.json")
     assert set(REQUIRED) <= set(config)
     assert (config["train_batch_size"], config["num_train_epochs"], config["learning_rate"], config["betas"],
@@ -78,6 +82,19 @@ def test_full_scale_without_the_anetqa_release_says_where_to_get_it(tmp_path):
     assert record["splits"]["val"] == {"videos": 2, "questions": 4} and record["video_files"] == 3
     assert set(record["sha256"]) == {"qa/qa_train.json", "qa/qa_val.json", "qa/q_test.json", "meta/video_train.json",
                                      "meta/video_val.json", "meta/video_test.json"}
+
+
+def test_the_full_scale_paths_are_where_the_downloads_put_their_files():
+    from zoorepro.clipbert.inputs import paths
+    from zoorepro.download.manifest import load_manifest
+
+    root = Path("data/full/clipbert")
+    outputs = [entry.output(root) for entry in load_manifest(Path(__file__).parents[1] / "manifests/clipbert.yaml")]
+    full = paths("full")
+    for name in ("ans2label", "tokenizer", "e2e_weights"):
+        assert any(Path(full[name]) == out or out in Path(full[name]).parents for out in outputs), name
+    assert Path(full["tokenizer"]) in outputs   # bert-base-uncased.tar unpacked as ClipBERT's script does
+    assert Path(full["videos"]).parent == Path(full["dataset"])   # anetqa-code's dataset/ layout
 
 
 def test_the_full_data_inputs_are_the_downloads_and_the_release_check():

@@ -8,9 +8,8 @@ from zoorepro.runners import get_runner
 from zoorepro.workflow import ModelInputs
 
 MODEL = "clipbert"
-# the full-scale ANetQA release's check record (zoorepro/clipbert/check_anetqa.py)
-# (in the prep folder: data/full/clipbert is the download stage's DVC out, which the user's unpacked
-# release joins)
+# the full-scale ANetQA release's check record (zoorepro/clipbert/check_anetqa.py), in the prep
+# folder; the release itself (data/full/clipbert/dataset/) is in .dvcignore, out of DVC's cache
 ANETQA_RELEASE = f"work/full/{MODEL}/prep/anetqa_release.json"
 
 
@@ -35,7 +34,7 @@ def paths(scale: str) -> dict[str, str]:
         return {**common, "videos": f"{data}/videos", "model_config": f"{data}/model_config.json",
                 "tokenizer": f"{data}/pretrained/bert-base-uncased"}
     return {**common, "videos": f"{data}/dataset/video", "model_config": "base",
-            "tokenizer": f"{data}/bert/bert-base-uncased"}
+            "tokenizer": f"{data}/bert-base-uncased"}
 
 
 class Inputs(ModelInputs):
@@ -49,6 +48,14 @@ class Inputs(ModelInputs):
         if wildcards.scale == "mini":
             return {"data": f"{data_dir('mini')}/MANIFEST.json"}
         return {**self.full_data(), "anetqa": ANETQA_RELEASE}
+
+    def anetqa_files(self, wildcards) -> list[str]:
+        """The release's QA and meta files that exist (so Snakemake reruns the check when they
+        change); none missing is an error here: the check job names what is missing."""
+        from zoorepro.clipbert.check_anetqa import NEEDED
+
+        dataset = paths("full")["dataset"]
+        return [f"{dataset}/{name}" for name in NEEDED if name != "video" and (self.root / dataset / name).is_file()]
 
     @staticmethod
     def path(name: str):

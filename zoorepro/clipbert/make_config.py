@@ -37,6 +37,10 @@ def make_config(hyper: dict, paths: dict, out: Path) -> dict:
     copy = out.with_name("model_config.json")
     atomic_write_text(copy, json.dumps(model_config, indent=4) + "\n")
     paths = {**paths, "model_config": str(copy)}
+    vocab = Path(paths["tokenizer_dir"]) / "vocab.txt"
+    if not vocab.is_file():   # before any frame is sampled for a finetune that could not tokenize
+        raise ConfigError(f"tokenizer_dir {paths['tokenizer_dir']}: no vocab.txt (bert-base-uncased's WordPiece "
+                          "vocabulary, as ClipBERT's download_pretrained.sh unpacks it)")
     clash = sorted(set(hyper) & set(PATHS))
     if clash:
         raise ConfigError(f"clipbert.finetune names paths, which the rule sets: {', '.join(clash)}")

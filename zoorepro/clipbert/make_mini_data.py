@@ -277,7 +277,7 @@ def generate(out: Path, args) -> dict:
     (released / "log" / "model_config.json").write_text(json.dumps(model_config, indent=4))
     (released / "log" / "args.json").write_text(json.dumps(
         {"max_txt_len": args.max_txt_len, "max_img_size": args.max_img_size, "score_agg_func": "mean",
-         "num_frm": 2, "train_n_clips": 4, "seed": args.seed, "fp16": 0,
+         "num_frm": 2, "train_n_clips": 4, "seed": args.seed, "fp16": 1,
          "note": "the mini generator's planted release (not trained); data paths come from the run config"},
         indent=4))
     pretrained = {k: v for k, v in state.items() if not k.startswith("transformer.classifier.")}

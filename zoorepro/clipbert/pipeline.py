@@ -45,8 +45,10 @@ def dvc_stages(params: dict, scale: str) -> dict:
                  "zoorepro/clipbert/select_videos.py", "zoorepro/clipbert/check_anetqa.py"],
         "params": ["clipbert.frames", f"clipbert.finetune.{scale}", "clipbert.video_subset"],
         # full scale: the sampled frames of ~14,000 videos (hundreds of GB), rebuilt from the videos
-        # rather than copied into DVC's cache; mini: cached, so a clone's `dvc pull` restores them
-        "outs": [f"{work}/prep" if scale == "mini" else {f"{work}/prep": {"cache": False}}],
+        # rather than copied into DVC's cache, and persistent: DVC removes a stage's outs before it
+        # reruns it, which would resample every video for a new learning rate (Snakemake and the
+        # lineage records decide what to rebuild); mini: cached, so a clone's `dvc pull` restores them
+        "outs": [f"{work}/prep" if scale == "mini" else {f"{work}/prep": {"cache": False, "persist": True}}],
     }
     for target in dvcgen.table_targets(params, "clipbert", scale):
         stages.update(dvcgen.table_stage("clipbert", scale, target,

@@ -192,6 +192,7 @@ def predict(model, data, n_clips: int, agg: str, device: str, label2answer: list
                 with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=amp):
                     total = forward_flops(lambda: model.clip_logits(ids, mask, video, n_clips))
                 timer["flops_per_item"] = total / len(batch["examples"])
+                timer["uncounted_s"] = time.perf_counter() - start   # the caller's wall clock leaves it out
                 start = time.perf_counter()
             with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=amp):
                 logits = model.clip_logits(ids, mask, video, n_clips)
@@ -351,7 +352,7 @@ def finetune(cfg: dict, out: Path, device: str, ranks: Ranks) -> dict:
         write_json(out / "log" / "train_loss.json", curve, indent=1)
         lineage.record(out / "log" / "train_loss.json",
                        [p for p in (cfg.get("e2e_weights_path"), cfg["train_txt_db"], cfg["img_db"]) if p])
-    return {"steps": total, "losses": losses, "epoch_starts": epochs, "timer": timer,
+    return {"steps": total, "losses": losses, "epoch_starts": epochs, "timer": timer, "amp": use_amp,
             "raw": [str(out / "log" / "train_loss.json")]}
 
 
@@ -414,7 +415,7 @@ def inference(args, cfg: dict, out: Path, device: str, ranks: Ranks) -> dict:
         write_json(folder / f"results_rank{ranks.rank}.json",
                    [{"question_id": r["question_id"], "answer": r["answer"]} for r in mine])
     results = merge_results(ranks.gather(mine))
-    wall = time.perf_counter() - start
+    wall = time.perf_counter() - start - timer.get("uncounted_s", 0.0)
     if ranks.rank == 0:
         write_json(folder / "raw_args.json", raw, indent=4)
         write_json(folder / "merged_args.json", merged, indent=4)
@@ -424,6 +425,7 @@ def inference(args, cfg: dict, out: Path, device: str, ranks: Ranks) -> dict:
         lineage.record(folder, [ckpt, args.inference_txt_db, args.inference_img_db or merged["img_db"]])
     ranks.barrier()
     return {"questions": len(results), "wall_s": wall, "timer": timer, "folder": str(folder),
+            "amp": on_gpu and bool(merged.get("fp16")),
             "raw": [str(folder / "results_all.json")]}
 
 
@@ -436,9 +438,10 @@ def loss_rows(report: dict, world: int, common: dict) -> list:
     first = losses[starts[0]:starts[1] if len(starts) > 1 else None]
     last = losses[starts[-1]:]
     how = f"{report['steps']} steps, {len(starts)} epoch(s) on {world} process(es); rank 0's batches"
+    epochs = ((1, first), (len(starts), last)) if len(starts) > 1 else ((1, first),)
     return [Measurement(f"finetune loss, epoch {i}", kind="training", value=sum(part) / len(part), unit="loss",
                         note=f"mean cross-entropy over {len(part)} steps; {how}", **common)
-            for i, part in ((1, first), (len(starts), last))]
+            for i, part in epochs]
 
 
 def peak_rows(kind: str, items_per_s: float, report: dict, gpu_name: str | None, dtype: str, common: dict) -> list:
@@ -533,7 +536,6 @@ def run(args: argparse.Namespace) -> dict:
     device = f"cuda:{ranks.local}" if args.device == "cuda" else "cpu"
     if args.device == "cuda":
         torch.cuda.set_device(ranks.local)
-    precision = "bfloat16 autocast (torch.amp)" if cfg.get("fp16") and args.device == "cuda" else "float32"
     if args.do_inference:
         if args.inference_model_step is None or args.inference_txt_db is None:
             raise ConfigError("--do_inference 1 needs --inference_model_step and --inference_txt_db")
@@ -543,6 +545,8 @@ def run(args: argparse.Namespace) -> dict:
     else:
         report = finetune(cfg, args.output_dir, device, ranks)
         kind = "finetune"
+    # what the loop ran in: the finetune's config, or for inference the settings it merged (stored win)
+    precision = "bfloat16 autocast (torch.amp)" if report["amp"] else "float32"
     if args.measurements and ranks.rank == 0:
         gpu_name = torch.cuda.get_device_name(ranks.local) if args.device == "cuda" else None
         write_perf(args.measurements, kind, report, ranks, precision, gpu_name)
