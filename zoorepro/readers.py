@@ -1,4 +1,4 @@
-"""Readers of the artifacts steps pass each other (.npy arrays, ONNX graphs): a corrupt or
+"""Readers of the artifacts steps pass each other (.npy arrays, ONNX graphs, JSON): a corrupt or
 truncated file is one error naming the file and what it should have been, not a traceback from
 deep inside numpy or protobuf that names neither (a killed writer, a disk full, a bad download)."""
 from __future__ import annotations
@@ -22,6 +22,18 @@ def load_npy(path: Path | str) -> np.ndarray:
         raise CorruptArtifact(f"{path}: missing") from None
     except (ValueError, OSError, EOFError) as exc:
         raise CorruptArtifact(f"{path}: not a readable .npy array ({exc})") from None
+
+
+def load_json(path: Path | str, what: str):
+    """A JSON file (a dataset's, or one a step wrote), or one error naming `what` and the file."""
+    import json
+
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CorruptArtifact(f"{what}: {path} not found") from None
+    except (OSError, ValueError) as exc:   # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise CorruptArtifact(f"{what}: {path} is not valid JSON ({exc})") from None
 
 
 def load_onnx(path: Path | str, load_external_data: bool = True):

@@ -41,6 +41,23 @@ class ModelInputs:
         tool = get_backend(wildcards.target, self.config).compile_tool
         return " ".join(self.params.get("compile_args", {}).get(tool, []) if tool else [])
 
+    # ---- models run by their own framework (pipeline.py RUNNER) -------------------------------
+
+    def hardware(self, target: str) -> str:
+        """The target's hardware kind (params.yaml `targets.<t>.hardware`)."""
+        return str(self.config["targets"][target]["hardware"])
+
+    def runner(self, target: str):
+        """The runner that runs this model on `target` (zoorepro/runners/)."""
+        from .models import runner_name
+        from .runners import get_runner
+
+        return get_runner(runner_name(self.model, target, self.config), target, self.config)
+
+    def device(self, wildcards) -> str:
+        """A params function: the framework's device for the rule's target (the step's --device)."""
+        return self.runner(wildcards.target).device
+
     @staticmethod
     def scale(wildcards) -> str:
         """The scale of a table's folder (results/ = full, results/mini/ = mini)."""

@@ -3,25 +3,16 @@
 what the document's steps rely on and say which record of which file breaks it."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from zoorepro.errors import ZooreproError
+from zoorepro.readers import load_json
 
 SPLITS = ("train", "val", "test")
 # The dataset names the test file q_test.json (no answers); the document's aux_csv.py reads qa_test.json.
 QA_FILES = {"train": "qa_train.json", "val": "qa_val.json", "test": "q_test.json"}
 TAXONOMY = ("question structures", "question semantics", "reasoning skills", "answer types")
 VIDEO_ID_LEN = 13  # "v_" + the 11-character YouTube id: aux_csv takes qa_id[:13]
-
-
-def read_json(path: Path, what: str):
-    try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ZooreproError(f"{what}: {path} does not exist") from None
-    except (OSError, ValueError) as exc:
-        raise ZooreproError(f"{what}: {path} is not readable JSON ({exc})") from None
 
 
 def video_id(qa_id: str) -> str:
@@ -55,7 +46,7 @@ def check_record(record, where: str, answered: bool, taxonomy: bool) -> None:
 
 def read_qa(path: Path, split: str, taxonomy: bool = False) -> list[dict]:
     """A split's QA list; every record checked (test records carry no answer)."""
-    records = read_json(path, f"ANetQA {split} questions")
+    records = load_json(path, f"ANetQA {split} questions")
     if not isinstance(records, list):
         raise ZooreproError(f"ANetQA {split} questions: {path} is not a list")
     seen = set()
@@ -68,7 +59,7 @@ def read_qa(path: Path, split: str, taxonomy: bool = False) -> list[dict]:
 
 
 def read_video_list(path: Path, split: str) -> list[str]:
-    ids = read_json(path, f"ANetQA {split} video list")
+    ids = load_json(path, f"ANetQA {split} video list")
     if not isinstance(ids, list) or not all(isinstance(v, str) and len(v) == VIDEO_ID_LEN for v in ids):
         raise ZooreproError(f"ANetQA {split} video list: {path} is not a list of {VIDEO_ID_LEN}-character video ids")
     if len(set(ids)) != len(ids):

@@ -13,14 +13,13 @@ Usage: python -m zoorepro.clipbert.check_anetqa --dataset data/full/clipbert/dat
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 from pathlib import Path
 
 from zoorepro.cli import run_step
 from zoorepro.clipbert.anetqa import QA_FILES, SPLITS, read_qa, read_video_list
 from zoorepro.errors import ZooreproError
-from zoorepro.fsutil import atomic_write_text
+from zoorepro.fsutil import atomic_write_text, sha256sum
 
 ANETQA_SITE = "https://milvlg.github.io/anetqa/#Dataset"
 NEEDED = [f"qa/{QA_FILES[s]}" for s in SPLITS] + [f"meta/video_{s}.json" for s in SPLITS] + ["video"]
@@ -40,7 +39,7 @@ def check(dataset: Path) -> dict:
     for split in SPLITS:
         counts[split] = {"videos": len(read_video_list(dataset / "meta" / f"video_{split}.json", split)),
                          "questions": len(read_qa(dataset / "qa" / QA_FILES[split], split))}
-    files = {name: hashlib.sha256((dataset / name).read_bytes()).hexdigest() for name in NEEDED[:-1]}
+    files = {name: sha256sum(dataset / name) for name in NEEDED[:-1]}
     videos = sum(1 for p in (dataset / "video").iterdir() if p.suffix in VIDEO_SUFFIXES)
     return {"dataset": str(dataset), "splits": counts, "sha256": files, "video_files": videos}
 

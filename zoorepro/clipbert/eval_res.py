@@ -21,15 +21,16 @@ import argparse
 from pathlib import Path
 
 from zoorepro.cli import run_step
-from zoorepro.clipbert.anetqa import TAXONOMY, read_json, read_qa
+from zoorepro.clipbert.anetqa import TAXONOMY, read_qa
 from zoorepro.errors import ZooreproError
+from zoorepro.readers import load_json
 
 GROUPS = {"question structures": "structure", "question semantics": "semantics",
           "reasoning skills": "skill", "answer types": "answer type"}
 
 
 def read_results(path: Path) -> dict[str, str]:
-    items = read_json(path, "ClipBERT results")
+    items = load_json(path, "ClipBERT results")
     if not isinstance(items, list):
         raise ZooreproError(f"{path}: expected a list of {{question_id, answer}}")
     answers: dict[str, str] = {}

@@ -3,8 +3,7 @@ from __future__ import annotations
 
 import json
 
-from zoorepro.models import runner_name
-from zoorepro.runners import get_runner
+from zoorepro.clipbert.run_video_qa import AMP_PRECISION
 from zoorepro.workflow import ModelInputs
 
 MODEL = "clipbert"
@@ -78,15 +77,6 @@ class Inputs(ModelInputs):
 
     # ---- targets and launch ----------------------------------------------------------------
 
-    def hardware(self, target: str) -> str:
-        return str(self.config["targets"][target]["hardware"])
-
-    def runner(self, target: str):
-        return get_runner(runner_name(self.model, target, self.config), target, self.config)
-
-    def device(self, wildcards) -> str:
-        return self.runner(wildcards.target).device
-
     def launch(self, wildcards) -> str:
         """The document's `horovodrun -np N python src/tasks/run_video_qa.py`: N torchrun processes
         (`clipbert.nproc.<kind>`), plain `python -m` for one."""
@@ -111,7 +101,7 @@ class Inputs(ModelInputs):
 
     def precision(self, wildcards) -> str:
         fp16 = self.params["finetune"][wildcards.scale]["fp16"]
-        return "bfloat16 autocast (torch.amp)" if fp16 and self.hardware(wildcards.target) == "cuda" else "float32"
+        return AMP_PRECISION if fp16 and self.hardware(wildcards.target) == "cuda" else "float32"
 
     # ---- what the table joins --------------------------------------------------------------
 

@@ -32,7 +32,6 @@ pipeline's tests inject); it stops with an error otherwise.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import random
 import tempfile
@@ -43,7 +42,7 @@ import numpy as np
 from zoorepro.cli import run_step
 from zoorepro.clipbert.pipeline import CATEGORIES
 from zoorepro.errors import ZooreproError
-from zoorepro.fsutil import building_dir
+from zoorepro.fsutil import building_dir, write_tree_manifest
 from zoorepro.planted import PlantedMetric, write_planted_claims
 
 # the taxonomy values whose accuracies claims may name (pipeline.CLAIM_METRICS)
@@ -300,10 +299,7 @@ def generate(out: Path, args) -> dict:
                          f"generated ANetQA val ({len(questions)} questions)",
                          "counting the planted right/wrong flags per taxonomy category (not eval_res)",
                          [PlantedMetric(name, value, "percent") for name, value in metrics.items()])
-    files = {p.relative_to(out).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-             for p in sorted(out.rglob("*")) if p.is_file()}
-    (out / "MANIFEST.json").write_text(json.dumps({"generator": "zoorepro.clipbert.make_mini_data", "files": files},
-                                                  indent=1) + "\n")
+    write_tree_manifest(out, "MANIFEST.json", {"generator": "zoorepro.clipbert.make_mini_data"})
     print(f"planted accuracy {metrics['accuracy']:.2f} % on {len(questions)} val questions; smallest margin "
           f"{smallest:.3g}; answers changed by BGR frames {changed['bgr']}, by the first clip only {changed['first clip']}")
     return planted

@@ -35,15 +35,6 @@ from dataclasses import asdict, dataclass, fields
 
 from zoorepro.errors import ZooreproError
 
-# base_model.json (ClipBERT src/configs/base_model.json), its key order.
-BASE_MODEL = {
-    "max_temporal_position_embeddings": 100, "backbone_channel_in_size": 2048,
-    "max_grid_row_position_embeddings": 100, "max_grid_col_position_embeddings": 100,
-    "attention_probs_dropout_prob": 0.1, "hidden_act": "gelu", "hidden_dropout_prob": 0.1, "hidden_size": 768,
-    "initializer_range": 0.02, "intermediate_size": 3072, "layer_norm_eps": 1e-12, "max_position_embeddings": 512,
-    "model_type": "bert", "num_attention_heads": 12, "num_hidden_layers": 12, "pad_token_id": 0,
-    "type_vocab_size": 2, "vocab_size": 30522,
-}
 MIN_NUM_LABELS = 1540          # run_video_qa: num_labels = max(len(ans2label), 1540)
 PIXEL_MEAN_RGB = (123.675, 116.28, 103.53)   # the run config's img_pixel_mean (std 1, no /255)
 STAGE_BLOCKS = (3, 4, 6, 3)    # ResNet-50: res2..res5
@@ -58,24 +49,25 @@ class ClipBertConfig:
     """base_model.json's fields plus num_labels (set at run time from ans2label)."""
 
     num_labels: int
-    vocab_size: int = 30522
-    hidden_size: int = 768
-    num_hidden_layers: int = 12
-    num_attention_heads: int = 12
-    intermediate_size: int = 3072
-    hidden_act: str = "gelu"
-    hidden_dropout_prob: float = 0.1
-    attention_probs_dropout_prob: float = 0.1
-    max_position_embeddings: int = 512
-    type_vocab_size: int = 2
-    initializer_range: float = 0.02
-    layer_norm_eps: float = 1e-12
-    pad_token_id: int = 0
-    max_grid_row_position_embeddings: int = 100
-    max_grid_col_position_embeddings: int = 100
+    # base_model.json (ClipBERT src/configs/base_model.json): its values, in its key order
     max_temporal_position_embeddings: int = 100
     backbone_channel_in_size: int = 2048
+    max_grid_row_position_embeddings: int = 100
+    max_grid_col_position_embeddings: int = 100
+    attention_probs_dropout_prob: float = 0.1
+    hidden_act: str = "gelu"
+    hidden_dropout_prob: float = 0.1
+    hidden_size: int = 768
+    initializer_range: float = 0.02
+    intermediate_size: int = 3072
+    layer_norm_eps: float = 1e-12
+    max_position_embeddings: int = 512
     model_type: str = "bert"
+    num_attention_heads: int = 12
+    num_hidden_layers: int = 12
+    pad_token_id: int = 0
+    type_vocab_size: int = 2
+    vocab_size: int = 30522
 
     def __post_init__(self):
         problems = []
@@ -109,6 +101,10 @@ class ClipBertConfig:
     @property
     def stem_width(self) -> int:
         return self.backbone_channel_in_size // 32
+
+
+# base_model.json itself: the config's defaults, in its key order
+BASE_MODEL = {f.name: f.default for f in fields(ClipBertConfig) if f.name != "num_labels"}
 
 
 def num_labels_for(n_answers: int) -> int:

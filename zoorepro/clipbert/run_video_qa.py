@@ -51,13 +51,7 @@ REQUIRED = ("train_txt_db", "val_txt_db", "img_db", "ans2label_path", "tokenizer
             "num_train_epochs", "num_valid", "min_valid_steps", "learning_rate", "weight_decay", "betas",
             "grad_norm", "warmup_ratio", "cnn_learning_rate", "cnn_weight_decay", "seed", "fp16", "score_agg_func")
 EVAL_CLIPS = 16   # the anetqa copy validates with 16 clips of 1 frame
-
-
-def dist_info() -> tuple[int, int, int]:
-    try:
-        return tuple(int(os.environ.get(k, d)) for k, d in (("RANK", "0"), ("WORLD_SIZE", "1"), ("LOCAL_RANK", "0")))
-    except ValueError as exc:
-        raise ConfigError(f"torchrun environment: {exc}") from None
+AMP_PRECISION = "bfloat16 autocast (torch.amp)"   # the table's precision for `fp16: 1` on cuda
 
 
 def load_config(path: Path) -> dict:
@@ -75,7 +69,9 @@ class Ranks:
     """rank/world and the collectives the step uses (no-ops when run alone)."""
 
     def __init__(self, device: str):
-        self.rank, self.world, self.local = dist_info()
+        from zoorepro.runners.transformers import dist_env
+
+        self.rank, self.world, self.local = dist_env()
         self.dist = None
         if self.world > 1:
             import datetime
@@ -546,7 +542,7 @@ def run(args: argparse.Namespace) -> dict:
         report = finetune(cfg, args.output_dir, device, ranks)
         kind = "finetune"
     # what the loop ran in: the finetune's config, or for inference the settings it merged (stored win)
-    precision = "bfloat16 autocast (torch.amp)" if report["amp"] else "float32"
+    precision = AMP_PRECISION if report["amp"] else "float32"
     if args.measurements and ranks.rank == 0:
         gpu_name = torch.cuda.get_device_name(ranks.local) if args.device == "cuda" else None
         write_perf(args.measurements, kind, report, ranks, precision, gpu_name)

@@ -24,8 +24,6 @@ Usage: python -m zoorepro.clipbert.sample_imgs_clipbert --video_dir videos --met
 from __future__ import annotations
 
 import argparse
-import hashlib
-import json
 import random
 from pathlib import Path
 
@@ -35,7 +33,8 @@ from zoorepro import lineage
 from zoorepro.cli import run_step
 from zoorepro.clipbert.anetqa import SPLITS, read_video_list
 from zoorepro.errors import ZooreproError
-from zoorepro.fsutil import building_dir
+from zoorepro.fsutil import building_dir, write_tree_manifest
+from zoorepro.readers import CorruptArtifact, load_npy
 
 TRAIN_SETS, TRAIN_FRAMES, EVAL_FRAMES = 5, 8, 16
 VIDEO_EXTENSIONS = (".mp4", ".mkv", ".webm")
@@ -93,7 +92,6 @@ def sample_all(video_dir: Path, meta_dir: Path, out_dir: Path, splits=SPLITS, se
                size: int = 512) -> dict:
     videos = {split: read_video_list(meta_dir / f"video_{split}.json", split) for split in splits}
     paths = {vid: find_video(video_dir, vid) for split in splits for vid in videos[split]}  # all found first
-    files = {}
     with building_dir(out_dir) as tmp:
         (tmp / "rand").mkdir()
         (tmp / "uniform").mkdir()
@@ -101,21 +99,20 @@ def sample_all(video_dir: Path, meta_dir: Path, out_dir: Path, splits=SPLITS, se
             for vid in videos[split]:
                 for name, array in sample_video(paths[vid], vid, split, seed, size).items():
                     np.save(tmp / name, array, allow_pickle=False)
-                    files[name] = hashlib.sha256((tmp / name).read_bytes()).hexdigest()
-        manifest = {"rule": {"train_sets": TRAIN_SETS, "train_frames": TRAIN_FRAMES, "eval_frames": EVAL_FRAMES,
-                             "size": size, "seed": seed, "splits": list(splits)},
-                    "videos": {split: len(videos[split]) for split in splits}, "files": dict(sorted(files.items()))}
-        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
-    print(f"sampled {sum(manifest['videos'].values())} videos: {len(files)} frame files in {out_dir}")
+        manifest = write_tree_manifest(tmp, MANIFEST, {
+            "rule": {"train_sets": TRAIN_SETS, "train_frames": TRAIN_FRAMES, "eval_frames": EVAL_FRAMES,
+                     "size": size, "seed": seed, "splits": list(splits)},
+            "videos": {split: len(videos[split]) for split in splits}})
+    print(f"sampled {sum(manifest['videos'].values())} videos: {len(manifest['files'])} frame files in {out_dir}")
     return manifest
 
 
 def load_frames(path: Path) -> np.ndarray:
     """One sampled file, read without pickle: (T, 3, H, W) uint8."""
     try:
-        array = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise ZooreproError(f"{path}: not a sampled-frames .npy file ({exc})") from None
+        array = load_npy(path)
+    except CorruptArtifact as exc:
+        raise ZooreproError(f"not a sampled-frames .npy file: {exc}") from None
     if array.dtype != np.uint8 or array.ndim != 4 or array.shape[1] != 3:
         raise ZooreproError(f"{path}: expected uint8 frames (T, 3, H, W), got {array.dtype} {array.shape}")
     return array

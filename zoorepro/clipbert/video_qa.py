@@ -25,6 +25,7 @@ from pathlib import Path
 
 from zoorepro.clipbert.sample_imgs_clipbert import TRAIN_SETS, load_frames
 from zoorepro.errors import ZooreproError
+from zoorepro.readers import load_json
 
 NO_DECAY = ("bias", "LayerNorm.bias", "LayerNorm.weight")
 CNN_LR_MUL_PREFIX = "grid_encoder"   # upstream's cnn_lr_mul_prefix default (multiplier 1.0)
@@ -62,10 +63,7 @@ def read_jsonl(path: Path, with_answers: bool) -> list[Example]:
 
 
 def read_ans2label(path: Path) -> dict[str, int]:
-    try:
-        ans2label = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ZooreproError(f"ans2label {path}: {exc}") from None
+    ans2label = load_json(path, "ans2label")
     if not isinstance(ans2label, dict) or list(ans2label.values()) != list(range(len(ans2label))):
         raise ZooreproError(f"ans2label {path}: values must be 0..n-1 in file order (ClipBERT's label2answer "
                             "is the keys in file order)")

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from zoorepro.models import runner_name
-from zoorepro.runners import get_runner
 from zoorepro.workflow import ModelInputs
 
 MODEL = "llava_video"
@@ -72,21 +71,12 @@ class Inputs(ModelInputs):
 
     # ---- targets and runners ---------------------------------------------------------------
 
-    def hardware(self, target: str) -> str:
-        return str(self.config["targets"][target]["hardware"])
-
-    def runner(self, target: str):
-        return get_runner(runner_name(self.model, target, self.config), target, self.config)
-
     def runner_folder(self, target: str) -> str:
         """The folder of a target's answers is named for the runner that wrote them."""
         return runner_name(self.model, target, self.config)
 
     def dtype(self, wildcards) -> str:
         return self.params["dtype"][self.hardware(wildcards.target)]
-
-    def device(self, wildcards) -> str:
-        return self.runner(wildcards.target).device
 
     def gpu_launch(self, wildcards) -> str:
         """How llava_gpu starts: `python -m` for one process, torchrun for N (the questions sharded

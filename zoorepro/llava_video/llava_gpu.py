@@ -64,7 +64,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 from pathlib import Path
 
@@ -319,15 +318,6 @@ def prepare_questions(processor, items: dict[str, dict], eval_video_root: Path, 
 # processes, parts and the merge
 
 
-def dist_env() -> tuple[int, int, int]:
-    """(rank, world size, local rank) from torchrun's environment; (0, 1, 0) when run alone."""
-    try:
-        return (int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1")),
-                int(os.environ.get("LOCAL_RANK", "0")))
-    except ValueError as exc:
-        raise ConfigError(f"torchrun environment: {exc}") from None
-
-
 def part_path(folder: Path, dataset: str, rank: int, world: int) -> Path:
     return Path(folder) / PART_DIR.format(dataset=dataset) / f"rank{rank}-of-{world}.json"
 
@@ -415,7 +405,7 @@ def main(argv=None) -> int:
     hub_offline()
     args = parse_args(argv)
     from zoorepro.fsutil import atomic_write_text
-    from zoorepro.runners.transformers import check_device
+    from zoorepro.runners.transformers import check_device, dist_env
 
     rank, world, local_rank = dist_env()
     device = args.device if args.device == "cpu" else f"cuda:{local_rank}"

@@ -12,10 +12,10 @@ upstream code is copied).
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from zoorepro.errors import ZooreproError
+from zoorepro.readers import load_json
 
 # The 13 subsets in the order of upstream's `select_data` dict (extract_dataset merges them in this
 # order, so a later subset overwrites an earlier one's equal question id in the upstream mode).
@@ -103,13 +103,7 @@ def cut_answer(decoded: str) -> str:
 def read_json(path: Path, what: str) -> dict:
     """A JSON object file of this model's formats (Eval_QA, ANSWER.json, the answers the inference
     steps write), or one error naming `what` and the file: missing, not JSON, not an object."""
-    path = Path(path)
-    if not path.is_file():
-        raise ZooreproError(f"{what} not found: {path}")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ZooreproError(f"{what} {path} is not valid JSON: {exc}") from None
+    data = load_json(path, what)
     if not isinstance(data, dict):
         raise ZooreproError(f"{what} {path}: expected a JSON object, got {type(data).__name__}")
     return data

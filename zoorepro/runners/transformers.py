@@ -42,6 +42,16 @@ def check_device(device: str) -> None:
             f"and a CUDA build of torch; or run the portable table `{ToolchainMissing.TABLE}_cpu.csv`")
 
 
+def dist_env() -> tuple[int, int, int]:
+    """(rank, world size, local rank) from torchrun's environment, in a step that launch_command
+    started; (0, 1, 0) when run alone."""
+    try:
+        return (int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1")),
+                int(os.environ.get("LOCAL_RANK", "0")))
+    except ValueError as exc:
+        raise ConfigError(f"torchrun environment: {exc}") from None
+
+
 class TransformersRunner(Runner):
     name = "transformers"
     framework = "transformers (PyTorch)"
