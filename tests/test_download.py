@@ -158,6 +158,26 @@ def test_resume_sends_range_and_appends(server, tmp_path):
     assert dest.read_bytes() == PAYLOAD
 
 
+def test_resumed_download_reports_progress_in_plain_lines(server, tmp_path, capsys, monkeypatch):
+    """Not a terminal (a rule's log file): a start line with the resume offset, lines as bytes
+    arrive (interval 0 here), a final line with the rate; no carriage returns."""
+    monkeypatch.setenv("ZOOREPRO_PROGRESS_INTERVAL", "0")
+    monkeypatch.delenv("ZOOREPRO_PROGRESS", raising=False)
+    state, base = server
+    _serve(state, "w.bin", PAYLOAD)
+    dest = tmp_path / "w.bin"
+    dest.with_name("w.bin.part").write_bytes(PAYLOAD[:150_000])
+    download(f"{base}/w.bin", dest, _sha(PAYLOAD))
+    err = capsys.readouterr().err
+    assert "\r" not in err
+    lines = [line for line in err.splitlines() if line.startswith("download w.bin: ")]
+    assert lines[0] == "download w.bin: start, 293.0 KiB, resumed at 146.5 KiB"
+    assert re.fullmatch(r"download w\.bin: 293\.0 KiB/293\.0 KiB \(100\.0 %\), [\d.]+ [KMG]?i?B/s, ETA 0:00:00",
+                        lines[1])
+    assert re.fullmatch(r"download w\.bin: 293\.0 KiB/293\.0 KiB \(146\.5 KiB this run\) in \d+\.\d s, "
+                        r"[\d.]+ [KMG]?i?B/s", lines[-1])
+
+
 def test_server_ignoring_range_restarts_cleanly(server, tmp_path):
     state, base = server
     state.ignore_range = True

@@ -44,6 +44,7 @@ from pathlib import Path
 from zoorepro import lineage
 from zoorepro.cli import hub_offline, run_step_then_exit
 from zoorepro.errors import ConfigError, ZooreproError
+from zoorepro.progress import progress
 
 # The run config's keys (ClipBERT's names) and what the step requires of them.
 REQUIRED = ("train_txt_db", "val_txt_db", "img_db", "ans2label_path", "tokenizer_dir", "model_config",
@@ -297,6 +298,7 @@ def finetune(cfg: dict, out: Path, device: str, ranks: Ranks) -> dict:
         write_json(out / "log" / "model_config.json", model_config, indent=4)
     step, losses, epochs, timer = 0, [], [], {"data_s": 0.0, "model_s": 0.0, "items": 0}
     n_frames = cfg["train_n_clips"] * cfg["num_frm"]
+    bar = progress(total=total, desc="finetune", unit="steps", disable=ranks.rank != 0)
     while step < total:
         model.train()
         epochs.append(step)
@@ -335,13 +337,14 @@ def finetune(cfg: dict, out: Path, device: str, ranks: Ranks) -> dict:
             waited = time.perf_counter()
             timer["model_s"] += waited - start
             timer["items"] += len(batch["examples"]) * ranks.world
-            if ranks.rank == 0:
-                print(f"step {step}/{total}: loss {losses[-1]:.4f} lr {groups[2]['lr']:.3g}", flush=True)
+            bar.set_postfix_str(f"loss {losses[-1]:.4f} lr {groups[2]['lr']:.3g}", refresh=False)
+            bar.update()
             if step % every == 0 or step == total:
                 validate_and_save(model, val, cfg, out, step, device, label2answer, ranks, write_val=step % every == 0)
                 model.train()
             if step >= total:
                 break
+    bar.close()
     curve = {"loss": losses, "epoch_starts": epochs, "processes": ranks.world,
              "global_batch_size": cfg["train_batch_size"] * ranks.world}
     if ranks.rank == 0:
@@ -349,7 +352,7 @@ def finetune(cfg: dict, out: Path, device: str, ranks: Ranks) -> dict:
         lineage.record(out / "log" / "train_loss.json",
                        [p for p in (cfg.get("e2e_weights_path"), cfg["train_txt_db"], cfg["img_db"]) if p])
     return {"steps": total, "losses": losses, "epoch_starts": epochs, "timer": timer, "amp": use_amp,
-            "raw": [str(out / "log" / "train_loss.json")]}
+            "batch_size": cfg["train_batch_size"] * ranks.world, "raw": [str(out / "log" / "train_loss.json")]}
 
 
 def validate_and_save(model, val, cfg, out: Path, step: int, device: str, label2answer, ranks: Ranks,
@@ -357,7 +360,8 @@ def validate_and_save(model, val, cfg, out: Path, step: int, device: str, label2
     import torch
 
     timer = {"data_s": 0.0, "model_s": 0.0, "items": 0}
-    results = merge_results(ranks.gather(predict(model, val, EVAL_CLIPS, cfg["score_agg_func"], device,
+    batches = progress(val, desc=f"validate at step {step}", unit="batches", disable=ranks.rank != 0)
+    results = merge_results(ranks.gather(predict(model, batches, EVAL_CLIPS, cfg["score_agg_func"], device,
                                                  label2answer, timer)))
     if ranks.rank == 0:
         score = accuracy(results, Path(cfg["val_txt_db"]))
@@ -405,7 +409,9 @@ def inference(args, cfg: dict, out: Path, device: str, ranks: Ranks) -> dict:
     timer = {"data_s": 0.0, "model_s": 0.0, "items": 0}
     start = time.perf_counter()
     on_gpu = device.startswith("cuda")
-    mine = predict(model, data, args.inference_n_clips, merged["score_agg_func"], device, list(ans2label), timer,
+    batches = progress(data, desc=f"inference {Path(args.inference_txt_db).name}", unit="batches",
+                       disable=ranks.rank != 0)
+    mine = predict(model, batches, args.inference_n_clips, merged["score_agg_func"], device, list(ans2label), timer,
                    args.fault, amp=on_gpu and bool(merged.get("fp16")), count_flops=on_gpu)
     if ranks.world > 1:
         write_json(folder / f"results_rank{ranks.rank}.json",
@@ -421,7 +427,7 @@ def inference(args, cfg: dict, out: Path, device: str, ranks: Ranks) -> dict:
         lineage.record(folder, [ckpt, args.inference_txt_db, args.inference_img_db or merged["img_db"]])
     ranks.barrier()
     return {"questions": len(results), "wall_s": wall, "timer": timer, "folder": str(folder),
-            "amp": on_gpu and bool(merged.get("fp16")),
+            "amp": on_gpu and bool(merged.get("fp16")), "batch_size": args.inference_batch_size * ranks.world,
             "raw": [str(folder / "results_all.json")]}
 
 
@@ -466,7 +472,8 @@ def write_perf(path: Path, kind: str, report: dict, ranks: Ranks, precision: str
 
     timer = report["timer"]
     busy = timer["data_s"] + timer["model_s"]
-    common = {"precision": precision, "batch_size": None, "raw": tuple(report["raw"])}
+    # the batch of one step over every process (what the rate is measured at)
+    common = {"precision": precision, "batch_size": report["batch_size"], "raw": tuple(report["raw"])}
     dtype = "bfloat16" if precision.startswith("bfloat16") else "float32"
     if kind == "finetune":
         rate = timer["items"] / max(busy, 1e-9)

@@ -34,6 +34,7 @@ from zoorepro.cli import run_step
 from zoorepro.clipbert.anetqa import SPLITS, read_video_list
 from zoorepro.errors import ZooreproError
 from zoorepro.fsutil import building_dir, write_tree_manifest
+from zoorepro.progress import progress
 from zoorepro.readers import CorruptArtifact, load_npy
 
 TRAIN_SETS, TRAIN_FRAMES, EVAL_FRAMES = 5, 8, 16
@@ -95,10 +96,12 @@ def sample_all(video_dir: Path, meta_dir: Path, out_dir: Path, splits=SPLITS, se
     with building_dir(out_dir) as tmp:
         (tmp / "rand").mkdir()
         (tmp / "uniform").mkdir()
-        for split in splits:
-            for vid in videos[split]:
-                for name, array in sample_video(paths[vid], vid, split, seed, size).items():
-                    np.save(tmp / name, array, allow_pickle=False)
+        with progress(total=sum(map(len, videos.values())), desc="sample frames", unit="videos") as bar:
+            for split in splits:
+                for vid in videos[split]:
+                    for name, array in sample_video(paths[vid], vid, split, seed, size).items():
+                        np.save(tmp / name, array, allow_pickle=False)
+                    bar.update()
         manifest = write_tree_manifest(tmp, MANIFEST, {
             "rule": {"train_sets": TRAIN_SETS, "train_frames": TRAIN_FRAMES, "eval_frames": EVAL_FRAMES,
                      "size": size, "seed": seed, "splits": list(splits)},

@@ -22,6 +22,7 @@ from pathlib import Path
 from zoorepro import __version__
 from zoorepro.errors import ChecksumError, ZooreproError
 from zoorepro.fsutil import CHUNK, hash_file, sha256sum
+from zoorepro.progress import progress
 
 log = logging.getLogger(__name__)
 
@@ -156,10 +157,12 @@ def _copy_to_part(source: Path, part: Path) -> str:
     if not source.is_file():
         raise ZooreproError(f"local mirror file {source} does not exist")
     digest = hashlib.sha256()
-    with source.open("rb") as src, part.open("wb") as out:
+    with source.open("rb") as src, part.open("wb") as out, \
+            progress(total=source.stat().st_size, desc=_progress_name(part), unit="B") as bar:
         for chunk in iter(lambda: src.read(CHUNK), b""):
             out.write(chunk)
             digest.update(chunk)
+            bar.update(len(chunk))
     return digest.hexdigest()
 
 
@@ -243,14 +246,21 @@ def _resume_end(url: str, part: Path, offset: int, content_range: str | None) ->
 
 def _stream(response: http.client.HTTPResponse, part: Path, mode: str,
             digest: hashlib._Hash, start: int, end: int | None) -> str:
-    """Append the body to `part` while hashing; a body shorter than announced is an
-    interruption (http.client does not raise for that when reading in chunks)."""
+    """Append the body to `part` while hashing, showing progress from `start` (the resume
+    offset); a body shorter than announced is an interruption (http.client does not raise for
+    that when reading in chunks)."""
     received = start
-    with part.open(mode) as out:
+    with part.open(mode) as out, progress(total=end, initial=start, desc=_progress_name(part), unit="B") as bar:
         for chunk in iter(lambda: response.read(CHUNK), b""):
             out.write(chunk)
             digest.update(chunk)
             received += len(chunk)
-    if end is not None and received != end:
-        raise _Interrupted(f"connection closed after {received} of {end} bytes")
+            bar.update(len(chunk))
+        if end is not None and received != end:
+            raise _Interrupted(f"connection closed after {received} of {end} bytes")
     return digest.hexdigest()
+
+
+def _progress_name(part: Path) -> str:
+    """What a download's progress lines are called: the file being written."""
+    return f"download {part.name.removesuffix('.part')}"

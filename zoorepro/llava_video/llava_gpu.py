@@ -71,6 +71,7 @@ _STARTED = time.perf_counter()  # process start-up (imports) is reported beside 
 
 from zoorepro.cli import hub_offline, run_step_then_exit
 from zoorepro.errors import ConfigError, ToolchainMissing, ZooreproError
+from zoorepro.progress import progress
 
 DTYPES = ("float32", "float16", "bfloat16")
 SUFFIXES = ("document", "none")
@@ -232,12 +233,14 @@ def generate_answer(model, processor, inputs, max_new_tokens: int, clean_up: boo
 
 
 def answer_questions(model, processor, items: dict[str, dict], keys: list[str], args, device: str,
-                     dtype, log=print) -> tuple[dict, dict]:
-    """The per-question loop: (results {key: document entry}, stats {key: timings})."""
+                     dtype, log=print, report: bool = True) -> tuple[dict, dict]:
+    """The per-question loop: (results {key: document entry}, stats {key: timings}); `report`:
+    show progress (rank 0 only)."""
     from zoorepro.llava_video import videobench as vb
     from zoorepro.llava_video.frames import read_frames
 
     results, stats = {}, {}
+    bar = progress(total=len(keys), desc=f"answer {args.dataset_name}", unit="questions", disable=not report)
     for n, key in enumerate(keys, 1):
         item = items[key]
         start = time.perf_counter()
@@ -247,14 +250,17 @@ def answer_questions(model, processor, items: dict[str, dict], keys: list[str], 
         inputs = prepare(processor, prompt, frames, device, dtype)
         out = generate_answer(model, processor, inputs, args.max_new_tokens, args.clean_up_spaces, device)
         elapsed = time.perf_counter() - start
-        if not out["marker_found"]:
-            log(f"warning: {key}: no {vb.ASSISTANT!r} in the decoded text; the answer is sliced from index 9 "
-                "as upstream's str.find arithmetic does")
         results[key] = {"video_id": item["video_id"], "question": question, "output_sequence": [out["answer"]],
                         "time": elapsed, "dataset": item.get("dataset", args.dataset_name)}
         stats[key] = {"ttft_s": out["first_token_at"] - start, "new_tokens": out["new_tokens"],
                       "generate_s": out["generate_s"]}
-        log(f"[{n}/{len(keys)}] {key}: {out['answer']!r} ({elapsed:.3f} s)")
+        with bar.external_write_mode():  # a terminal's bar steps aside for the line
+            if not out["marker_found"]:
+                log(f"warning: {key}: no {vb.ASSISTANT!r} in the decoded text; the answer is sliced from index 9 "
+                    "as upstream's str.find arithmetic does")
+            log(f"[{n}/{len(keys)}] {key}: {out['answer']!r} ({elapsed:.3f} s)")
+        bar.update()
+    bar.close()
     return results, stats
 
 
@@ -452,7 +458,7 @@ def main(argv=None) -> int:
           f"as {args.dtype} on {device}; {len(mine)} of {len(keys)} questions; frame order {args.frame_order}, "
           f"prompt suffix {args.prompt_suffix}", flush=True)
     results, stats = answer_questions(model, processor, items, mine, args, device, dtype,
-                                      log=lambda m: print(f"rank {rank}: {m}", flush=True))
+                                      log=lambda m: print(f"rank {rank}: {m}", flush=True), report=rank == 0)
     write_part(part_path(folder, args.dataset_name, rank, world), rank, world, mine, results, stats, load_s)
     if world > 1:
         torch.distributed.barrier()

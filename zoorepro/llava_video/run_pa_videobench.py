@@ -48,6 +48,7 @@ from pathlib import Path
 from zoorepro.cli import run_step
 from zoorepro.errors import ToolchainMissing, ZooreproError
 from zoorepro.llava_video.videobench import read_json
+from zoorepro.progress import progress
 
 PLAIN = re.compile(r"[0-9a-zA-Z_./-]+")
 HANDOVER = "mindie_inputs"
@@ -133,18 +134,22 @@ def private_copy(sources: list[Path], dest: Path) -> None:
     for old in dest.iterdir():
         if old.name not in wanted:
             shutil.rmtree(old) if old.is_dir() and not old.is_symlink() else old.unlink()
+    bar = progress(total=sum(os.stat(src).st_size for src in sources), desc=f"copy to {dest.name}", unit="B")
     for src in sources:
         target = dest / src.name
         st = os.stat(src)
         if target.is_file() and not target.is_symlink():
             have = os.stat(target)
             if have.st_size == st.st_size and int(have.st_mtime) == int(st.st_mtime):
+                bar.update(st.st_size)
                 continue
         tmp = dest / f".{src.name}.tmp"
         shutil.copyfile(src, tmp)  # follows a symlink: the bytes, not the link
         os.chmod(tmp, 0o640)
         os.utime(tmp, (st.st_atime, st.st_mtime))
         os.replace(tmp, target)
+        bar.update(st.st_size)
+    bar.close()
 
 
 def hand_over_folder(folder: Path, copy_to: Path, what: str, log, names: list[str] | None = None) -> Path:

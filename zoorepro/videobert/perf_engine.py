@@ -22,6 +22,7 @@ from zoorepro.cli import run_step
 from zoorepro.errors import ZooreproError
 from zoorepro.fsutil import writing_file
 from zoorepro.measurements import Measurement, print_measurements, write_measurements
+from zoorepro.progress import progress
 
 
 def accuracy(sess, data, batch_size: int, data_percent: int, logits_path: Path) -> tuple[float, int]:
@@ -31,7 +32,7 @@ def accuracy(sess, data, batch_size: int, data_percent: int, logits_path: Path) 
     data.rebatch(batch_size)
     n = data.eval_batch_count(data_percent)
     logits, labels = [], []
-    for i in range(n):
+    for i in progress(range(n), desc=f"accuracy bs{batch_size}", unit="batches"):
         feeds, batch_labels = data.get_samples(i)
         logits.append(sess.run(["logits_per_image"], feeds)[0])
         labels.append(batch_labels)
@@ -82,7 +83,7 @@ def portable(backend, args, workload: dict) -> list[Measurement]:
                            str(logits_path))]
     performance = []
     for bs in workload["batch_sizes"]:
-        times = benchmark(sess, fake_feeds(data.text, bs), workload["iterations"])
+        times = benchmark(sess, fake_feeds(data.text, bs), workload["iterations"], f"benchmark bs{bs}")
         stats = perf_stats(times, bs)
         raw = args.out_dir / f"latencies_bs{bs}.json"
         atomic_write_text(raw, json.dumps(times) + "\n")

@@ -45,6 +45,7 @@ import numpy as np
 from zoorepro import lineage
 from zoorepro.errors import ZooreproError
 from zoorepro.fsutil import building_dir, sha256sum
+from zoorepro.progress import progress
 from zoorepro.vilbert.export_onnx import model_overrides
 from zoorepro.vilbert.sources import activate
 
@@ -62,7 +63,6 @@ BOX_NAMES = ("box_features", "box_coordinates", "box_mask")
 DTYPES = {"box_features": np.float32, "box_coordinates": np.float32, "box_mask": np.bool_,
           "token_ids": np.int64, "mask": np.bool_, "type_ids": np.int64,
           "labels": np.int64, "label_weights": np.float32}
-LOG_EVERY = 1000
 
 
 def archive_config(archive_file: Path) -> dict:
@@ -192,9 +192,9 @@ def write_samples(reader, vocab, out: Path, n_expected: int, pad_len: int, box_n
 
     for name in DTYPES:
         (out / name).mkdir(parents=True)
-    start = time.perf_counter()
     count = 0
-    for instance in reader.read(SPLIT):
+    # the reader featurizes the images as it goes: this is the long part of the step
+    for instance in progress(reader.read(SPLIT), total=n_expected, desc=f"featurize {SPLIT}", unit="samples"):
         if count >= n_expected:
             raise ZooreproError(f"the reader returned more than the {n_expected} questions asked for")
         instance.index_fields(vocab)
@@ -202,8 +202,6 @@ def write_samples(reader, vocab, out: Path, n_expected: int, pad_len: int, box_n
         for name, array in arrays.items():
             np.save(out / name / f"{count}.npy", array)
         count += 1
-        if count % LOG_EVERY == 0:
-            print(f"{count}/{n_expected} samples, {time.perf_counter() - start:.0f} s", flush=True)
     if count != n_expected:
         # The reader drops questions without answers; the order would no longer match index.json.
         raise ZooreproError(f"the reader returned {count} instances for {n_expected} questions")

@@ -28,6 +28,7 @@ from typing import ClassVar
 import numpy as np
 
 from ...errors import ZooreproError
+from ...progress import progress
 from ..base import Harness
 from ..tools import checkout_pin, run_tool, toolchain_missing
 
@@ -110,15 +111,15 @@ def perf_stats(latencies_s: list[float], batch_size: int) -> dict:
 WARMUP = 30  # general_perf's runtime backends warm up with 30 predicts
 
 
-def benchmark(sess, feeds: Mapping[str, np.ndarray], iterations: int) -> list[float]:
+def benchmark(sess, feeds: Mapping[str, np.ndarray], iterations: int, desc: str = "benchmark") -> list[float]:
     """general_perf's benchmark loop on an onnxruntime session: seconds per predict on the given
     inputs (the caller's fake batch) after WARMUP untimed predicts; numpy in and out, so host
-    copies are included as in general_perf's QPS."""
+    copies are included as in general_perf's QPS. Progress (`desc`) is counted outside the timer."""
     feeds = dict(feeds)
     for _ in range(WARMUP):
         sess.run(None, feeds)
     times = []
-    for _ in range(iterations):
+    for _ in progress(range(iterations), desc=desc, unit="predicts"):
         start = time.perf_counter()
         sess.run(None, feeds)
         times.append(time.perf_counter() - start)

@@ -19,6 +19,7 @@ import numpy as np
 from ...errors import ShapeMismatchError, ZooreproError
 from ...fsutil import writing_file
 from ...measurements import latency_stats
+from ...progress import progress
 from ...readers import CorruptArtifact
 from ..base import (
     Backend,
@@ -120,7 +121,9 @@ class OnnxRuntimeBackend(Backend):
         samples = list_samples(input_dirs)
         out_dir.mkdir(parents=True, exist_ok=True)
         times = []
-        for sample_names, arrays, _ in batches(samples, batch_size):
+        n_batches = -(-len(samples) // batch_size)
+        for sample_names, arrays, _ in progress(batches(samples, batch_size), total=n_batches,
+                                                desc=f"infer {Path(model).name}", unit="batches"):
             start = time.perf_counter()
             outputs = sess.run(None, dict(zip(names, arrays)))
             times.append((time.perf_counter() - start) * 1000)
@@ -140,12 +143,12 @@ class OnnxRuntimeBackend(Backend):
             binding.bind_output(out.name, device)
         for _ in range(warmup):
             sess.run_with_iobinding(binding)
-        times = self._timed(lambda: sess.run_with_iobinding(binding), loop)
+        times = self._timed(lambda: sess.run_with_iobinding(binding), loop, f"benchmark bs{batch_size}")
         # The end-to-end figure comes second, after its own warm-up, so that the compute figure
         # is taken exactly as ais_bench takes it (warm-up, then the timed loop, nothing between).
         for _ in range(warmup):
             sess.run(None, feeds)
-        e2e = self._timed(lambda: sess.run(None, feeds), loop)
+        e2e = self._timed(lambda: sess.run(None, feeds), loop, f"benchmark bs{batch_size} with copies")
         stats, e2e_mean = latency_stats(times), latency_stats(e2e).mean_ms
         return BenchResult(batch_size=batch_size, loop=loop, warmup=warmup, times_ms=times, mean_ms=stats.mean_ms,
                            median_ms=stats.median_ms, p99_ms=stats.p99_ms,
@@ -153,10 +156,10 @@ class OnnxRuntimeBackend(Backend):
                            e2e_throughput=1000 * batch_size / e2e_mean)
 
     @staticmethod
-    def _timed(run, loop: int) -> list[float]:
-        """Milliseconds of each of `loop` calls."""
+    def _timed(run, loop: int, desc: str) -> list[float]:
+        """Milliseconds of each of `loop` calls (progress is counted outside the timed call)."""
         times = []
-        for _ in range(loop):
+        for _ in progress(range(loop), desc=desc, unit="runs"):
             start = time.perf_counter()
             run()
             times.append((time.perf_counter() - start) * 1000)
