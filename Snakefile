@@ -11,6 +11,9 @@ min_version("9.0")
 configfile: "params.yaml"
 
 
+report: "report/workflow.rst"
+
+
 include: "rules/common.smk"
 
 
@@ -28,6 +31,7 @@ wildcard_constraints:
 include: "rules/data.smk"
 include: "rules/compare.smk"
 include: "rules/table.smk"
+include: "rules/report.smk"
 # One rules file per model: its own steps and input functions.
 include: "rules/vilbert.smk"
 include: "rules/videobert.smk"
@@ -39,3 +43,4 @@ include: "rules/clipbert.smk"
 rule all:
     input:
         default_tables(),
+        default_figures(),

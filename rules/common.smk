@@ -8,7 +8,7 @@ sys.path.insert(0, workflow.basedir)  # the workflow's own zoorepro, also in a c
 
 from zoorepro import jobenv, lineage, models, runlock, yamlutil
 from zoorepro.backends import get_backend
-from zoorepro.config import results_dir, target_settings, validate
+from zoorepro.config import figures_dir, results_dir, target_settings, validate
 from zoorepro.planted import claims_path as planted_path
 from zoorepro.errors import ToolchainMissing
 from zoorepro.runners import get_runner
@@ -44,6 +44,12 @@ def default_tables():
         for model, targets in config["tables"][scale].items()
         for target in targets
     ]
+
+
+def default_figures():
+    """Every default table's figures (rules/report.smk), what `snakemake --report` shows."""
+    scale = config["scale"]
+    return [figures_dir(scale, model, target) for model, targets in config["tables"][scale].items() for target in targets]
 
 
 def all_cores(wildcards):

@@ -46,7 +46,7 @@ def problems(results, verify_raw=False):
 def test_a_table_as_written_is_valid_and_counted(results):
     found, result = problems(results, verify_raw=True)
     assert found == [] and result.failed == []
-    assert "planted claims: 1/1 REPRODUCED" in result.summary
+    assert "planted 1/1 REPRODUCED" in result.summary
 
 
 @pytest.mark.parametrize("tamper, reason", [

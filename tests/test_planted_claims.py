@@ -88,20 +88,25 @@ def test_audit_counts_planted_claims_per_table_and_fails_on_one_out_of_tolerance
                results / "mini/vilbert_cpu.csv", planted=planted)
     result = audit(load_claims(), results, results / "audit.md")
     assert result.failed == []
-    assert "planted claims: 2/2 REPRODUCED" in result.summary
+    assert "planted 2/2 REPRODUCED" in result.summary and result.summary.startswith("zoorepro audit: OK")
     # at mini scale no document claim is comparable, measured (4) or not (16)
-    assert "document claims: 20 NOT_COMPARABLE\n" in result.summary and "NOT_COMPARABLE 20: mini scale" in result.summary
+    assert "documents 20 NOT_COMPARABLE\n" in result.summary and "NOT_COMPARABLE 20: mini scale" in result.summary
     assert "| vilbert.mini.vqa_score |" in (results / "audit.md").read_text()
     make_table(RunContext("vilbert", "310P3", "310P3", "mini", standin=True),
                [measurements(tmp_path / "b.json", 0.6125, fscore=0.40)], load_claims(), TOL,
                results / "mini/vilbert_310P3.csv", planted=planted)
     result = audit(load_claims(), results, None)
     assert result.failed == ["vilbert.mini.fscore"]
-    assert "planted claims: 1/2 REPRODUCED, 1 OUT_OF_TOLERANCE" in result.summary
-    proc = subprocess.run([sys.executable, "-m", "zoorepro", "audit", "--results", str(results), "--out", "",
-                           "--summary"], capture_output=True, text=True)
+    assert "planted 1/2 REPRODUCED, 1 OUT_OF_TOLERANCE" in result.summary
+    proc = subprocess.run([sys.executable, "-m", "zoorepro", "audit", "--results", str(results), "--out", ""],
+                          capture_output=True, text=True)
     assert proc.returncode == 1
-    assert "vilbert.mini.fscore" in proc.stderr and "vilbert.mini.fscore" in proc.stdout
+    assert "vilbert.mini.fscore" in proc.stderr
+    # the first screen: the status, then the failure with its reason, before the per-table counts
+    status, _, rest = proc.stdout.partition("\n\nFailures:\n")
+    assert status.startswith("zoorepro audit: FAILED") and "\x1b[" not in proc.stdout  # no colours off a TTY
+    assert rest.startswith("- OUT_OF_TOLERANCE vilbert.mini.fscore: reported 0.")
+    assert rest.index("vilbert.mini.fscore") < rest.index("Per table:")
 
 
 def test_audit_refuses_tables_judged_against_different_planted_values(tmp_path):

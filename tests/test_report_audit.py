@@ -62,7 +62,7 @@ def test_throughput_verdicts_against_the_claimed_chip(tmp_path, claims):
     assert {"git", "packages", "host", "run"} <= set(prov)
     assert prov["packages"]["python"]
     metrics = json.loads((tmp_path / "results" / "vilbert_310P3.metrics.json").read_text())
-    assert metrics["throughput@bs1"] == 190.0
+    assert metrics["vilbert"]["310P3"]["bs1"]["throughput"] == 190.0
 
 
 def test_accuracy_is_comparable_across_hardware_in_points(tmp_path, claims):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -10,12 +11,21 @@ from .fsutil import atomic_write_text
 
 
 def _audit(args) -> int:
+    """Text (the summary; colours on a TTY only), the full markdown, or JSON on stdout; the
+    markdown report is written to --out in every case."""
+    import json
+
     from .audit import audit
     from .claims import load_claims
     result = audit(load_claims(), Path(args.results), Path(args.out) if args.out else None, args.verify_raw)
-    print(result.summary if args.summary else result.markdown, end="")
-    if args.summary and args.out:
-        print(f"(full report: {args.out})")
+    fmt = "text" if args.summary else args.format
+    if fmt == "json":
+        print(json.dumps(result.json, indent=2))
+    elif fmt == "markdown":
+        print(result.markdown, end="")
+    else:
+        colour = {"always": True, "never": False}.get(args.color, sys.stdout.isatty() and "NO_COLOR" not in os.environ)
+        print(result.terminal(colour, args.out or None), end="")
     if result.failed:
         print(f"audit: failed: {'; '.join(result.failed)}", file=sys.stderr)
         return 1
@@ -101,8 +111,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="markdown report to write; empty to only print (default: results/audit.md)")
     p.add_argument("--verify-raw", action="store_true",
                    help="also re-hash every raw output the tables cite (absent ones are reported, not failed)")
-    p.add_argument("--summary", action="store_true",
-                   help="print only the one-screen summary per table (the report is still written)")
+    p.add_argument("--format", choices=["text", "markdown", "json"], default="text",
+                   help="what to print: text = the summary (status, failures, counts per table; the default), "
+                        "markdown = the full report, json = everything as data (the report is written either way)")
+    p.add_argument("--color", choices=["auto", "always", "never"], default="auto",
+                   help="colour the verdicts: auto = only on a terminal and without NO_COLOR (default)")
+    p.add_argument("--summary", action="store_true", help="same as --format text (kept for old scripts)")
     p = command("params", "validate params.yaml", _params)
     p.add_argument("--params", default="params.yaml", help="file to validate (default: params.yaml)")
     p = command("table", "join measurements with claims into a result table", _table)

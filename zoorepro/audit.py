@@ -14,8 +14,11 @@ folder and name; with --verify-raw the raw outputs re-hashed). A table that fail
 is listed with the reason, its rows are not counted, its model's claims show INVALID instead of
 turning silently into NOT_RUN, and the exit status is non-zero.
 
-Before the claim lines, a summary per table: planted claims REPRODUCED out of how many, and the
-documents' claims NOT_COMPARABLE / NOT_RUN with their reasons.
+What people see first (`render_summary`, the terminal's output and the top of the markdown): one
+status line, the failures with their reasons (claims out of tolerance, planted claims not
+reproduced, invalid tables), then per table the counts per verdict and why the documents' claims
+are not comparable, then where the full report (results/audit.md) and the JSON are. The JSON
+(`--format json`) holds the same as data, every claim included.
 """
 from __future__ import annotations
 
@@ -27,7 +30,15 @@ from .claims import Claim
 from .errors import ZooreproError
 from .fsutil import atomic_write_text
 from .tablecheck import TableCheck, expected_identity, verify_table
-from .verdicts import BETTER, NO_CLAIM, NOT_COMPARABLE, NOT_RUN, OUT_OF_TOLERANCE, REPRODUCED, reasons_in
+from .verdicts import (
+    BETTER,
+    NO_CLAIM,
+    NOT_COMPARABLE,
+    NOT_RUN,
+    OUT_OF_TOLERANCE,
+    REPRODUCED,
+    reasons_in,
+)
 
 COMPARABLE = (REPRODUCED, BETTER, OUT_OF_TOLERANCE)
 INVALID = "INVALID"
@@ -73,17 +84,21 @@ class TableSummary:
     documents: Counter
     reasons: dict[str, Counter]
 
-    def lines(self) -> list[str]:
+    def lines(self, colour: bool = False) -> list[str]:
         n_planted = sum(self.planted.values())
-        planted = (f"planted claims: {self.planted[REPRODUCED]}/{n_planted} REPRODUCED"
-                   + "".join(f", {n} {v}" for v, n in sorted(self.planted.items()) if v != REPRODUCED)
-                   if n_planted else "planted claims: none (full scale, or no planted claims given)")
-        docs = ", ".join(f"{n} {v}" for v, n in sorted(self.documents.items())) or "none"
-        out = [f"- {self.name}", f"  - {planted}", f"  - document claims: {docs}"]
+        planted = (f"planted {self.planted[REPRODUCED]}/{n_planted} REPRODUCED"
+                   + "".join(f", {paint(f'{n} {v}', v, colour)}" for v, n in sorted(self.planted.items())
+                             if v != REPRODUCED)
+                   if n_planted else "planted none (full scale, or no planted claims given)")
+        out = [f"- {self.name}: {planted}; documents {_counts(self.documents, colour) or 'none'}"]
         for verdict in (NOT_COMPARABLE, NOT_RUN):
             for reason, n in self.reasons.get(verdict, Counter()).most_common():
-                out.append(f"    - {verdict} {n}: {reason}")
+                out.append(f"    {paint(verdict, verdict, colour)} {n}: {reason}")
         return out
+
+    def to_dict(self) -> dict:
+        return {"table": self.name, "planted": dict(self.planted), "documents": dict(self.documents),
+                "reasons": {v: dict(c) for v, c in self.reasons.items()}}
 
 
 def table_paths(results: Path) -> list[Path]:
@@ -117,6 +132,7 @@ def collect(claims: list[Claim], results: Path, verify_raw: bool = False) -> tup
     rows, planted, checks = [], {}, []
     for path in table_paths(results):
         check = verify_table(path, results, verify_raw)
+        check.label = _label(path, results)
         checks.append(check)
         if not check.valid:
             continue
@@ -127,7 +143,7 @@ def collect(claims: list[Claim], results: Path, verify_raw: bool = False) -> tup
     for check in checks:
         if not check.valid:
             model = expected_identity(check.path, results)["model"]
-            invalid_models.setdefault(model, []).append(_label(check.path, results))
+            invalid_models.setdefault(model, []).append(check.label)
     every = [*claims, *planted.values()]
     statuses = [ClaimStatus(c, [r for r in rows if r["claim_id"] == c.id], invalid_models.get(c.model, []))
                 for c in every]
@@ -150,34 +166,58 @@ def summaries(statuses: list[ClaimStatus], rows: list[dict]) -> list[TableSummar
     return out
 
 
-def render_summary(statuses: list[ClaimStatus], rows: list[dict], checks: list[TableCheck]) -> str:
-    """One screen: per table, planted REPRODUCED / total and the documents' verdicts with reasons;
-    invalid tables with their reasons; then what is out of tolerance, by claim id."""
+# Terminal colours per verdict (ANSI SGR), used only when the output is a terminal.
+COLOURS = {REPRODUCED: "32", BETTER: "32", OUT_OF_TOLERANCE: "1;31", INVALID: "1;31", NOT_COMPARABLE: "33",
+           NOT_RUN: "2", NO_CLAIM: "2"}
+
+
+def paint(text: str, verdict: str, colour: bool) -> str:
+    return f"\033[{COLOURS[verdict]}m{text}\033[0m" if colour and verdict in COLOURS else text
+
+
+def _counts(counter: Counter, colour: bool) -> str:
+    order = {v: i for i, v in enumerate((OUT_OF_TOLERANCE, INVALID, REPRODUCED, BETTER, NOT_COMPARABLE, NOT_RUN))}
+    return ", ".join(paint(f"{n} {v}", v, colour) for v, n in sorted(counter.items(), key=lambda x: order.get(x[0], 9)))
+
+
+def render_summary(statuses: list[ClaimStatus], rows: list[dict], checks: list[TableCheck], colour: bool = False,
+                   report: str | None = None) -> str:
+    """The first screen: one status line; what failed (claims out of tolerance, planted claims not
+    reproduced, invalid tables), each with its reason; per table the counts per verdict and why
+    the documents' claims are not comparable; then where the full report and the JSON are."""
     counts = Counter(s.verdict for s in statuses)
-    lines = ["Per table:"]
+    bad, invalid = failures(statuses), [c for c in checks if not c.valid]
+    status = (paint("FAILED", OUT_OF_TOLERANCE, colour) if bad or invalid else paint("OK", REPRODUCED, colour))
+    lines = [f"zoorepro audit: {status} — {len(statuses)} claims ({_counts(counts, colour) or 'none'}), "
+             f"{len(checks) - len(invalid)} table(s) counted, {len(invalid)} invalid"]
+    if bad or invalid:
+        lines += ["", "Failures:"]
+        for s in bad:
+            lines.append(f"- {paint(s.verdict, s.verdict, colour)} {s.claim.id}: reported {s.claim.value:g} "
+                         f"{s.claim.unit}, reproduced {s.evidence or 'nothing'}; {s.why}")
+        for check in invalid:
+            lines.append(f"- {paint(INVALID, INVALID, colour)} {check.label or check.path} (not counted): "
+                         + "; ".join(check.problems))
+    lines += ["", "Per table:"]
     for summary in summaries(statuses, rows):
-        lines += summary.lines()
-    for check in checks:
-        if not check.valid:
-            lines.append(f"- {check.path}: INVALID (not counted)")
-            lines += [f"    - {p}" for p in check.problems]
+        lines += summary.lines(colour)
     if not checks:
         lines.append("- no tables under the results folder")
     notes = [n for c in checks for n in c.notes]
     if notes:
         lines.append(f"Not verified: {len(notes)} raw output(s) not present (" + notes[0] + (", ..." if len(notes) > 1 else "") + ")")
-    lines += ["", "Claims: " + ", ".join(f"{v} {n}" for v, n in sorted(counts.items()))]
-    bad = failures(statuses)
-    if bad:
-        lines.append("OUT_OF_TOLERANCE: " + ", ".join(f"{s.claim.id} ({s.evidence})" for s in bad))
+    lines.append("")
+    if report:
+        lines.append(f"Full report (every claim, one row each): {report}")
+    lines.append("Machine-readable: python -m zoorepro audit --format json")
     return "\n".join(lines) + "\n"
 
 
 def render_markdown(statuses: list[ClaimStatus], rows: list[dict], checks: list[TableCheck]) -> str:
     tables = sorted({r["_table"] for r in rows})
     lines = ["# zoorepro audit", "",
-             f"{len(statuses)} claims; tables counted: {', '.join(tables) or 'none'}.", "",
-             render_summary(statuses, rows, checks).rstrip("\n"), "",
+             f"{len(statuses)} claims; tables counted: {', '.join(tables) or 'none'}.", "", "```",
+             render_summary(statuses, rows, checks).rstrip("\n"), "```", "",
              "| claim | document | target | bs | metric | reported | reproduced (table) | verdict | note |",
              "|---|---|---|---|---|---|---|---|---|"]
     for s in statuses:
@@ -188,6 +228,24 @@ def render_markdown(statuses: list[ClaimStatus], rows: list[dict], checks: list[
     if extra:
         lines += ["", f"Measurements with no claim (parity, latency, other readings): {len(extra)} rows."]
     return "\n".join(lines) + "\n"
+
+
+def render_json(statuses: list[ClaimStatus], rows: list[dict], checks: list[TableCheck]) -> dict:
+    """Everything the text and markdown say, as data: the status, what failed, every table (valid
+    or not, with its problems and per-verdict counts) and every claim with its verdict and evidence."""
+    failed = failures(statuses)
+    by_table = {s.name: s.to_dict() for s in summaries(statuses, rows)}
+    return {
+        "ok": not failed and all(c.valid for c in checks),
+        "counts": dict(Counter(s.verdict for s in statuses)),
+        "failed": [s.claim.id for s in failed],
+        "tables": [{"table": c.label, "valid": c.valid, "problems": c.problems, "notes": c.notes,
+                    **by_table.get(c.label, {})} for c in checks],
+        "claims": [{**s.claim.to_dict(), "verdict": s.verdict, "why": s.why,
+                    "evidence": [{"table": r["_table"], "reproduced": float(r["reproduced"]), "verdict": r["verdict"]}
+                                 for r in s.rows if r["reproduced"] != ""]}
+                   for s in statuses],
+    }
 
 
 def failures(statuses: list[ClaimStatus]) -> list[ClaimStatus]:
@@ -210,6 +268,15 @@ class AuditResult:
     @property
     def summary(self) -> str:
         return render_summary(self.statuses, self.rows, self.checks)
+
+    def terminal(self, colour: bool, report: str | None) -> str:
+        """The summary as the terminal shows it: colours only when asked (a TTY), and where the
+        full report is."""
+        return render_summary(self.statuses, self.rows, self.checks, colour, report)
+
+    @property
+    def json(self) -> dict:
+        return render_json(self.statuses, self.rows, self.checks)
 
     @property
     def failed(self) -> list[str]:

@@ -107,5 +107,10 @@ def results_dir(scale: str) -> str:
     return "results" if scale == "full" else "results/mini"
 
 
+def figures_dir(scale: str, model: str, target: str) -> str:
+    """The folder of a table's figures and curve data (rules/report.smk, zoorepro/figures.py)."""
+    return f"{results_dir(scale)}/report/{model}_{target}"
+
+
 def scale_of_results_dir(resdir: str) -> str:
     return {"results": "full", "results/mini": "mini"}[resdir.rstrip("/")]

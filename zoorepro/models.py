@@ -8,7 +8,9 @@ generic names a model. `pipeline.py` declares:
 * `CLAIM_METRICS`: the accuracy metric names its claims may use (the claims schema reads them);
 * `dvc_stages(params, scale) -> dict`: its DVC stages (zoorepro/dvcgen.py renders them);
 * optionally `check_params(block) -> list[str]`: cross-field problems in its params block, each
-  as `key: message` (the block's JSON schema is `zoorepro/<model>/params.schema.yaml`).
+  as `key: message` (the block's JSON schema is `zoorepro/<model>/params.schema.yaml`);
+* optionally `AGREEMENT_METRICS`: metrics that set two chips or frameworks against each other
+  (besides rows of kind `parity`), drawn in the report's agreement figure (zoorepro/figures.py).
 
 Beside it, `inputs.py` holds its rules' input functions (`Inputs`, a zoorepro.workflow.ModelInputs).
 A model whose steps import a patched upstream tree also has `sources.py` with `PACKAGES` (import

@@ -3,7 +3,7 @@
 A table is written with two files beside it: `<table>.provenance.json` (commit, packages, host,
 toolchain versions, sha256 of the raw outputs every row was computed from, and at mini scale the
 planted claims the table was judged against) and `<table>.metrics.json` (the reproduced numbers,
-for `dvc metrics`).
+for `dvc metrics`, nested by model, target and batch size).
 """
 from __future__ import annotations
 
@@ -102,7 +102,7 @@ class Table:
                                   "columns": list(COLUMNS)}}
         atomic_write_text(csv_path, text)
         atomic_write_text(csv_path.with_suffix(".provenance.json"), json.dumps(prov, indent=2, sort_keys=True) + "\n")
-        atomic_write_text(csv_path.with_suffix(".metrics.json"), json.dumps(self.metrics(), indent=2, sort_keys=True) + "\n")
+        atomic_write_text(csv_path.with_suffix(".metrics.json"), json.dumps(self.metrics(), indent=2) + "\n")
 
     def csv_text(self) -> str:
         import io
@@ -113,14 +113,19 @@ class Table:
         return buf.getvalue()
 
     def metrics(self) -> dict:
-        """Reproduced values keyed `metric` or `metric@bsN` (one value per measurement)."""
-        out = {}
+        """The reproduced values nested model -> target -> (`bsN` ->) metric, so `dvc metrics diff`
+        lists keys like `<model>.cpu.bs16.throughput` and `<model>.cpu.<accuracy metric>` (one value per
+        measurement; batch sizes in ascending order, the rest first)."""
+        flat, by_bs = {}, {}
         for r in self.rows:
             if r["reproduced"] == "":
                 continue
-            key = r["metric"] + (f"@bs{r['batch_size']}" if r["batch_size"] != "" else "")
-            out[key] = float(r["reproduced"])
-        return out
+            if r["batch_size"] == "":
+                flat[r["metric"]] = float(r["reproduced"])
+            else:
+                by_bs.setdefault(int(r["batch_size"]), {})[r["metric"]] = float(r["reproduced"])
+        nested = {**dict(sorted(flat.items())), **{f"bs{bs}": dict(sorted(m.items())) for bs, m in sorted(by_bs.items())}}
+        return {self.ctx.model: {self.ctx.target: nested}}
 
 
 def _combine(digests: list[str]) -> str:

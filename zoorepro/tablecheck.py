@@ -32,6 +32,7 @@ class TableCheck:
     notes: list[str] = field(default_factory=list)
     rows: list[dict] = field(default_factory=list)
     provenance: dict = field(default_factory=dict)
+    label: str = ""  # how the audit names it (results/mini/<model>_<target>.csv)
 
     @property
     def valid(self) -> bool:

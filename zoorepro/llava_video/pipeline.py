@@ -31,6 +31,8 @@ def metric(ckpt: str, name: str) -> str:
 
 # The accuracy metrics its claims may name (claims/claims.yaml, planted claims).
 CLAIM_METRICS = tuple(metric(c, m) for c in CHECKPOINTS for m in PER_CKPT)
+# The metrics that set the NPU against the GPU (the report's agreement figure, zoorepro/figures.py).
+AGREEMENT_METRICS = tuple(metric(c, m) for c in CHECKPOINTS for m in (GAP, DOC_GAP, AGREEMENT))
 PROVENANCE_PACKAGES = ("transformers", "tokenizers", "av", "huggingface_hub", "safetensors")
 
 
