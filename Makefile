@@ -10,7 +10,7 @@ MINI_TABLES = $(shell $(PY) -m zoorepro tables --scale mini)
 MINI_FIGURES = $(patsubst results/mini/%.csv,results/mini/report/%,$(MINI_TABLES))
 REPORT := results/mini/report.html
 
-.PHONY: env demo test audit report bench lint repro lock clean-mini dvc.yaml
+.PHONY: env demo test audit report shape flops bench lint repro lock clean-mini dvc.yaml
 
 # These machines set PYTHONDONTWRITEBYTECODE. The project's commands let Python write the bytecode
 # caches of what they import (in .venv, and __pycache__ in the checkout, git-ignored): without them
@@ -63,6 +63,19 @@ report: env
 	$(SNAKEMAKE) $(MINI_TABLES) $(MINI_FIGURES)
 	$(SNAKEMAKE) --report $(REPORT) $(MINI_TABLES) $(MINI_FIGURES)
 	@echo "report: $(REPORT)"
+
+# Shape scale: the real architectures at their real sizes with random weights, nothing downloaded;
+# throughput and % of peak only (results/shape/). The full-size ViLBERT on this CPU: ~15 min.
+SHAPE_TABLES = $(shell $(PY) -m zoorepro tables --scale shape)
+shape: env
+	$(SNAKEMAKE) $(SHAPE_TABLES) $(patsubst results/shape/%.csv,results/shape/report/%,$(SHAPE_TABLES))
+	$(PY) -m zoorepro audit
+
+# Recount the FLOPs a sample of the claimed models (claims/flops.yaml) from their full-size graphs.
+flops: env
+	$(SNAKEMAKE) work/src/vilbert/SOURCES.json
+	$(PY) -m zoorepro.vilbert.count_flops --src work/src/vilbert --onnx work/shape/vilbert/count/vqa-vilbert.onnx \
+		--record claims/flops.yaml
 
 bench: env
 	$(PY) scripts/bench.py

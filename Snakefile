@@ -1,7 +1,8 @@
 # zoorepro: every documented step of the model-zoo documents as a rule of one DAG.
 # Parameters: params.yaml (validated against schemas/params.schema.yaml and each model's
 # zoorepro/<model>/params.schema.yaml when the DAG starts).
-# Full-scale tables: results/{model}_{target}.csv; mini-scale tables: results/mini/{model}_{target}.csv.
+# Full-scale tables: results/{model}_{target}.csv; mini-scale tables: results/mini/{model}_{target}.csv;
+# shape-scale tables (real sizes, random weights, throughput only): results/shape/{model}_{target}.csv.
 
 from snakemake.utils import min_version
 
@@ -19,8 +20,8 @@ include: "rules/common.smk"
 
 wildcard_constraints:
     model="|".join(MODELS),
-    scale="mini|full",
-    resdir="results|results/mini",
+    scale="mini|full|shape",
+    resdir="results|results/mini|results/shape",
     target="[A-Za-z0-9]+",
     bs=r"\d+",
     ext="om|onnx|engine",
@@ -32,6 +33,7 @@ include: "rules/data.smk"
 include: "rules/compare.smk"
 include: "rules/table.smk"
 include: "rules/report.smk"
+include: "rules/peaks.smk"
 # One rules file per model: its own steps and input functions.
 include: "rules/vilbert.smk"
 include: "rules/videobert.smk"

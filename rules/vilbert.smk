@@ -197,11 +197,31 @@ rule vilbert_postprocess:
         "--precision {params.precision} --out {output.metrics} --measurements {output.measurements} > {log} 2>&1"
 
 
+rule vilbert_shape_data:
+    # Shape scale: the released model's architecture at its real sizes with random weights, as an
+    # allennlp archive (throughput only; nothing is downloaded, no data is needed).
+    input:
+        sources="work/src/vilbert/SOURCES.json",
+    output:
+        manifest="data/shape/vilbert/MANIFEST.json",
+    conda:
+        "../envs/zoorepro.yaml"
+    log:
+        "logs/shape/vilbert/make_shape.log",
+    params:
+        out=output_dir,
+    shell:
+        "python -m zoorepro.vilbert.make_shape --out {params.out} --src work/src/vilbert > {log} 2>&1"
+
+
 rule vilbert_perf:
     # Document: python3 -m ais_bench --model vqa-vilbert_bs1.om --loop 20 --device 1 (per batch size).
-    # Uses every core so no other job runs beside a timing.
+    # Uses every core so no other job runs beside a timing. Added: % of the target's peak, from the
+    # FLOPs of the graph the model was compiled from.
     input:
         model=IN_VILBERT.compiled_model,
+        graph="work/{scale}/vilbert/onnx/vqa-vilbert_bs{bs}_sim_fix.onnx",
+        peak="work/{scale}/vilbert/{target}/peak.json",
     output:
         raw="work/{scale}/vilbert/{target}/perf_bs{bs}.json",
         measurements="work/{scale}/vilbert/{target}/perf_bs{bs}.measurements.json",
@@ -210,10 +230,10 @@ rule vilbert_perf:
     log:
         "logs/{scale}/vilbert/{target}/perf_bs{bs}.log",
     params:
-        loop=VILBERT["perf"]["loop"],
-        warmup=VILBERT["perf"]["warmup"],
+        loop=lambda wildcards: IN_VILBERT.perf(wildcards)["loop"],
+        warmup=lambda wildcards: IN_VILBERT.perf(wildcards)["warmup"],
     threads: all_cores
     shell:
         "python -m zoorepro.steps.perf --target {wildcards.target} --model {input.model} --batch-size {wildcards.bs} "
         "--loop {params.loop} --warmup {params.warmup} --out {output.raw} --measurements {output.measurements} "
-        "> {log} 2>&1"
+        "--flops-onnx {input.graph} --peak {input.peak} > {log} 2>&1"

@@ -266,6 +266,19 @@ def lineage_cost(repo: Path, repeats: int) -> dict:
             "stale_pass_all_mini_models_s": med(stale), "audit_s": med(plain), "audit_verify_raw_s": med(raw)}
 
 
+def shape_vilbert(repo: Path, bs: int) -> dict:
+    """The full-size ViLBERT (shape scale: real sizes, random weights) at one batch size on this
+    CPU through the DAG's own steps (make_shape, export_onnx, onnxsim, fix_onnx, compile, perf): its
+    samples/s and % of this CPU's measured peak (FLOPs a sample counted from the graph)."""
+    target = f"work/shape/vilbert/cpu/perf_bs{bs}.measurements.json"
+    seconds = sh(["snakemake", "--cores", "all", target], repo)
+    rows = {r["metric"]: r for r in json.loads((repo / target).read_text())}
+    peak = json.loads((repo / "work/shape/vilbert/cpu/peak.json").read_text())
+    return {"chain_s": seconds, "samples_per_s": rows["throughput"]["value"],
+            "percent_of_cpu_peak": rows["throughput % of peak"]["value"],
+            "cpu_peak_gflops": peak["flops"] / 1e9, "how": rows["throughput % of peak"]["note"]}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--loop", type=int, default=200)
@@ -293,6 +306,7 @@ def main() -> int:
             figures[f"ort_vs_torch_eager_bs{bs}"] = ort_vs_torch(repo, bs, max(20, args.loop // 10))
         for bs in (4, 16):
             figures[f"videobert_harness_vs_bare_bs{bs}"] = videobert_harness_vs_bare(repo, bs, 50, args.repeats)
+        figures["shape_vilbert_bs16"] = shape_vilbert(repo, 16)
     print(json.dumps(figures, indent=2))
     if args.out:
         args.out.write_text(json.dumps(figures, indent=2) + "\n")

@@ -21,7 +21,8 @@ GENERIC = ["zoorepro/backends", "zoorepro/runners", "zoorepro/steps", "zoorepro/
            "rules/data.smk", "rules/compare.smk", "rules/table.smk", "schemas/params.schema.yaml",
            "schemas/claims.schema.yaml", "zoorepro/claims.py", "zoorepro/planted.py", "zoorepro/tablecheck.py",
            "zoorepro/yamlutil.py", "zoorepro/lineage.py", "zoorepro/runlock.py", "zoorepro/readers.py", "zoorepro/jobenv.py",
-           "zoorepro/video.py", "zoorepro/figures.py", "zoorepro/progress.py", "rules/report.smk"]
+           "zoorepro/video.py", "zoorepro/figures.py", "zoorepro/progress.py", "rules/report.smk",
+           "zoorepro/peaks.py", "zoorepro/flops.py", "zoorepro/plausibility.py", "rules/peaks.smk"]
 
 
 def generic_files():

@@ -158,3 +158,24 @@ def test_dry_run_of_the_clipbert_cuda_table_lists_every_documented_step_with_hor
     assert ("--checkpoint_dir work/full/clipbert/cuda/finetune --device cuda --do_inference 1 --inference_split val "
             "--inference_model_step last --inference_txt_db work/full/clipbert/prep/txt/data_val.jsonl") in out
     assert "--inference_batch_size 64 --inference_n_clips 16" in out
+
+
+SHAPE_VILBERT_STEPS = ("sources", "vilbert_shape_data", "vilbert_export_onnx", "vilbert_onnxsim", "vilbert_fix_onnx",
+                       "vilbert_compile", "peak", "vilbert_perf", "table")
+
+
+@pytest.mark.parametrize("target", ["cpu", "310P3"])
+def test_the_shape_vilbert_table_downloads_nothing_and_measures_throughput_only(repo, target):
+    rc, out = printed_command(repo, f"results/shape/vilbert_{target}.csv")
+    assert rc == 0, out[-3000:]
+    for step in SHAPE_VILBERT_STEPS:
+        assert re.search(rf"rule {step}:", out), step
+    for absent in ("download", "vilbert_mini_data", "vilbert_preprocess", "vilbert_infer", "vilbert_postprocess",
+                   "compare"):
+        assert not re.search(rf"rule {absent}:", out), absent
+    assert "python -m zoorepro.vilbert.make_shape --out data/shape/vilbert" in out
+    for bs in (1, 4, 8, 16, 32, 64):
+        assert (f"--loop 5 --warmup 1 --out work/shape/vilbert/{target}/perf_bs{bs}.json" in out
+                and f"--flops-onnx work/shape/vilbert/onnx/vqa-vilbert_bs{bs}_sim_fix.onnx "
+                    f"--peak work/shape/vilbert/{target}/peak.json" in out), bs
+    assert "--archive_file data/shape/vilbert/vilbert-vqa-shape.tar.gz" in out

@@ -62,7 +62,7 @@ def _tables(args) -> int:
     from .config import load_params, results_dir
     params = load_params()
     scale = args.scale or params["scale"]
-    for model, targets in params["tables"][scale].items():
+    for model, targets in params["tables"].get(scale, {}).items():
         for target in targets:
             print(f"{results_dir(scale)}/{model}_{target}.csv")
     return 0
@@ -122,15 +122,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("table", "join measurements with claims into a result table", _table)
     p.add_argument("--model", required=True, help="a registered model (zoorepro/<model>/)")
     p.add_argument("--target", required=True, help="target name from params.yaml targets, e.g. cpu")
-    p.add_argument("--scale", choices=["mini", "full"], default=None,
-                   help="default: from the output folder (results/ = full, results/mini/ = mini)")
+    p.add_argument("--scale", choices=["mini", "full", "shape"], default=None,
+                   help="default: from the output folder (results/ = full, results/mini/ = mini, results/shape/ = shape)")
     p.add_argument("--measurements", nargs="+", required=True, help="measurement files (JSON lists of records; each record names its raw files)")
     p.add_argument("--toolchain", help="JSON with the backend's versions (standin: true marks stand-in tools)")
     p.add_argument("--planted", help="mini scale: the mini generator's planted claims "
                                      "(data/mini/<model>/planted_claims.yaml) to judge the accuracy rows against")
     p.add_argument("--out", required=True, help="the table to write, e.g. results/mini/<model>_cpu.csv")
     p = command("tables", "list the tables params.yaml asks for at a scale", _tables)
-    p.add_argument("--scale", choices=["mini", "full"], default=None, help="default: params.yaml scale")
+    p.add_argument("--scale", choices=["mini", "full", "shape"], default=None, help="default: params.yaml scale")
     p = command("dvc-yaml", "generate dvc.yaml from params.yaml and the Snakefile targets", _dvc_yaml)
     p.add_argument("--path", default="dvc.yaml", help="file to write or check (default: dvc.yaml)")
     p.add_argument("--check", action="store_true", help="exit 1 when the file differs from what would be generated")

@@ -28,10 +28,13 @@ from pathlib import Path
 
 from .claims import Claim
 from .errors import ZooreproError
+from .flops import load_registry
+from .plausibility import Implied, implied
 from .fsutil import atomic_write_text
 from .tablecheck import TableCheck, expected_identity, verify_table
 from .verdicts import (
     BETTER,
+    IMPLAUSIBLE,
     NO_CLAIM,
     NOT_COMPARABLE,
     NOT_RUN,
@@ -49,6 +52,7 @@ class ClaimStatus:
     claim: Claim
     rows: list[dict]
     invalid: list[str] = field(default_factory=list)  # invalid tables of the claim's model
+    implied: Implied | None = None  # a throughput claim's implied % of its chip's peak
 
     @property
     def verdict(self) -> str:
@@ -57,17 +61,25 @@ class ClaimStatus:
             return OUT_OF_TOLERANCE
         if self.invalid:
             return INVALID
-        for v in (REPRODUCED, BETTER, NOT_COMPARABLE):
+        for v in (REPRODUCED, BETTER):
             if v in verdicts:
                 return v
-        return NOT_RUN
+        if self.implied is not None and self.implied.implausible:  # whatever ran, or if nothing did
+            return IMPLAUSIBLE
+        return NOT_COMPARABLE if NOT_COMPARABLE in verdicts else NOT_RUN
 
     @property
     def why(self) -> str:
         """The note of the first row behind the verdict (the gap to the claim, or why not comparable)."""
         if self.verdict == INVALID:
             return "not counted: invalid table " + ", ".join(self.invalid)
+        if self.verdict == IMPLAUSIBLE:
+            return self.implied.text()
         return next((r["note"] for r in self.rows if r["verdict"] == self.verdict), "no table measured it")
+
+    @property
+    def percent_of_peak(self) -> str:
+        return "" if self.implied is None else f"{self.implied.percent:.1f}"
 
     @property
     def evidence(self) -> str:
@@ -89,7 +101,7 @@ class TableSummary:
         planted = (f"planted {self.planted[REPRODUCED]}/{n_planted} REPRODUCED"
                    + "".join(f", {paint(f'{n} {v}', v, colour)}" for v, n in sorted(self.planted.items())
                              if v != REPRODUCED)
-                   if n_planted else "planted none (full scale, or no planted claims given)")
+                   if n_planted else "planted none (full or shape scale, or no planted claims given)")
         out = [f"- {self.name}: {planted}; documents {_counts(self.documents, colour) or 'none'}"]
         for verdict in (NOT_COMPARABLE, NOT_RUN):
             for reason, n in self.reasons.get(verdict, Counter()).most_common():
@@ -102,8 +114,10 @@ class TableSummary:
 
 
 def table_paths(results: Path) -> list[Path]:
-    """Full tables in results/, mini ones in results/mini/ (never anything else)."""
-    return sorted(results.glob("*.csv")) + sorted((results / "mini").glob("*.csv"))
+    """Full tables in results/, mini ones in results/mini/, shape ones in results/shape/ (never
+    anything else)."""
+    return sorted(results.glob("*.csv")) + sorted((results / "mini").glob("*.csv")) + sorted(
+        (results / "shape").glob("*.csv"))
 
 
 def _label(path: Path, results: Path) -> str:
@@ -145,8 +159,9 @@ def collect(claims: list[Claim], results: Path, verify_raw: bool = False) -> tup
             model = expected_identity(check.path, results)["model"]
             invalid_models.setdefault(model, []).append(check.label)
     every = [*claims, *planted.values()]
-    statuses = [ClaimStatus(c, [r for r in rows if r["claim_id"] == c.id], invalid_models.get(c.model, []))
-                for c in every]
+    registry = load_registry()
+    statuses = [ClaimStatus(c, [r for r in rows if r["claim_id"] == c.id], invalid_models.get(c.model, []),
+                            implied(c, registry)) for c in every]
     return statuses, rows, checks
 
 
@@ -167,8 +182,8 @@ def summaries(statuses: list[ClaimStatus], rows: list[dict]) -> list[TableSummar
 
 
 # Terminal colours per verdict (ANSI SGR), used only when the output is a terminal.
-COLOURS = {REPRODUCED: "32", BETTER: "32", OUT_OF_TOLERANCE: "1;31", INVALID: "1;31", NOT_COMPARABLE: "33",
-           NOT_RUN: "2", NO_CLAIM: "2"}
+COLOURS = {REPRODUCED: "32", BETTER: "32", OUT_OF_TOLERANCE: "1;31", INVALID: "1;31", IMPLAUSIBLE: "1;35",
+           NOT_COMPARABLE: "33", NOT_RUN: "2", NO_CLAIM: "2"}
 
 
 def paint(text: str, verdict: str, colour: bool) -> str:
@@ -176,7 +191,8 @@ def paint(text: str, verdict: str, colour: bool) -> str:
 
 
 def _counts(counter: Counter, colour: bool) -> str:
-    order = {v: i for i, v in enumerate((OUT_OF_TOLERANCE, INVALID, REPRODUCED, BETTER, NOT_COMPARABLE, NOT_RUN))}
+    order = {v: i for i, v in enumerate((OUT_OF_TOLERANCE, INVALID, IMPLAUSIBLE, REPRODUCED, BETTER, NOT_COMPARABLE,
+                                         NOT_RUN))}
     return ", ".join(paint(f"{n} {v}", v, colour) for v, n in sorted(counter.items(), key=lambda x: order.get(x[0], 9)))
 
 
@@ -198,6 +214,11 @@ def render_summary(statuses: list[ClaimStatus], rows: list[dict], checks: list[T
         for check in invalid:
             lines.append(f"- {paint(INVALID, INVALID, colour)} {check.label or check.path} (not counted): "
                          + "; ".join(check.problems))
+    odd = [s for s in statuses if s.verdict == IMPLAUSIBLE]
+    if odd:
+        lines += ["", "Implausible claims (more than the chip's peak compute):"]
+        lines += [f"- {paint(IMPLAUSIBLE, IMPLAUSIBLE, colour)} {s.claim.id} ({s.claim.value:g} {s.claim.unit} at "
+                  f"bs{s.claim.batch_size}): {s.why.removeprefix('IMPLAUSIBLE: ')}" for s in odd]
     lines += ["", "Per table:"]
     for summary in summaries(statuses, rows):
         lines += summary.lines(colour)
@@ -218,12 +239,14 @@ def render_markdown(statuses: list[ClaimStatus], rows: list[dict], checks: list[
     lines = ["# zoorepro audit", "",
              f"{len(statuses)} claims; tables counted: {', '.join(tables) or 'none'}.", "", "```",
              render_summary(statuses, rows, checks).rstrip("\n"), "```", "",
-             "| claim | document | target | bs | metric | reported | reproduced (table) | verdict | note |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "| claim | document | target | bs | metric | reported | implied % of peak | reproduced (table) | verdict "
+             "| note |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for s in statuses:
         c = s.claim
         lines.append(f"| {c.id} | {c.document} | {c.target} | {'' if c.batch_size is None else c.batch_size} | "
-                     f"{c.metric} | {c.value:g} {c.unit} | {s.evidence} | {s.verdict} | {s.why} |")
+                     f"{c.metric} | {c.value:g} {c.unit} | {s.percent_of_peak} | {s.evidence} | {s.verdict} | "
+                     f"{s.why} |")
     extra = [r for r in rows if r["verdict"] == NO_CLAIM]
     if extra:
         lines += ["", f"Measurements with no claim (parity, latency, other readings): {len(extra)} rows."]
@@ -242,6 +265,7 @@ def render_json(statuses: list[ClaimStatus], rows: list[dict], checks: list[Tabl
         "tables": [{"table": c.label, "valid": c.valid, "problems": c.problems, "notes": c.notes,
                     **by_table.get(c.label, {})} for c in checks],
         "claims": [{**s.claim.to_dict(), "verdict": s.verdict, "why": s.why,
+                    "implied_percent_of_peak": None if s.implied is None else s.implied.percent,
                     "evidence": [{"table": r["_table"], "reproduced": float(r["reproduced"]), "verdict": r["verdict"]}
                                  for r in s.rows if r["reproduced"] != ""]}
                    for s in statuses],

@@ -16,7 +16,11 @@ from .errors import ConfigError
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PARAMS_PATH = REPO_ROOT / "params.yaml"
 SCHEMA_PATH = REPO_ROOT / "schemas" / "params.schema.yaml"
-SCALES = ("mini", "full")
+# full: real downloads and weights; mini: tiny random-weight models on generated data (planted
+# outcomes); shape: the real architectures at their real sizes with random weights and synthetic
+# inputs of the real shapes (throughput only: FLOPs and speed do not depend on weight values).
+SCALES = ("mini", "full", "shape")
+RESULTS_DIRS = {"full": "results", "mini": "results/mini", "shape": "results/shape"}
 CHIP_BACKENDS = ("ascend",)
 
 
@@ -101,10 +105,11 @@ def target_settings(params: dict, target: str) -> dict:
 
 
 def results_dir(scale: str) -> str:
-    """Full tables live in results/, mini tables in results/mini/: never mixed."""
+    """Full tables live in results/, mini tables in results/mini/, shape tables in results/shape/:
+    never mixed."""
     if scale not in SCALES:
         raise ConfigError(f"unknown scale {scale!r}: expected one of {SCALES}")
-    return "results" if scale == "full" else "results/mini"
+    return RESULTS_DIRS[scale]
 
 
 def figures_dir(scale: str, model: str, target: str) -> str:
@@ -113,4 +118,4 @@ def figures_dir(scale: str, model: str, target: str) -> str:
 
 
 def scale_of_results_dir(resdir: str) -> str:
-    return {"results": "full", "results/mini": "mini"}[resdir.rstrip("/")]
+    return {folder: scale for scale, folder in RESULTS_DIRS.items()}[resdir.rstrip("/")]

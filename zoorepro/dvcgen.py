@@ -24,7 +24,9 @@ TABLE_CODE = ["zoorepro/steps", "zoorepro/backends", "zoorepro/runners", "zoorep
               "zoorepro/report.py", "zoorepro/verdicts.py", "zoorepro/provenance.py", "zoorepro/claims.py",
               "zoorepro/planted.py", "zoorepro/yamlutil.py", "zoorepro/lineage.py", "zoorepro/readers.py",
               "zoorepro/workflow.py", "zoorepro/models.py", "zoorepro/fsutil.py", "zoorepro/config.py",
-              "claims/claims.yaml", "rules/common.smk", "rules/data.smk", "rules/compare.smk", "rules/table.smk"]
+              "zoorepro/peaks.py", "zoorepro/peaks.yaml", "zoorepro/flops.py", "zoorepro/plausibility.py",
+              "claims/claims.yaml", "claims/flops.yaml", "rules/common.smk", "rules/data.smk", "rules/compare.smk",
+              "rules/table.smk", "rules/peaks.smk"]
 
 
 # What a table's figures depend on besides the table (zoorepro/figures.py draws them).

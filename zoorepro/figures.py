@@ -36,6 +36,7 @@ from .fsutil import atomic_write_text
 from .tablecheck import verify_table
 from .verdicts import (
     BETTER,
+    IMPLAUSIBLE,
     NO_CLAIM,
     NOT_COMPARABLE,
     NOT_RUN,
@@ -43,7 +44,7 @@ from .verdicts import (
     REPRODUCED,
 )
 
-VERDICT_COLOURS = {REPRODUCED: "#2e7d32", BETTER: "#00838f", OUT_OF_TOLERANCE: "#c62828",
+VERDICT_COLOURS = {REPRODUCED: "#2e7d32", BETTER: "#00838f", OUT_OF_TOLERANCE: "#c62828", IMPLAUSIBLE: "#8e24aa",
                    NOT_COMPARABLE: "#ef8f00", NOT_RUN: "#9e9e9e", NO_CLAIM: "#9e9e9e"}
 CURVE_COLUMNS = ("batch_size", "value", "unit", "series")
 CSS = ("body{font-family:sans-serif;font-size:13px}table{border-collapse:collapse}"
@@ -253,8 +254,8 @@ def provenance_table(name: str, provenance: dict) -> str:
 
 
 def results_root(table: Path) -> Path:
-    """results/ for results/<model>_<target>.csv, and for results/mini/<model>_<target>.csv."""
-    return table.parent.parent if table.parent.name == "mini" else table.parent
+    """results/ for results/<model>_<target>.csv, results/mini/... and results/shape/...."""
+    return table.parent.parent if table.parent.name in ("mini", "shape") else table.parent
 
 
 def write_figures(table: Path, out: Path) -> list[Path]:
@@ -262,7 +263,7 @@ def write_figures(table: Path, out: Path) -> list[Path]:
     check = verify_table(table, results_root(table))
     if not check.valid:
         raise ZooreproError(f"{table}: not a valid table, no figures ({'; '.join(check.problems)})")
-    name = f"{table.parent.name}/{table.stem}" if table.parent.name == "mini" else table.stem
+    name = f"{table.parent.name}/{table.stem}" if table.parent.name in ("mini", "shape") else table.stem
     model = check.provenance["run"]["model"]
     rows = check.rows
     out.mkdir(parents=True, exist_ok=True)

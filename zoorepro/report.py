@@ -18,7 +18,8 @@ from .claims import Claim, load_planted
 from .errors import ZooreproError
 from .fsutil import atomic_write_text, sha256sum
 from .measurements import Measurement, read_measurements
-from .verdicts import NO_CLAIM, NOT_COMPARABLE, NOT_RUN, RunContext, comparability, judge
+from .flops import load_registry
+from .verdicts import NO_CLAIM, NOT_COMPARABLE, NOT_RUN, RunContext, comparability, judge, plausibility
 
 COLUMNS = ("model", "target", "scale", "batch_size", "precision", "metric", "kind", "unit", "reproduced",
            "reported", "claim_id", "claim_target", "source", "tolerance", "verdict", "note", "raw_sha256")
@@ -62,6 +63,7 @@ class Table:
         the chain lost a metric)."""
         table = cls(ctx)
         model_claims = [c for c in claims if c.model == ctx.model]
+        registry = load_registry()  # FLOPs a sample, for every throughput claim's implied % of peak
         answered = set()
         for m in measurements:
             raw_sha = _combine([raw_digests[p] for p in m.raw])
@@ -69,16 +71,26 @@ class Table:
             for c in matching:
                 answered.add(c.id)
                 verdict, tol, note = judge(c, m.value, ctx, tolerances)
+                verdict, implied = plausibility(c, verdict, registry)
                 if c.reading is not None:
                     note = f"reading: {m.unit} at bs{m.batch_size} ({c.reading.why}); {note}"
-                table.rows.append(table._row(m, c, verdict, tol, "; ".join(x for x in (note, m.note) if x), raw_sha))
+                table.rows.append(table._row(m, c, verdict, tol, "; ".join(x for x in (note, implied, m.note) if x),
+                                             raw_sha))
             if not matching:
                 table.rows.append(table._row(m, None, NO_CLAIM, "", m.note, raw_sha))
         for c in model_claims:
             if c.id not in answered:
-                why = comparability(c, ctx) if ctx.scale != "full" and not c.planted else None
-                verdict = NOT_COMPARABLE if why else NOT_RUN
-                note = "; ".join(x for x in (why, "no measurement of this claim in this run") if x)
+                # a mini table compares no document number; a shape table no accuracy (NOT_RUN, as
+                # the accuracy a random-weight model would give means nothing), throughput only on
+                # the claimed chip
+                why = comparability(c, ctx) if ctx.scale == "mini" and not c.planted else None
+                missing = "no measurement of this claim in this run"
+                if ctx.scale == "shape":
+                    why = comparability(c, ctx) if c.kind == "throughput" else None
+                    if c.kind != "throughput":
+                        missing = "shape scale (real sizes, random weights): no accuracy is measured"
+                verdict, implied = plausibility(c, NOT_COMPARABLE if why else NOT_RUN, registry)
+                note = "; ".join(x for x in (why, missing, implied) if x)
                 table.rows.append(table._row(None, c, verdict, "", note, ""))
         return table
 

@@ -42,7 +42,8 @@ class TableCheck:
 def expected_identity(path: Path, results: Path) -> dict[str, str]:
     """Scale from the folder, model and target from `<model>_<target>.csv` (a model name may hold
     underscores; a target never does)."""
-    scale = "mini" if path.parent.resolve() == (results / "mini").resolve() else "full"
+    folder = path.parent.resolve()
+    scale = next((s for s in ("mini", "shape") if folder == (results / s).resolve()), "full")
     model, _, target = path.stem.rpartition("_")
     return {"scale": scale, "model": model, "target": target}
 
@@ -124,8 +125,8 @@ def _check_provenance_run(check: TableCheck, identity: dict[str, str]) -> None:
         if run.get(key) != want:
             check.problems.append(f"provenance says {key} {run.get(key)!r}, the table's place says {want!r}")
     planted = check.provenance.get("planted")
-    if identity["scale"] == "full" and planted:
-        check.problems.append("a full-scale table judged against planted mini claims")
+    if identity["scale"] != "mini" and planted:
+        check.problems.append(f"a {identity['scale']}-scale table judged against planted mini claims")
     if identity["scale"] == "mini":
         if not planted:
             check.problems.append("a mini table judged without its model's planted claims (table --planted)")

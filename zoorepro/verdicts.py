@@ -2,7 +2,8 @@
 
 A document's number and a measured number are comparable only when the run is at full scale, on
 real (not stand-in) tools, and — for throughput — on the chip the claim was measured on. Accuracy
-is comparable across hardware. A planted claim (scale mini, zoorepro/planted.py) is the mini
+is comparable across hardware. At shape scale (real sizes, random weights) only throughput is
+measured, comparable as at full scale. A planted claim (scale mini, zoorepro/planted.py) is the mini
 generator's expected value for its own generated data: comparable with mini runs only, on any
 target, stand-in tools included (it checks the chain, not a chip), with the tight
 `tolerances.planted_points`.
@@ -17,7 +18,10 @@ OUT_OF_TOLERANCE = "OUT_OF_TOLERANCE"
 NOT_COMPARABLE = "NOT_COMPARABLE"
 NO_CLAIM = "NO_CLAIM"
 NOT_RUN = "NOT_RUN"
-ALL = (REPRODUCED, BETTER, OUT_OF_TOLERANCE, NOT_COMPARABLE, NO_CLAIM, NOT_RUN)
+# A throughput claim that would need more than its chip's peak compute (zoorepro/plausibility.py):
+# a finding about the document, whatever was measured (unless a comparable run reproduced it).
+IMPLAUSIBLE = "IMPLAUSIBLE"
+ALL = (REPRODUCED, BETTER, OUT_OF_TOLERANCE, NOT_COMPARABLE, NO_CLAIM, NOT_RUN, IMPLAUSIBLE)
 
 
 @dataclass(frozen=True)
@@ -50,7 +54,21 @@ def _points(claim, value: float) -> float:
 
 
 # How every reason `comparability` gives begins: the audit picks them out of a row's note.
-REASON_PREFIXES = ("planted mini claim", "mini scale", "stand-in vendor tools", "throughput claimed on")
+REASON_PREFIXES = ("planted mini claim", "mini scale", "shape scale", "stand-in vendor tools", "throughput claimed on")
+
+
+def plausibility(claim, verdict: str, registry: dict | None = None) -> tuple[str, str]:
+    """(verdict, note) for a claim row once its implied % of peak is known: the note says what the
+    claim implies of its chip's peak (or why that is not assessed); a claim above the peak is
+    IMPLAUSIBLE unless a comparable run reproduced or beat it."""
+    from .plausibility import implied, why_not
+
+    found = implied(claim, registry)
+    if found is None:
+        return verdict, why_not(claim, registry) or ""
+    if found.implausible and verdict not in (REPRODUCED, BETTER):
+        return IMPLAUSIBLE, found.text()
+    return verdict, found.text()
 
 
 def reasons_in(note: str) -> list[str]:
@@ -64,9 +82,11 @@ def comparability(claim, ctx: RunContext) -> str | None:
     if claim.planted:
         return None if ctx.scale == "mini" else f"planted mini claim, measured at {ctx.scale} scale"
     reasons = []
-    if ctx.scale != "full":
+    if ctx.scale == "mini":
         reasons.append("mini scale (random weights, generated data): the planted claims check the chain, "
                        "not this document's number")
+    if ctx.scale == "shape" and claim.kind != "throughput":
+        reasons.append("shape scale (real sizes, random weights): throughput only, no accuracy")
     if ctx.standin:
         reasons.append(f"stand-in vendor tools (tests): not a real {ctx.hardware} result")
     if claim.kind == "throughput" and claim.target != ctx.hardware:

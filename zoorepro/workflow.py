@@ -60,7 +60,7 @@ class ModelInputs:
 
     @staticmethod
     def scale(wildcards) -> str:
-        """The scale of a table's folder (results/ = full, results/mini/ = mini)."""
+        """The scale of a table's folder (results/ = full, results/mini/ = mini, results/shape/ = shape)."""
         return scale_of_results_dir(wildcards.resdir)
 
     @staticmethod

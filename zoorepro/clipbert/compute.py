@@ -5,7 +5,7 @@ Counted, not estimated: torch.utils.flop_counter.FlopCounterMode over one real b
 encoder, BERT over text and visual tokens, the classifier), divided by the batch's items. A training
 step costs its forward and backward: 3 × the forward (the backward computes two matmuls per forward
 matmul, gradients for inputs and weights; the frozen stem and res2 make this an upper bound). The
-GPU's peak is data with its source (zoorepro/runners/gpu_peaks.yaml)."""
+GPU's peak is data with its source (zoorepro/peaks.yaml)."""
 from __future__ import annotations
 
 TRAIN_FACTOR = 3.0
@@ -24,7 +24,7 @@ def forward_flops(forward) -> float:
 
 def percent_of_peak(items_per_s: float, flops_per_item: float, gpu_name: str, dtype: str):
     """(percent, peak FLOP/s, source) on a listed GPU, else None."""
-    from zoorepro.runners.peaks import gpu_peak
+    from zoorepro.peaks import gpu_peak
 
     peak = gpu_peak(gpu_name, dtype)
     if peak is None:

@@ -447,7 +447,7 @@ def loss_rows(report: dict, world: int, common: dict) -> list:
 
 
 def peak_rows(kind: str, items_per_s: float, report: dict, gpu_name: str | None, dtype: str, common: dict) -> list:
-    """On a GPU listed in zoorepro/runners/gpu_peaks.yaml: items/s x counted FLOPs an item over the
+    """On a GPU listed in zoorepro/peaks.yaml: items/s x counted FLOPs an item over the
     GPU's dense peak for the dtype (zoorepro/clipbert/compute.py says how the FLOPs are counted)."""
     from zoorepro.clipbert.compute import percent_of_peak
     from zoorepro.measurements import Measurement
@@ -457,7 +457,7 @@ def peak_rows(kind: str, items_per_s: float, report: dict, gpu_name: str | None,
         return []
     found = percent_of_peak(items_per_s, flops_item, gpu_name, dtype)
     if found is None:
-        print(f"% of peak: {gpu_name} is not in zoorepro/runners/gpu_peaks.yaml: no row", flush=True)
+        print(f"% of peak: {gpu_name} is not in zoorepro/peaks.yaml: no row", flush=True)
         return []
     percent, peak, source = found
     return [Measurement(f"{kind} % of peak", kind="throughput", value=percent, unit="percent",

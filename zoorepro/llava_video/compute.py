@@ -5,10 +5,10 @@ plus the lm_head; the token embedding is a lookup and is left out), i.e. the mul
 token costs at batch 1 with a KV cache, attention over the cached context excluded (≈5 % at the
 ~1,300-token Video-Bench prompts of the 7B: ../shared/upstream/next_stage.md §A4). Counted from the
 loaded model, so it holds for each checkpoint's real sizes (7B: ≈13.2 GFLOP a token). The peaks are
-data with their sources (zoorepro/runners/gpu_peaks.yaml, read by zoorepro/runners/peaks.py)."""
+data with their sources (zoorepro/peaks.yaml, read by zoorepro/peaks.py)."""
 from __future__ import annotations
 
-from zoorepro.runners.peaks import gpu_peak
+from zoorepro.peaks import gpu_peak
 
 __all__ = ["flops_per_token", "gpu_peak"]
 

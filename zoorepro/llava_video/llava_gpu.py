@@ -387,17 +387,17 @@ def measurements(ckpt: str, dtype: str, results: dict, stats: dict, load_s: floa
 
 def peak_rows(ckpt: str, dtype: str, raw: Path, where: str, tokens_per_s: float, flops_token: float | None,
               gpu_name: str | None) -> list:
-    """On a GPU listed in zoorepro/runners/gpu_peaks.yaml: generated tokens/s × FLOPs a token over the GPU's peak
+    """On a GPU listed in zoorepro/peaks.yaml: generated tokens/s × FLOPs a token over the GPU's peak
     (zoorepro/llava_video/compute.py says how both are counted). Prefill is inside the timed span,
     so this understates the decode's own share of peak."""
-    from zoorepro.runners.peaks import gpu_peak
+    from zoorepro.peaks import gpu_peak
     from zoorepro.measurements import Measurement
 
     if not gpu_name or not flops_token:
         return []
     peak = gpu_peak(gpu_name, dtype)
     if peak is None:
-        print(f"% of peak: {gpu_name} is not in zoorepro/runners/gpu_peaks.yaml: no row", flush=True)
+        print(f"% of peak: {gpu_name} is not in zoorepro/peaks.yaml: no row", flush=True)
         return []
     flops, source = peak
     return [Measurement(f"{ckpt} % of peak", "throughput", 100.0 * tokens_per_s * flops_token / flops, "percent",

@@ -2,7 +2,13 @@
 `loop` timed runs on all-zero inputs, throughput = 1000*bs/mean_ms, host<->device copies excluded),
 plus the end-to-end figure that includes the copies. Writes the raw timings and measurement records.
 
+With `--flops-onnx` (the ONNX graph the model was compiled from, static at this batch size) and
+`--peak` (the target's peak, `python -m zoorepro.peaks --hardware ... --json`), also the throughput's
+% of the chip's peak: samples/s x FLOPs a sample (counted from the graph, zoorepro/flops.py) over
+the peak, with both sources in the row's note.
+
 Usage: python -m zoorepro.steps.perf --target cpu --model M --batch-size 4 --out raw.json --measurements m.json
+           [--flops-onnx G.onnx --peak work/<scale>/peaks/<target>.json]
 """
 import argparse
 import json
@@ -36,6 +42,27 @@ def measurements(bench, precision: str, raw: str) -> list[Measurement]:
     return rows
 
 
+def peak_rows(bench, precision: str, raw: str, graph: Path, peak_file: Path) -> list[Measurement]:
+    """`throughput % of peak` for the compute throughput, or nothing (with the reason printed) when
+    the target's peak is unknown."""
+    from zoorepro import flops
+    from zoorepro.peaks import read_peak
+
+    peak = read_peak(peak_file)
+    if peak is None:
+        print(f"% of peak: no peak known for this target ({peak_file}): no row")
+        return []
+    counted = flops.count(graph, {})
+    if counted.uncounted:
+        print(f"% of peak: shapes not inferred for {len(counted.uncounted)} nodes of {graph}: no row")
+        return []
+    per_sample = counted.total / bench.batch_size
+    return [Measurement("throughput % of peak", "throughput", peak.percent(bench.throughput * per_sample), "percent",
+                        batch_size=bench.batch_size, precision=precision, raw=(raw,),
+                        note=f"{per_sample / 1e9:.4g} GFLOP a sample ({flops.METHOD}; {graph.name}) x samples/s "
+                             f"over {peak.describe()}")]
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--target", required=True)
@@ -45,13 +72,18 @@ def main() -> int:
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--out", required=True, type=Path, help="raw timings JSON")
     ap.add_argument("--measurements", required=True, type=Path)
+    ap.add_argument("--flops-onnx", type=Path, help="the ONNX graph the model was compiled from (FLOPs a sample)")
+    ap.add_argument("--peak", type=Path, help="the target's peak (python -m zoorepro.peaks --json)")
     args = ap.parse_args()
     backend = get_backend(args.target, load_params())
     backend.check()
     bench = backend.benchmark(args.model, args.batch_size, args.loop, args.warmup)
     atomic_write_text(args.out, json.dumps(bench.to_dict(), indent=2) + "\n")
     lineage.record(args.out, [args.model])
-    print_measurements(write_measurements(args.measurements, measurements(bench, backend.precision, str(args.out))))
+    rows = measurements(bench, backend.precision, str(args.out))
+    if args.flops_onnx and args.peak:
+        rows += peak_rows(bench, backend.precision, str(args.out), args.flops_onnx, args.peak)
+    print_measurements(write_measurements(args.measurements, rows))
     return 0
 
 

@@ -6,6 +6,7 @@ from zoorepro.workflow import ModelInputs
 ARCHIVES = {
     "mini": "data/mini/vilbert/vilbert-vqa-mini.tar.gz",
     "full": "data/full/vilbert/vilbert-vqa-pretrained.2021-03-15.tar.gz",
+    "shape": "data/shape/vilbert/vilbert-vqa-shape.tar.gz",
 }
 
 
@@ -20,10 +21,16 @@ class Inputs(ModelInputs):
                 "token_ids": ["bs", p], "mask": ["bs", p], "type_ids": ["bs", p]}
 
     def data(self, wildcards) -> dict:
-        """The data a step reads: generated (mini) or downloaded and verified (full)."""
-        if wildcards.scale == "mini":
-            return {"manifest": "data/mini/vilbert/MANIFEST.json"}
+        """The data a step reads: generated (mini: data and a tiny model; shape: the full-size
+        architecture with random weights) or downloaded and verified (full)."""
+        if wildcards.scale in ("mini", "shape"):
+            return {"manifest": f"data/{wildcards.scale}/vilbert/MANIFEST.json"}
         return self.full_data()
+
+    def perf(self, wildcards) -> dict:
+        """The perf loop (params `vilbert.perf`; at shape scale `vilbert.shape.perf`: the full-size
+        model at bs64 takes seconds a run on a CPU)."""
+        return self.params["shape"]["perf"] if wildcards.scale == "shape" else self.params["perf"]
 
     def archive(self, wildcards) -> str:
         return ARCHIVES[wildcards.scale]
@@ -59,12 +66,14 @@ class Inputs(ModelInputs):
         return {"model": model, "versions": f"{model}.toolchain.json"}
 
     def table(self, wildcards) -> dict:
+        """Accuracy, parity and perf at mini and full scale; perf only at shape scale."""
         scale, target = self.scale(wildcards), wildcards.target
         base = f"work/{scale}/vilbert/{target}"
         model = self.compiled(scale, target, self.params["accuracy_batch_size"])
+        accuracy = [] if scale == "shape" else [f"{base}/accuracy.measurements.json",
+                                                f"{base}/compare.measurements.json"]
         return {
-            "measurements": [f"{base}/accuracy.measurements.json", f"{base}/compare.measurements.json",
-                             *(f"{base}/perf_bs{bs}.measurements.json" for bs in self.params["batch_sizes"])],
+            "measurements": [*accuracy, *(f"{base}/perf_bs{bs}.measurements.json" for bs in self.params["batch_sizes"])],
             "toolchain": f"{model}.toolchain.json",
         }
 

@@ -287,15 +287,18 @@ def model_config(text_vocab_size: int) -> dict:
     }
 
 
-def save_archive_dir(folder: Path, answers: list[str], text_vocab_size: int, seed: int) -> None:
-    """config.json, weights.th and vocabulary/ as allennlp's archive_model lays them out."""
+def save_archive_dir(folder: Path, answers: list[str], text_vocab_size: int, seed: int,
+                     model: dict | None = None) -> None:
+    """config.json, weights.th and vocabulary/ as allennlp's archive_model lays them out; the
+    model is the tiny one unless `model` (a `vqa_vilbert` config) is given."""
     import torch
     from allennlp.common import Params
     from allennlp.data import Vocabulary
     from allennlp.models import Model
 
     reader = reader_config()
-    config = {"dataset_reader": reader, "validation_dataset_reader": reader, "model": model_config(text_vocab_size)}
+    config = {"dataset_reader": reader, "validation_dataset_reader": reader,
+              "model": model or model_config(text_vocab_size)}
     vocab = Vocabulary()
     vocab.add_tokens_to_namespace(answers, "answers")
     torch.manual_seed(seed)
@@ -310,11 +313,11 @@ def save_archive_dir(folder: Path, answers: list[str], text_vocab_size: int, see
     (folder / "vocabulary" / ".lock").unlink(missing_ok=True)
 
 
-def write_tar_gz(folder: Path, path: Path) -> None:
+def write_tar_gz(folder: Path, path: Path, level: int = 9) -> None:
     """A gzipped tar of `folder`'s files whose bytes depend only on their names and contents:
     sorted members, zero mtimes, root ownership, fixed modes, no gzip file name or time."""
     files = sorted(p for p in folder.rglob("*") if p.is_file())
-    with path.open("wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as gz, \
+    with path.open("wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=level) as gz, \
             tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for file in files:
             info = tarfile.TarInfo(file.relative_to(folder).as_posix())

@@ -1,0 +1,183 @@
+"""Peak compute of a chip at a precision: data with a source per chip (peaks.yaml beside this file),
+or, for this machine's CPU, measured by a matmul micro-benchmark (`--measure-cpu`).
+
+A peak turns a throughput into "% of peak": samples/s x FLOPs a sample / peak FLOP/s. A claim whose
+% of peak is above 100 is not physically possible as stated (zoorepro/verdicts.py: IMPLAUSIBLE).
+
+Usage: python -m zoorepro.peaks                                   # the listed chips
+       python -m zoorepro.peaks --measure-cpu [--seconds 2]
+       python -m zoorepro.peaks --hardware cpu --precision fp32 --json work/mini/peaks/cpu.json
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import asdict, dataclass
+from functools import cache
+from pathlib import Path
+
+from . import yamlutil
+
+PEAKS = Path(__file__).with_name("peaks.yaml")
+# A precision label as claims, tables and torch write it -> the key peaks.yaml uses.
+ALIASES = {"fp32": "fp32", "float32": "fp32", "float": "fp32", "fp16": "fp16", "float16": "fp16", "half": "fp16",
+           "bf16": "bf16", "bfloat16": "bf16", "int8": "int8"}
+FLOAT = ("fp16", "bf16", "fp32")
+
+
+@dataclass(frozen=True)
+class Peak:
+    """`flops` per second of `chip` at `precision`, and where the figure comes from."""
+
+    chip: str
+    precision: str
+    flops: float
+    source: str
+    cards: tuple[tuple[str, int], ...] = ()  # (board, chips on it) for boards with several chips
+
+    def percent(self, flops_per_s: float) -> float:
+        return 100.0 * flops_per_s / self.flops
+
+    def describe(self) -> str:
+        unit = "TOP/s" if self.precision == "int8" else "TFLOP/s"
+        return f"{self.chip} {self.precision} peak {self.flops / 1e12:.4g} {unit} ({self.source})"
+
+
+def precision_key(precision: str) -> str | None:
+    """The peaks.yaml key of a precision label ('fp16', 'float16', 'bfloat16 autocast' ...); None
+    for a label that names none ('unspecified')."""
+    word = precision.lower().split()[0] if precision.strip() else ""
+    return ALIASES.get(word)
+
+
+@cache
+def _table() -> dict:
+    return yamlutil.load_file(PEAKS)
+
+
+def _peak(entry: dict, chip: str, precision: str) -> Peak | None:
+    peaks = entry["peak"]
+    key = precision_key(precision)
+    if key is None:  # not stated: the chip's largest floating-point peak, the most generous reading
+        floats = [p for p in FLOAT if p in peaks]
+        if not floats:
+            return None
+        key = max(floats, key=lambda p: peaks[p])
+        source = f"{entry['source']}; precision not stated: its largest float peak ({key})"
+    elif key in peaks:
+        source = entry["source"]
+    else:
+        return None
+    cards = tuple((c["name"], int(c["chips"])) for c in entry.get("cards", ()))
+    return Peak(chip, key, 1e12 * float(peaks[key]), " ".join(source.split()), cards)
+
+
+def chip_peak(chip: str, precision: str) -> Peak | None:
+    """The peak of a named chip (a claim's or a target's hardware: '310', '310P3', 'mrv100'), or
+    None when peaks.yaml does not list the chip or that precision."""
+    for entry in _table()["chips"]:
+        if entry["chip"] == chip:
+            return _peak(entry, chip, precision)
+    return None
+
+
+def gpu_peak(device_name: str, dtype: str) -> tuple[float, str] | None:
+    """(peak FLOP/s, source) of a CUDA GPU by its device name, or None when it is not listed."""
+    for entry in _table()["gpus"]:
+        if entry["match"] in device_name:
+            peak = _peak(entry, device_name, dtype) if precision_key(dtype) else None
+            return (peak.flops, peak.source) if peak else None
+    return None
+
+
+def measure_cpu(seconds: float = 2.0, size: int = 1024) -> Peak:
+    """This machine's float32 peak as measured: the best rate of size x size matmuls (torch, every
+    thread it uses) over `seconds`. A measured figure, not a vendor's: marked as such."""
+    import os
+
+    import torch
+
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    flop = 2.0 * size ** 3
+    for _ in range(3):  # warm-up
+        torch.mm(a, b)
+    best, end = 0.0, time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        start = time.perf_counter()
+        for _ in range(4):
+            torch.mm(a, b)
+        best = max(best, 4 * flop / (time.perf_counter() - start))
+    cpu = _cpu_name()
+    return Peak("cpu", "fp32", best, f"measured on this host ({cpu}, {os.cpu_count()} CPUs, "
+                                     f"torch {torch.__version__} with {torch.get_num_threads()} threads): "
+                                     f"best rate of {size}x{size} float32 matmuls over {seconds:g} s")
+
+
+def hardware_peak(hardware: str, precision: str, seconds: float = 2.0) -> Peak | None:
+    """A target's peak: this CPU measured, a listed chip from data, this machine's CUDA GPU by name."""
+    if hardware == "cpu":
+        return measure_cpu(seconds)
+    if hardware == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            return None
+        name = torch.cuda.get_device_name(0)
+        found = gpu_peak(name, precision)
+        return Peak(name, precision_key(precision) or precision, found[0], found[1]) if found else None
+    return chip_peak(hardware, precision)
+
+
+def read_peak(path: Path) -> Peak | None:
+    """A peak written by --json (None when the file says none is known)."""
+    data = json.loads(Path(path).read_text())
+    if data is None:
+        return None
+    data["cards"] = tuple(tuple(c) for c in data.get("cards", ()))
+    return Peak(**data)
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+    return platform.processor() or "unknown CPU"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m zoorepro.peaks", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--measure-cpu", action="store_true", help="measure this CPU's float32 matmul rate")
+    parser.add_argument("--seconds", type=float, default=2.0, help="how long to measure (default 2)")
+    parser.add_argument("--json", type=Path, help="write the peak here as JSON (null when none is known)")
+    parser.add_argument("--hardware", help="a target's hardware: cpu (measured), a chip of peaks.yaml, or cuda "
+                                           "(this machine's GPU by name)")
+    parser.add_argument("--precision", default="fp32", help="what the target computes in (default fp32)")
+    args = parser.parse_args(argv)
+    if args.hardware:
+        peak = hardware_peak(args.hardware, args.precision, args.seconds)
+        print(peak.describe() if peak else f"no peak known for {args.hardware} at {args.precision}: no % of peak")
+        if args.json:
+            from .fsutil import atomic_write_text
+            atomic_write_text(args.json, json.dumps(asdict(peak) if peak else None, indent=2) + "\n")
+        return 0
+    if args.measure_cpu:
+        peak = measure_cpu(args.seconds)
+        print(f"{peak.flops / 1e9:.1f} GFLOP/s  {peak.source}")
+        if args.json:
+            args.json.write_text(json.dumps(asdict(peak), indent=2) + "\n")
+        return 0
+    for entry in [*_table()["chips"], *_table()["gpus"]]:
+        name = entry.get("chip") or entry["match"]
+        print(f"{name:<16} " + ", ".join(f"{k} {v:g}" for k, v in entry["peak"].items()) + f"  ({' '.join(entry['source'].split())[:90]})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
