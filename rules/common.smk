@@ -10,7 +10,7 @@ from zoorepro import jobenv, lineage, models, runlock, yamlutil
 from zoorepro.backends import get_backend
 from zoorepro.config import figures_dir, results_dir, target_settings, validate
 from zoorepro.planted import claims_path as planted_path
-from zoorepro.errors import ToolchainMissing
+from zoorepro.errors import ConfigError, ToolchainMissing
 from zoorepro.runners import get_runner
 
 # Every job runs the workflow's own python and keeps library caches in work/.cache (zoorepro/jobenv.py).
@@ -115,8 +115,13 @@ def rebuild_stale(model, scale):
 def table_inputs(wildcards):
     """The model's measurement files and toolchain record, once its target passed validate_target;
     at mini scale also the planted claims its mini generator wrote (zoorepro/planted.py)."""
+    scale = INPUTS[wildcards.model].scale(wildcards)
+    if scale not in models.scales(wildcards.model):
+        raise ConfigError(f"{wildcards.model} has no {scale} scale (its scales: "
+                          f"{', '.join(models.scales(wildcards.model))}); e.g. "
+                          f"{results_dir(models.scales(wildcards.model)[0])}/{wildcards.model}_{wildcards.target}.csv")
     validate_target(wildcards.model, wildcards.target, wildcards.resdir)
-    rebuild_stale(wildcards.model, INPUTS[wildcards.model].scale(wildcards))
+    rebuild_stale(wildcards.model, scale)
     inputs = INPUTS[wildcards.model].table(wildcards)
     if wildcards.resdir == results_dir("mini"):
         inputs["planted"] = planted_path(wildcards.model)

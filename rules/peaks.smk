@@ -5,6 +5,8 @@
 
 
 rule peak:
+    input:
+        peaks="zoorepro/peaks.yaml",
     output:
         "work/{scale}/{model}/{target}/peak.json",
     conda:

@@ -8,6 +8,9 @@ rule table:
     input:
         unpack(table_inputs),
         claims="claims/claims.yaml",
+        # what the throughput claims' implied % of peak is computed from (zoorepro/plausibility.py)
+        flops="claims/flops.yaml",
+        peaks="zoorepro/peaks.yaml",
     output:
         csv="{resdir}/{model}_{target}.csv",
         provenance="{resdir}/{model}_{target}.provenance.json",

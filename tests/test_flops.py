@@ -73,6 +73,11 @@ def test_peaks_are_data_with_a_source_and_the_cpu_is_measured():
     assert unstated.precision == "fp16" and "precision not stated" in unstated.source
     assert peaks.chip_peak("no-such-chip", "fp16") is None
     assert peaks.gpu_peak("NVIDIA H200", "bfloat16")[0] == 989.5e12
+    assert peaks.gpu_peak("NVIDIA H200 NVL", "bfloat16")[0] == 835.5e12  # the longest match wins
+    assert peaks.gpu_peak("Tesla V100-SXM2-32GB", "float16")[0] == 125e12
+    assert peaks.gpu_peak("NVIDIA L4", "float32")[0] == 30.3e12
+    assert peaks.gpu_peak("NVIDIA L40S", "float32") is None  # not the L4
+    assert peaks.gpu_peak("Iluvatar MR-V100", "float16") is None  # another vendor's, not NVIDIA's V100
     cpu = peaks.measure_cpu(seconds=0.2, size=256)
     assert cpu.flops > 1e8 and cpu.source.startswith("measured on this host")
 

@@ -113,4 +113,4 @@ def test_flops_per_token_matches_a_hand_count_of_the_real_7b():
         model = LlavaNextVideoForConditionalGeneration(config)
     hand = 2 * (32 * (4 * 4096 * 4096 + 3 * 4096 * 11008) + 32064 * 4096)
     assert flops_per_token(model) == hand  # 13.21 GFLOP a token
-    assert gpu_peak("NVIDIA H200", "bfloat16")[0] == 989.5e12 and gpu_peak("Tesla T4", "float32") is None
+    assert gpu_peak("NVIDIA H200", "bfloat16")[0] == 989.5e12 and gpu_peak("NVIDIA GeForce RTX 3090", "float32") is None

@@ -29,10 +29,11 @@ def test_the_implied_percent_is_rate_times_flops_over_the_peak():
     c = claim("vilbert.310.throughput.bs16")  # 236 fps on an Ascend 310: fp16 peak 8 TFLOP/s
     found = implied(c, REGISTRY)
     assert found.percent == pytest.approx(100 * 236 * 20e9 / 8e12)
-    assert found.as_batches_percent == pytest.approx(16 * found.percent)
+    assert found.reading == "samples/s" and found.other_reading == "batches/s of bs16"
+    assert found.other_percent == pytest.approx(16 * found.percent)
     assert not found.implausible
     # plausible as samples/s, not as batches/s: the note says the number can only be samples/s
-    assert "can only be samples/s" in found.text() and "HUAWEI CONNECT 2018" in found.text()
+    assert "cannot be batches/s of bs16" in found.text() and "HUAWEI CONNECT 2018" in found.text()
 
 
 def test_a_claim_above_the_peak_is_implausible_and_says_which_reading_would_fit():
@@ -41,12 +42,25 @@ def test_a_claim_above_the_peak_is_implausible_and_says_which_reading_would_fit(
     assert found.implausible and found.percent == pytest.approx(125.0)
     verdict, note = plausibility(c, "NOT_COMPARABLE", REGISTRY)
     assert verdict == IMPLAUSIBLE
-    assert note.startswith("IMPLAUSIBLE: implies 125.0 % of 310's fp16 peak")
-    assert "Atlas 300I inference card (model 3000): 31.2 % of its 4 chips' peak" in note
+    assert note.startswith("IMPLAUSIBLE: implies 125.0 % of 310's fp16 peak read as samples/s")
+    assert "as a per-card figure of Atlas 300I inference card (model 3000) (31.2 % of its 4 chips' peak)" in note
     far = implied(claim("vilbert.310.throughput.bs16", value=5000), REGISTRY)
     assert "no reading fits" in far.text() and "needs 12.50x the peak" in far.text()
-    # a comparable run that reproduced it wins: then the FLOPs or the peak data is what is wrong
+    # a comparable run's verdict stands: REPRODUCED says the FLOPs or peak data is wrong, and an
+    # OUT_OF_TOLERANCE must still fail the audit
     assert plausibility(c, REPRODUCED, REGISTRY)[0] == REPRODUCED
+    assert plausibility(c, "OUT_OF_TOLERANCE", REGISTRY) == ("OUT_OF_TOLERANCE", note)
+
+
+def test_a_claim_registered_as_batches_per_second_is_assessed_that_way():
+    from zoorepro.claims import Reading
+
+    c = claim("vilbert.310.throughput.bs16", value=40,
+              reading=Reading(metric="throughput_batches", batch_size=16, why="the tool counts batches"))
+    found = implied(c, REGISTRY)  # 40 batches/s x 16 x 20 GFLOP = 12.8 TFLOP/s on an 8 TFLOP/s chip
+    assert found.reading == "batches/s of bs16" and found.percent == pytest.approx(160.0)
+    assert found.implausible and found.other_percent == pytest.approx(10.0)
+    assert "plausible only as samples/s (10.0 %)" in found.text()
 
 
 def test_claims_that_cannot_be_assessed_say_why():
@@ -105,3 +119,33 @@ def test_a_shape_table_compares_throughput_on_the_claimed_chip_and_runs_no_accur
     result = audit(load_claims(), tmp_path / "results", None)
     assert {c.label for c in result.checks} == {"results/shape/vilbert_310P3.csv", "results/shape/vilbert_cpu.csv"}
     assert all(c.valid for c in result.checks), [c.problems for c in result.checks]
+
+
+def test_an_implausible_claim_measured_out_of_tolerance_on_its_chip_still_fails_the_audit(tmp_path, monkeypatch):
+    import zoorepro.audit
+    import zoorepro.report
+
+    huge = {"vilbert": {"flops_per_sample": 1000e9, "per_batch_size": {}}}  # every 310P3 claim > 100 %
+    monkeypatch.setattr(zoorepro.report, "load_registry", lambda: huge)
+    monkeypatch.setattr(zoorepro.audit, "load_registry", lambda: huge)
+    m = write_measurements(tmp_path / "m.json", [
+        {"metric": "throughput", "kind": "throughput", "batch_size": 1, "value": 20.0, "unit": "samples/s"}])
+    ctx = RunContext(model="vilbert", target="310P3", hardware="310P3", scale="full")
+    rows = make_table(ctx, [m], load_claims(), TOL, tmp_path / "results" / "vilbert_310P3.csv").rows
+    row = rows_by(rows, claim_id="vilbert.310P3.throughput.bs1")[0]
+    assert row["verdict"] == "OUT_OF_TOLERANCE" and "IMPLAUSIBLE: implies" in row["note"]
+    result = audit(load_claims(), tmp_path / "results", None)
+    assert "vilbert.310P3.throughput.bs1" in result.failed
+    assert {s.claim.id: s.verdict for s in result.statuses}["vilbert.310P3.throughput.bs4"] == IMPLAUSIBLE
+
+
+def test_a_shape_table_of_a_model_without_a_shape_chain_is_refused():
+    import copy
+
+    from zoorepro.config import load_params, validate
+    from zoorepro.errors import ConfigError
+
+    params = copy.deepcopy(load_params())
+    params["tables"]["shape"]["videobert"] = ["cpu"]
+    with pytest.raises(ConfigError, match=r"tables.shape.videobert: videobert has no shape scale \(its scales: mini, full\)"):
+        validate(params)

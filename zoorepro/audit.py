@@ -64,7 +64,7 @@ class ClaimStatus:
         for v in (REPRODUCED, BETTER):
             if v in verdicts:
                 return v
-        if self.implied is not None and self.implied.implausible:  # whatever ran, or if nothing did
+        if self.implied is not None and self.implied.implausible:  # nothing comparable judged it
             return IMPLAUSIBLE
         return NOT_COMPARABLE if NOT_COMPARABLE in verdicts else NOT_RUN
 

@@ -61,14 +61,18 @@ def validate(params: Any, schema_path: Path = SCHEMA_PATH, source: str = "params
 def _check_cross_fields(params: dict, source: str = "params.yaml") -> None:
     problems = [f"  targets.{name}: target names must be strings (quote numeric names such as '310')"
                 for name in params["targets"] if not isinstance(name, str)]
-    for scale, models in params["tables"].items():
-        for model, targets in models.items():
+    from . import models
+    from .backends import get_backend
+
+    for scale, table_map in params["tables"].items():
+        for model, targets in table_map.items():
+            if scale not in models.scales(model):
+                problems.append(f"  tables.{scale}.{model}: {model} has no {scale} scale (its scales: "
+                                f"{', '.join(models.scales(model))})")
             for i, target in enumerate(targets):
                 if target not in params["targets"]:
                     problems.append(f"  tables.{scale}.{model}[{i}]: unknown target {target!r} "
                                     f"(known: {', '.join(params['targets'])})")
-    from . import models
-    from .backends import get_backend
 
     for name in params["targets"]:  # every target's settings, also those only a chip run would read
         if "backend" not in params["targets"][name]:  # a target only runners drive (e.g. MindIE's npu)

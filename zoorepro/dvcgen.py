@@ -30,7 +30,7 @@ TABLE_CODE = ["zoorepro/steps", "zoorepro/backends", "zoorepro/runners", "zoorep
 
 
 # What a table's figures depend on besides the table (zoorepro/figures.py draws them).
-FIGURES_CODE = ["zoorepro/figures.py", "rules/report.smk"]
+FIGURES_CODE = ["zoorepro/figures.py", "zoorepro/tablecheck.py", "rules/report.smk"]
 CURVES_TEMPLATE = "report/dvc_curves.json"
 
 

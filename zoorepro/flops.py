@@ -93,6 +93,8 @@ def node_flops(node, shapes: dict) -> float | None:
             return None
         equation = _attr(node, "equation", b"")
         equation = equation.decode() if isinstance(equation, bytes) else equation
+        if "..." in equation:  # broadcast dims: not counted rather than guessed
+            return None
         lhs, _, rhs = equation.replace(" ", "").partition("->")
         sizes = {}
         for term, shape in zip(lhs.split(","), ins):

@@ -10,7 +10,9 @@ generic names a model. `pipeline.py` declares:
 * optionally `check_params(block) -> list[str]`: cross-field problems in its params block, each
   as `key: message` (the block's JSON schema is `zoorepro/<model>/params.schema.yaml`);
 * optionally `AGREEMENT_METRICS`: metrics that set two chips or frameworks against each other
-  (besides rows of kind `parity`), drawn in the report's agreement figure (zoorepro/figures.py).
+  (besides rows of kind `parity`), drawn in the report's agreement figure (zoorepro/figures.py);
+* optionally `SCALES`: the scales its rules build (default mini and full; `shape` = its real
+  architecture with random weights, throughput only).
 
 Beside it, `inputs.py` holds its rules' input functions (`Inputs`, a zoorepro.workflow.ModelInputs).
 A model whose steps import a patched upstream tree also has `sources.py` with `PACKAGES` (import
@@ -66,6 +68,11 @@ def patch_files(model: str, patches_dir: Path) -> list[Path]:
     if mod is None:
         return []
     return sorted(p for d in sorted(Path(patches_dir).glob(mod.PATCH_GLOB)) if d.is_dir() for p in d.glob("*.patch"))
+
+
+def scales(model: str) -> tuple[str, ...]:
+    """The scales a model's rules build (pipeline.py SCALES; default mini and full)."""
+    return tuple(getattr(pipeline(model), "SCALES", ("mini", "full")))
 
 
 def runner_name(model: str, target: str, params: dict) -> str | None:

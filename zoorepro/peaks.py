@@ -5,13 +5,14 @@ A peak turns a throughput into "% of peak": samples/s x FLOPs a sample / peak FL
 % of peak is above 100 is not physically possible as stated (zoorepro/verdicts.py: IMPLAUSIBLE).
 
 Usage: python -m zoorepro.peaks                                   # the listed chips
-       python -m zoorepro.peaks --measure-cpu [--seconds 2]
+       python -m zoorepro.peaks --measure-cpu [--seconds 3]
        python -m zoorepro.peaks --hardware cpu --precision fp32 --json work/mini/peaks/cpu.json
 """
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -83,16 +84,28 @@ def chip_peak(chip: str, precision: str) -> Peak | None:
     return None
 
 
+# CUDA-compatible GPUs of other vendors whose names hold an NVIDIA model's (Iluvatar's MR-V100).
+OTHER_VENDORS = re.compile(r"(?i)iluvatar|\b(MR|BI)-V\d")
+
+
+def gpu_entry(device_name: str) -> dict | None:
+    """The peaks.yaml GPU whose `match` is a whole word sequence of the device name, the longest
+    such match winning ("H200 NVL" over "H200"; "L4" never matches "L40S"); None for GPUs not
+    listed and for other vendors' CUDA-compatible GPUs."""
+    if OTHER_VENDORS.search(device_name):
+        return None
+    found = [e for e in _table()["gpus"] if re.search(rf"(?<![\w-]){re.escape(e['match'])}(?!\w)", device_name)]
+    return max(found, key=lambda e: len(e["match"])) if found else None
+
+
 def gpu_peak(device_name: str, dtype: str) -> tuple[float, str] | None:
     """(peak FLOP/s, source) of a CUDA GPU by its device name, or None when it is not listed."""
-    for entry in _table()["gpus"]:
-        if entry["match"] in device_name:
-            peak = _peak(entry, device_name, dtype) if precision_key(dtype) else None
-            return (peak.flops, peak.source) if peak else None
-    return None
+    entry = gpu_entry(device_name)
+    peak = _peak(entry, device_name, dtype) if entry and precision_key(dtype) else None
+    return (peak.flops, peak.source) if peak else None
 
 
-def measure_cpu(seconds: float = 2.0, size: int = 1024) -> Peak:
+def measure_cpu(seconds: float = 3.0, size: int = 2048) -> Peak:
     """This machine's float32 peak as measured: the best rate of size x size matmuls (torch, every
     thread it uses) over `seconds`. A measured figure, not a vendor's: marked as such."""
     import os
@@ -115,7 +128,7 @@ def measure_cpu(seconds: float = 2.0, size: int = 1024) -> Peak:
                                      f"best rate of {size}x{size} float32 matmuls over {seconds:g} s")
 
 
-def hardware_peak(hardware: str, precision: str, seconds: float = 2.0) -> Peak | None:
+def hardware_peak(hardware: str, precision: str, seconds: float = 3.0) -> Peak | None:
     """A target's peak: this CPU measured, a listed chip from data, this machine's CUDA GPU by name."""
     if hardware == "cpu":
         return measure_cpu(seconds)
@@ -154,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m zoorepro.peaks", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--measure-cpu", action="store_true", help="measure this CPU's float32 matmul rate")
-    parser.add_argument("--seconds", type=float, default=2.0, help="how long to measure (default 2)")
+    parser.add_argument("--seconds", type=float, default=3.0, help="how long to measure (default 3)")
     parser.add_argument("--json", type=Path, help="write the peak here as JSON (null when none is known)")
     parser.add_argument("--hardware", help="a target's hardware: cpu (measured), a chip of peaks.yaml, or cuda "
                                            "(this machine's GPU by name)")

@@ -3,9 +3,9 @@
 implied % = claimed items/s x FLOPs an item (claims/flops.yaml, counted from the model's full-size
 graph) / the chip's peak at the claim's precision (zoorepro/peaks.yaml; the chip's largest float
 peak when the claim states none). A claim above 100 % is IMPLAUSIBLE as stated; the note says which
-reading would make it possible: as batches/s of its batch size the number only implies more FLOPs
-(that reading tells apart claims plausible as samples/s), a sample costs the same at any batch
-size, so what is left is a per-card figure of a board with several chips (peaks.yaml `cards`). A claim of a model without a FLOPs count, or
+reading would make it possible: the other of samples/s and batches/s of its batch size (a claim the
+registry reads as batches/s, `reading: throughput_batches`, is assessed that way), or a per-card
+figure of a board with several chips (peaks.yaml `cards`); a sample costs the same at any batch size. A claim of a model without a FLOPs count, or
 on a chip without a listed peak, is not assessed (and says why).
 """
 from __future__ import annotations
@@ -18,10 +18,13 @@ from .peaks import Peak, chip_peak
 
 @dataclass(frozen=True)
 class Implied:
-    """What a throughput claim implies of its chip's peak, under the stated and the other reading."""
+    """What a throughput claim implies of its chip's peak, read as the registry reads it (samples/s,
+    or the claim's registered `reading`), and under the other reading."""
 
-    percent: float                    # the number as stated: items (samples) a second
-    as_batches_percent: float | None  # the number read as batches a second of its batch size
+    percent: float                 # the number as the registry reads it
+    reading: str                   # that reading, e.g. "samples/s" or "batches/s of bs16"
+    other_percent: float | None    # under the other reading (None when both are the same)
+    other_reading: str
     flops_per_sample: float
     peak: Peak
 
@@ -31,26 +34,31 @@ class Implied:
 
     def text(self) -> str:
         """The note beside the claim: the implied %, its FLOPs and the peak's source, and what the
-        other readings would imply; for an implausible claim, which reading would make it possible."""
-        core = (f"implies {self.percent:.1f} % of {self.peak.chip}'s {self.peak.precision} peak "
-                f"({self.flops_per_sample / 1e9:.2f} GFLOP a sample x the claimed rate over "
+        other reading would imply; for an implausible claim, which reading would make it possible."""
+        core = (f"implies {self.percent:.1f} % of {self.peak.chip}'s {self.peak.precision} peak read as "
+                f"{self.reading} ({self.flops_per_sample / 1e9:.2f} GFLOP a sample x the claimed rate over "
                 f"{self.peak.flops / 1e12:.4g} TFLOP/s: {self.peak.source})")
-        if self.as_batches_percent is not None and self.as_batches_percent != self.percent:
-            core += f"; read as batches/s of its batch size it would be {self.as_batches_percent:.1f} %"
-            if self.as_batches_percent > 100.0 >= self.percent:
-                core += " (beyond the peak: the number can only be samples/s)"
+        if self.other_percent is not None:
+            core += f"; read as {self.other_reading} it would be {self.other_percent:.1f} %"
+            if self.other_percent > 100.0 >= self.percent:
+                core += f" (beyond the peak: the number cannot be {self.other_reading})"
         if not self.implausible:
             return core
-        readings = [f"{name}: {self.percent / chips:.1f} % of its {chips} chips' peak"
-                    for name, chips in self.peak.cards if self.percent / chips <= 100.0]
-        fix = ("plausible only as a per-card figure of " + "; ".join(readings)) if readings else (
-            f"no reading fits: batches/s only adds FLOPs, and a sample costs the same at any batch size; it "
-            f"needs {self.percent / 100.0:.2f}x the peak (or the FLOPs/peak data is wrong)")
+        fits = []
+        if self.other_percent is not None and self.other_percent <= 100.0:
+            fits.append(f"as {self.other_reading} ({self.other_percent:.1f} %)")
+        fits += [f"as a per-card figure of {name} ({self.percent / chips:.1f} % of its {chips} chips' peak)"
+                 for name, chips in self.peak.cards if self.percent / chips <= 100.0]
+        fix = ("plausible only " + "; or ".join(fits)) if fits else (
+            f"no reading fits: a sample costs the same at any batch size; it needs {self.percent / 100.0:.2f}x "
+            "the peak (or the FLOPs/peak data is wrong)")
         return f"IMPLAUSIBLE: {core}; {fix}"
 
 
 def implied(claim, registry: dict | None = None) -> Implied | None:
-    """The implied % of peak of a throughput claim, or None when it cannot be assessed (see why_not)."""
+    """The implied % of peak of a throughput claim, or None when it cannot be assessed (see why_not).
+    A claim the registry reads as batches/s (`reading: throughput_batches` at a batch size) counts
+    that many samples a unit; the other reading is the plain samples/s (and the other way round)."""
     if claim.kind != "throughput":
         return None
     registry = load_registry() if registry is None else registry
@@ -58,11 +66,16 @@ def implied(claim, registry: dict | None = None) -> Implied | None:
     peak = chip_peak(str(claim.target), claim.precision or "")
     if entry is None or peak is None:
         return None
-    per_sample = float(entry["per_batch_size"].get(claim.batch_size, entry["flops_per_sample"])) \
-        if claim.batch_size is not None else float(entry["flops_per_sample"])
-    rate = float(claim.value)
-    as_batches = peak.percent(rate * claim.batch_size * per_sample) if claim.batch_size else None
-    return Implied(peak.percent(rate * per_sample), as_batches, per_sample, peak)
+    reading = getattr(claim, "reading", None)
+    bs = reading.batch_size if reading is not None else claim.batch_size
+    per_sample = float(entry["per_batch_size"].get(bs, entry["flops_per_sample"]))
+    as_samples = peak.percent(float(claim.value) * per_sample)
+    as_batches = peak.percent(float(claim.value) * bs * per_sample) if bs else None
+    batches_label = f"batches/s of bs{bs}"
+    if reading is not None and reading.metric == "throughput_batches":
+        return Implied(as_batches, batches_label, as_samples, "samples/s", per_sample, peak)
+    other = as_batches if as_batches is not None and bs != 1 else None
+    return Implied(as_samples, "samples/s", other, batches_label, per_sample, peak)
 
 
 def why_not(claim, registry: dict | None = None) -> str | None:

@@ -19,7 +19,7 @@ NOT_COMPARABLE = "NOT_COMPARABLE"
 NO_CLAIM = "NO_CLAIM"
 NOT_RUN = "NOT_RUN"
 # A throughput claim that would need more than its chip's peak compute (zoorepro/plausibility.py):
-# a finding about the document, whatever was measured (unless a comparable run reproduced it).
+# a finding about the document where no comparable run judged it (a comparable verdict stands).
 IMPLAUSIBLE = "IMPLAUSIBLE"
 ALL = (REPRODUCED, BETTER, OUT_OF_TOLERANCE, NOT_COMPARABLE, NO_CLAIM, NOT_RUN, IMPLAUSIBLE)
 
@@ -60,13 +60,15 @@ REASON_PREFIXES = ("planted mini claim", "mini scale", "shape scale", "stand-in 
 def plausibility(claim, verdict: str, registry: dict | None = None) -> tuple[str, str]:
     """(verdict, note) for a claim row once its implied % of peak is known: the note says what the
     claim implies of its chip's peak (or why that is not assessed); a claim above the peak is
-    IMPLAUSIBLE unless a comparable run reproduced or beat it."""
+    IMPLAUSIBLE where nothing comparable judged it (NOT_COMPARABLE, NOT_RUN): a comparable run's
+    verdict stands (an OUT_OF_TOLERANCE must still fail the audit; a REPRODUCED one says the FLOPs
+    or peak data is wrong), with the implied % in its note."""
     from .plausibility import implied, why_not
 
     found = implied(claim, registry)
     if found is None:
         return verdict, why_not(claim, registry) or ""
-    if found.implausible and verdict not in (REPRODUCED, BETTER):
+    if found.implausible and verdict in (NOT_COMPARABLE, NOT_RUN):
         return IMPLAUSIBLE, found.text()
     return verdict, found.text()
 

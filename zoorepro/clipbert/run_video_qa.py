@@ -334,14 +334,14 @@ def finetune(cfg: dict, out: Path, device: str, ranks: Ranks) -> dict:
             optimizer.step()
             optimizer.zero_grad()
             losses.append(float(loss.detach()))
-            waited = time.perf_counter()
-            timer["model_s"] += waited - start
+            timer["model_s"] += time.perf_counter() - start
             timer["items"] += len(batch["examples"]) * ranks.world
             bar.set_postfix_str(f"loss {losses[-1]:.4f} lr {groups[2]['lr']:.3g}", refresh=False)
             bar.update()
             if step % every == 0 or step == total:
                 validate_and_save(model, val, cfg, out, step, device, label2answer, ranks, write_val=step % every == 0)
                 model.train()
+            waited = time.perf_counter()  # progress and validation count neither as loading nor as training
             if step >= total:
                 break
     bar.close()

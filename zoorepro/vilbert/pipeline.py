@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from zoorepro import dvcgen
 
+# mini, full, and shape: the full-size architecture with random weights (make_shape), throughput only
+SCALES = ("mini", "full", "shape")
 DOCUMENT = "002_96a57c031fd5d3aa.txt"
 RUNNER = None  # compiled from ONNX by the target's backend
 # The accuracy metrics its claims may name (claims/claims.yaml; throughput is every model's).
