@@ -53,10 +53,12 @@ rule videobert_perf_engine:
     # Document: python3 core/perf_engine.py --hardware_type ILUVATAR --task videobert-onnx-fp32
     # (after copying cifar-100-python and video-bert.onnx into the ByteMLPerf tree and fetching the
     # workload JSON; here the workload JSON is shipped, pinned). A backend with ByteMLPerf's harness
-    # (IxRT) runs ByteMLPerf's own perf_engine; portable targets run the same semantics on onnxruntime.
+    # (IxRT) runs ByteMLPerf's own perf_engine; portable targets run the same semantics on onnxruntime,
+    # and add % of the target's peak (FLOPs of video-bert.onnx at each batch size, the `peak` rule).
     input:
         unpack(IN_VIDEOBERT.model_inputs),
         workload=IN_VIDEOBERT.workload_path,
+        peak="work/{scale}/videobert/{target}/peak.json",
     output:
         report=directory("work/{scale}/videobert/{target}/report"),
         logits="work/{scale}/videobert/{target}/open_cifar.npy",
@@ -74,7 +76,7 @@ rule videobert_perf_engine:
     shell:
         "python -m zoorepro.videobert.perf_engine --target {wildcards.target} --task {params.task} "
         "--onnx {params.onnx} --data {params.data} --workload {input.workload} --out-dir {output.report} "
-        "--logits {output.logits} "
+        "--logits {output.logits} --peak {input.peak} "
         "--measurements {output.measurements} --toolchain {output.toolchain} > {log} 2>&1"
 
 

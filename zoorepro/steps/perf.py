@@ -42,9 +42,12 @@ def measurements(bench, precision: str, raw: str) -> list[Measurement]:
     return rows
 
 
-def peak_rows(bench, precision: str, raw: str, graph: Path, peak_file: Path) -> list[Measurement]:
-    """`throughput % of peak` for the compute throughput, or nothing (with the reason printed) when
-    the target's peak is unknown."""
+def percent_of_peak(samples_per_s: float, batch_size: int, graph: Path, peak_file: Path, precision: str,
+                    raw: str, shapes: dict | None = None) -> list[Measurement]:
+    """`throughput % of peak`: samples/s x FLOPs a sample of `graph` (counted at `shapes`, or its own
+    static shapes, divided by the batch size) over the target's peak; nothing (with the reason
+    printed) when the peak is unknown or the graph's shapes cannot be inferred. Every model's perf
+    step may add it."""
     from zoorepro import flops
     from zoorepro.peaks import read_peak
 
@@ -52,15 +55,20 @@ def peak_rows(bench, precision: str, raw: str, graph: Path, peak_file: Path) -> 
     if peak is None:
         print(f"% of peak: no peak known for this target ({peak_file}): no row")
         return []
-    counted = flops.count(graph, {})
+    counted = flops.count(graph, shapes or {})
     if counted.uncounted:
         print(f"% of peak: shapes not inferred for {len(counted.uncounted)} nodes of {graph}: no row")
         return []
-    per_sample = counted.total / bench.batch_size
-    return [Measurement("throughput % of peak", "throughput", peak.percent(bench.throughput * per_sample), "percent",
-                        batch_size=bench.batch_size, precision=precision, raw=(raw,),
-                        note=f"{per_sample / 1e9:.4g} GFLOP a sample ({flops.METHOD}; {graph.name}) x samples/s "
-                             f"over {peak.describe()}")]
+    per_sample = counted.total / batch_size
+    return [Measurement("throughput % of peak", "throughput", peak.percent(samples_per_s * per_sample), "percent",
+                        batch_size=batch_size, precision=precision, raw=(raw,),
+                        note=f"{per_sample / 1e9:.4g} GFLOP a sample at bs{batch_size} ({flops.METHOD}; {graph.name}) "
+                             f"x samples/s over {peak.describe()}")]
+
+
+def peak_rows(bench, precision: str, raw: str, graph: Path, peak_file: Path) -> list[Measurement]:
+    """percent_of_peak for the compute throughput of a benchmark on a graph static at its batch size."""
+    return percent_of_peak(bench.throughput, bench.batch_size, graph, peak_file, precision, raw)
 
 
 def main() -> int:

@@ -92,6 +92,10 @@ def portable(backend, args, workload: dict) -> list[Measurement]:
                 f"included; unrounded (general_perf's QPS {stats['QPS']})")
         rows = perf_records([{**stats, "QPS": stats["samples_per_s"], "AVG Latency": stats["mean_ms"]}],
                             backend.precision, note, str(raw))
+        if args.peak:  # the text batch [100, 77] runs once a batch: FLOPs a sample depend on bs
+            from zoorepro.steps.perf import percent_of_peak
+            rows += percent_of_peak(stats["samples_per_s"], bs, args.onnx, args.peak, backend.precision, str(raw),
+                                    {"image": (bs, 3, 224, 224), "text": tuple(data.text.shape)})
         records += rows
     report = {"Model": workload["model"].upper(), "Backend": f"onnxruntime ({args.target})", "Dataset": "OPEN_CIFAR",
               "Accuracy": {"Data Percent": workload["data_percent"], "Top-1": top1}, "Performance": performance}
@@ -132,6 +136,8 @@ def main() -> int:
                     help="where the saved logits go (general_perf's open_cifar.npy: what the compare step reads)")
     ap.add_argument("--measurements", required=True, type=Path)
     ap.add_argument("--toolchain", required=True, type=Path, help="where the backend's versions go (provenance)")
+    ap.add_argument("--peak", type=Path, help="the target's peak (python -m zoorepro.peaks --json): adds %% of peak "
+                                              "rows on portable targets")
     args = ap.parse_args()
     from zoorepro.backends import get_backend
     from zoorepro.config import load_params
