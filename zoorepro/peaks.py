@@ -122,7 +122,9 @@ def measure_cpu(seconds: float = 3.0, size: int = 2048) -> Peak:
         for _ in range(4):
             torch.mm(a, b)
         best = max(best, 4 * flop / (time.perf_counter() - start))
-    cpu = _cpu_name()
+    from .provenance import host_info
+
+    cpu = host_info()["cpu"] or "unknown CPU"
     return Peak("cpu", "fp32", best, f"measured on this host ({cpu}, {os.cpu_count()} CPUs, "
                                      f"torch {torch.__version__} with {torch.get_num_threads()} threads): "
                                      f"best rate of {size}x{size} float32 matmuls over {seconds:g} s")
@@ -150,17 +152,6 @@ def read_peak(path: Path) -> Peak | None:
         return None
     data["cards"] = tuple(tuple(c) for c in data.get("cards", ()))
     return Peak(**data)
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    import platform
-    return platform.processor() or "unknown CPU"
 
 
 def main(argv: list[str] | None = None) -> int:
