@@ -76,6 +76,8 @@ flops: env
 	$(SNAKEMAKE) work/src/vilbert/SOURCES.json
 	$(PY) -m zoorepro.vilbert.count_flops --src work/src/vilbert --onnx work/shape/vilbert/count/vqa-vilbert.onnx \
 		--record claims/flops.yaml
+	$(SNAKEMAKE) work/shape/videobert/onnx/video-bert.onnx
+	$(PY) -m zoorepro.videobert.count_flops --onnx work/shape/videobert/onnx/video-bert.onnx --record claims/flops.yaml
 
 bench: env
 	$(PY) scripts/bench.py

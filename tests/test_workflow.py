@@ -160,6 +160,31 @@ def test_dry_run_of_the_clipbert_cuda_table_lists_every_documented_step_with_hor
     assert "--inference_batch_size 64 --inference_n_clips 16" in out
 
 
+SHAPE_VIDEOBERT_STEPS = ("videobert_shape_data", "videobert_export_onnx", "peak", "videobert_perf_engine", "table")
+
+
+@pytest.mark.parametrize("target", ["cpu", "mrv100"])
+def test_the_shape_videobert_table_downloads_nothing_and_records_no_accuracy(repo, target):
+    rc, out = printed_command(repo, f"results/shape/videobert_{target}.csv")
+    assert rc == 0, out[-3000:]
+    for step in SHAPE_VIDEOBERT_STEPS:
+        assert re.search(rf"rule {step}:", out), step
+    for absent in ("download", "videobert_mini_data", "compare"):
+        assert not re.search(rf"rule {absent}:", out), absent
+    assert "python -m zoorepro.videobert.make_shape --out data/shape/videobert --seed 0 --n-images 8 --clip " in out
+    assert ("--model_dir data/shape/videobert/open_videobert/shape-clip "
+            "--save_path work/shape/videobert/onnx/video-bert.onnx") in out
+    engine = re.search(r"python -m zoorepro.videobert.perf_engine .*", out).group(0)
+    assert "--throughput-only" in engine and "--data data/shape/videobert/cifar-100-python" in engine
+    if target == "cpu":  # a short benchmark on a CPU; a chip runs the workload's 30 + 100 predicts
+        assert "--iterations 5 --warmup 1" in engine
+        assert not re.search(r"rule videobert_(compile|perf):", out)
+    else:  # the document's ixrtexec run at BS 16, with % of the chip's peak
+        assert "--iterations" not in engine
+        assert ("--flops-onnx work/shape/videobert/onnx/video-bert.onnx --flops-input-shape "
+                '"image:16,3,224,224" "text:100,77" --peak work/shape/videobert/mrv100/peak.json') in out
+
+
 SHAPE_VILBERT_STEPS = ("sources", "vilbert_shape_data", "vilbert_export_onnx", "vilbert_onnxsim", "vilbert_fix_onnx",
                        "vilbert_compile", "peak", "vilbert_perf", "table")
 
