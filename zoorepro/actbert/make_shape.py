@@ -9,7 +9,8 @@ scale downloads (zoorepro/actbert/make_mini_data.py describes them), nothing dow
   model's sizes: 12 text layers of 768, 2 visual layers of 1024, 3 action layers of 768, 2
   connection layers of 1024, vocabulary 30522, 2048-d region and action features), with
   PaddleVideo's own random init (normal, std 0.02) after paddle.seed(seed), saved by paddle.save
-  as `main.py --test -w` loads it (about 0.8 GB: 206 M float32 parameters);
+  as `main.py --test -w` loads it (about 0.9 GB: 206 M float32 parameters, the word embeddings
+  twice, as the masked-LM decoder's tied weight);
 * `MSRVTT_JSFUSION_test.csv`: `n_videos` lines `video<N>,caption` (the JSFusion 1k-A split has
   1000), captions of 6 to 20 random words of the vocabulary (the loader pads every caption to its
   36 tokens, so the length changes no shape);
@@ -82,7 +83,8 @@ def make_shape(out: Path, src: Path, config: Path, seed: int = 0, n_videos: int 
         model = build_model(config, seed)
         state = model.state_dict()
         save_atomic(state, tmp / WEIGHTS_FILE)
-        n_params = sum(int(value.size) for value in state.values())
+        n_params = sum(int(p.size) for p in model.parameters())  # the LM decoder shares the word embeddings
+        n_saved = sum(int(value.size) for value in state.values())  # ... which the state dict holds twice
         del model, state
         vocab = shape_vocab()
         (tmp / VOCAB_DIR).mkdir()
@@ -92,6 +94,7 @@ def make_shape(out: Path, src: Path, config: Path, seed: int = 0, n_videos: int 
         (tmp / CAPTIONS_FILE).write_text("".join(f"{vid},{caption}\n" for vid, caption in zip(ids, captions)))
         write_lmdb(tmp / FEATURES_DIR, {vid: numpy1_pickle(shape_record(vid, rng)) for vid in ids})
         params = {"seed": seed, "n_videos": n_videos, "config": str(config), "parameters": n_params,
+                  "saved_values": n_saved,
                   "regions": SHAPE_REGIONS + 1, "vocab_size": len(vocab)}
         return write_tree_manifest(tmp, MANIFEST, {"generator": "zoorepro.actbert.make_shape", "params": params})
 
