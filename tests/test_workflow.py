@@ -205,3 +205,24 @@ def test_the_shape_vilbert_table_downloads_nothing_and_measures_throughput_only(
                 and f"--flops-onnx work/shape/vilbert/onnx/vqa-vilbert_bs{bs}_sim_fix.onnx "
                     f"--peak work/shape/vilbert/{target}/peak.json" in out), bs
     assert "--archive_file data/shape/vilbert/vilbert-vqa-shape.tar.gz" in out
+
+
+SHAPE_ACTBERT_STEPS = ("sources", "actbert_shape_data", "actbert_flops", "peak", "actbert_test", "table")
+
+
+def test_the_shape_actbert_table_downloads_nothing_and_times_the_real_batches_without_accuracy(repo):
+    rc, out = printed_command(repo, "results/shape/actbert_cpu.csv")
+    assert rc == 0, out[-3000:]
+    for step in SHAPE_ACTBERT_STEPS:
+        assert re.search(rf"rule {step}:", out), step
+    for absent in ("download", "actbert_mini_data", "actbert_pretrain", "actbert_pretrain_measurements"):
+        assert not re.search(rf"rule {absent}:", out), absent
+    assert ("python -m zoorepro.actbert.make_shape --out data/shape/actbert --src work/src/actbert "
+            "--config zoorepro/actbert/configs/actbert_msrvtt.yaml --seed 0 --n-videos 1000") in out
+    assert ("python -m zoorepro.actbert.count_flops --config zoorepro/actbert/configs/actbert_msrvtt.yaml "
+            "--src work/src/actbert --out work/shape/actbert/flops.json") in out
+    assert ("python -m zoorepro.actbert.test -c zoorepro/actbert/configs/actbert_msrvtt.yaml "
+            "-w data/shape/actbert/ActBERT-shape.pdparams --file-path data/shape/actbert/MSRVTT_JSFUSION_test.csv "
+            "--features-path data/shape/actbert/msrvtt_test.lmdb --vocab-dir data/shape/actbert/bert-vocab") in out
+    assert ("--flops work/shape/actbert/flops.json --peak work/shape/actbert/cpu/peak.json "
+            "--captions 2 --throughput-only") in out
