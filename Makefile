@@ -82,6 +82,7 @@ flops: env
 	$(SNAKEMAKE) work/src/actbert/SOURCES.json
 	$(PY) -m zoorepro.actbert.count_flops --src work/src/actbert --out work/shape/actbert/count/flops.json \
 		--record claims/flops.yaml
+	$(PY) -m zoorepro.clipbert.compute --record claims/flops.yaml
 
 bench: env
 	$(PY) scripts/bench.py

@@ -226,3 +226,40 @@ def test_the_shape_actbert_table_downloads_nothing_and_times_the_real_batches_wi
             "--features-path data/shape/actbert/msrvtt_test.lmdb --vocab-dir data/shape/actbert/bert-vocab") in out
     assert ("--flops work/shape/actbert/flops.json --peak work/shape/actbert/cpu/peak.json "
             "--captions 2 --throughput-only") in out
+
+
+SHAPE_CLIPBERT_STEPS = ("clipbert_shape_data", "clipbert_select_videos", "clipbert_sample_imgs_clipbert",
+                        "clipbert_aux_csv", "clipbert_aux_jsonl", "clipbert_make_config", "peak",
+                        "clipbert_run_video_qa", "clipbert_inference", "clipbert_inference_test", "table")
+
+
+def test_the_shape_clipbert_table_runs_the_full_scale_steps_on_generated_data_and_downloads_nothing(repo):
+    rc, out = printed_command(repo, "results/shape/clipbert_cpu.csv")
+    assert rc == 0, out[-3000:]
+    for step in SHAPE_CLIPBERT_STEPS:
+        assert re.search(rf"rule {step}:", out), step
+    for absent in ("download", "clipbert_mini_data", "clipbert_check_anetqa", "clipbert_eval_res"):
+        assert not re.search(rf"rule {absent}:", out), absent
+    assert ("python -m zoorepro.clipbert.make_shape --out data/shape/clipbert --seed 0 --videos 1 1 2 "
+            "--per-video 2 --video-frames 48 --video-size 640 360") in out
+    # the full layout: videos under dataset/video, frames at 512, the base model config, bert-base-uncased
+    assert "--video_dir data/shape/clipbert/dataset/video" in out and "--size 512" in out
+    assert ("--tokenizer_dir data/shape/clipbert/bert-base-uncased --model_config base "
+            "--e2e_weights_path data/shape/clipbert/pretrained/clipbert_image_text_pretrained.pt") in out
+    launch = "python -m torch.distributed.run --standalone --nproc_per_node 2 -m zoorepro.clipbert.run_video_qa "
+    assert (launch + "--config work/shape/clipbert/prep/anetqa_frameqa_base_resnet50.json --output_dir "
+            "work/shape/clipbert/cpu/finetune --device cpu --measurements work/shape/clipbert/cpu/finetune.measurements.json "
+            "--peak work/shape/clipbert/cpu/peak.json --throughput-only") in out
+    assert ("--checkpoint_dir work/shape/clipbert/cpu/finetune --device cpu --do_inference 1 --inference_split val "
+            "--inference_model_step last") in out
+    assert out.count("--inference_batch_size 1 --inference_n_clips 16") == 2   # val and test
+    assert out.count("--peak work/shape/clipbert/cpu/peak.json") == 3
+
+
+def test_clipbert_peak_rows_come_from_the_peak_rule_on_cpu_and_from_the_gpu_name_on_cuda(repo):
+    rc, out = printed_command(repo, "results/mini/clipbert_cpu.csv")
+    assert rc == 0, out[-3000:]
+    assert "--peak work/mini/clipbert/cpu/peak.json" in out and "--throughput-only" not in out
+    rc, out = printed_command(repo, "results/clipbert_cuda.csv")
+    assert rc == 0, out[-3000:]
+    assert "--peak" not in out and "--inference_batch_size 64" in out
