@@ -76,6 +76,7 @@ flops: env
 	$(SNAKEMAKE) work/src/vilbert/SOURCES.json
 	$(PY) -m zoorepro.vilbert.count_flops --src work/src/vilbert --onnx work/shape/vilbert/count/vqa-vilbert.onnx \
 		--record claims/flops.yaml
+	$(PY) -m zoorepro.llava_video.count_flops --record claims/flops.yaml
 
 bench: env
 	$(PY) scripts/bench.py
