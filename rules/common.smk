@@ -79,8 +79,9 @@ def precision(wildcards):
 
 
 def peak_precision(wildcards):
-    """The precision the `peak` rule looks up or measures: the model's own (its Inputs.peak_precision,
-    e.g. the dtype a torch runner computes in at that scale), else the target backend's."""
+    """The precision a target's peak is looked up or measured at (peaks.smk): the model's own (its
+    Inputs.peak_precision, e.g. the dtype a torch runner computes in at that scale), else the target
+    backend's."""
     own = getattr(INPUTS[wildcards.model], "peak_precision", None)
     return own(wildcards) if own is not None else precision(wildcards)
 
