@@ -160,6 +160,31 @@ def test_dry_run_of_the_clipbert_cuda_table_lists_every_documented_step_with_hor
     assert "--inference_batch_size 64 --inference_n_clips 16" in out
 
 
+SHAPE_VIDEOBERT_STEPS = ("videobert_shape_data", "videobert_export_onnx", "peak", "videobert_perf_engine", "table")
+
+
+@pytest.mark.parametrize("target", ["cpu", "mrv100"])
+def test_the_shape_videobert_table_downloads_nothing_and_records_no_accuracy(repo, target):
+    rc, out = printed_command(repo, f"results/shape/videobert_{target}.csv")
+    assert rc == 0, out[-3000:]
+    for step in SHAPE_VIDEOBERT_STEPS:
+        assert re.search(rf"rule {step}:", out), step
+    for absent in ("download", "videobert_mini_data", "compare"):
+        assert not re.search(rf"rule {absent}:", out), absent
+    assert "python -m zoorepro.videobert.make_shape --out data/shape/videobert --seed 0 --n-images 8 --clip " in out
+    assert ("--model_dir data/shape/videobert/open_videobert/shape-clip "
+            "--save_path work/shape/videobert/onnx/video-bert.onnx") in out
+    engine = re.search(r"python -m zoorepro.videobert.perf_engine .*", out).group(0)
+    assert "--throughput-only" in engine and "--data data/shape/videobert/cifar-100-python" in engine
+    if target == "cpu":  # a short benchmark on a CPU; a chip runs the workload's 30 + 100 predicts
+        assert "--iterations 5 --warmup 1" in engine
+        assert not re.search(r"rule videobert_(compile|perf):", out)
+    else:  # the document's ixrtexec run at BS 16, with % of the chip's peak
+        assert "--iterations" not in engine
+        assert ("--flops-onnx work/shape/videobert/onnx/video-bert.onnx --flops-input-shape "
+                '"image:16,3,224,224" "text:100,77" --peak work/shape/videobert/mrv100/peak.json') in out
+
+
 SHAPE_VILBERT_STEPS = ("sources", "vilbert_shape_data", "vilbert_export_onnx", "vilbert_onnxsim", "vilbert_fix_onnx",
                        "vilbert_compile", "peak", "vilbert_perf", "table")
 
@@ -182,6 +207,25 @@ def test_the_shape_vilbert_table_downloads_nothing_and_measures_throughput_only(
     assert "--archive_file data/shape/vilbert/vilbert-vqa-shape.tar.gz" in out
 
 
+SHAPE_ACTBERT_STEPS = ("sources", "actbert_shape_data", "actbert_flops", "peak", "actbert_test", "table")
+
+
+def test_the_shape_actbert_table_downloads_nothing_and_times_the_real_batches_without_accuracy(repo):
+    rc, out = printed_command(repo, "results/shape/actbert_cpu.csv")
+    assert rc == 0, out[-3000:]
+    for step in SHAPE_ACTBERT_STEPS:
+        assert re.search(rf"rule {step}:", out), step
+    for absent in ("download", "actbert_mini_data", "actbert_pretrain", "actbert_pretrain_measurements"):
+        assert not re.search(rf"rule {absent}:", out), absent
+    assert ("python -m zoorepro.actbert.make_shape --out data/shape/actbert --src work/src/actbert "
+            "--config zoorepro/actbert/configs/actbert_msrvtt.yaml --seed 0 --n-videos 1000") in out
+    assert ("python -m zoorepro.actbert.count_flops --config zoorepro/actbert/configs/actbert_msrvtt.yaml "
+            "--src work/src/actbert --out work/shape/actbert/flops.json") in out
+    assert ("python -m zoorepro.actbert.test -c zoorepro/actbert/configs/actbert_msrvtt.yaml "
+            "-w data/shape/actbert/ActBERT-shape.pdparams --file-path data/shape/actbert/MSRVTT_JSFUSION_test.csv "
+            "--features-path data/shape/actbert/msrvtt_test.lmdb --vocab-dir data/shape/actbert/bert-vocab") in out
+    assert ("--flops work/shape/actbert/flops.json --peak work/shape/actbert/cpu/peak.json "
+            "--captions 2 --throughput-only") in out
 SHAPE_LLAVA_STEPS = {"cpu": ("llava_video_shape_data", "llava_video_extract_dataset", "peak", "llava_video_llava_gpu",
                              "table"),
                      "npu": ("llava_video_shape_data", "llava_video_extract_dataset", "llava_video_run_pa_videobench",
