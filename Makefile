@@ -83,6 +83,7 @@ flops: env
 	$(PY) -m zoorepro.actbert.count_flops --src work/src/actbert --out work/shape/actbert/count/flops.json \
 		--record claims/flops.yaml
 	$(PY) -m zoorepro.clipbert.compute --record claims/flops.yaml
+	$(PY) -m zoorepro.llava_video.count_flops --record claims/flops.yaml
 
 bench: env
 	$(PY) scripts/bench.py

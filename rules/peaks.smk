@@ -15,7 +15,7 @@ rule peak:
         "logs/{scale}/{model}/{target}/peak.log",
     params:
         hardware=lambda wildcards: target_settings(config, wildcards.target)["hardware"],
-        precision=precision,
+        precision=peak_precision,
     threads: all_cores
     shell:
         "python -m zoorepro.peaks --hardware {params.hardware} --precision {params.precision} --json {output} "

@@ -263,3 +263,36 @@ def test_clipbert_peak_rows_come_from_the_peak_rule_on_cpu_and_from_the_gpu_name
     rc, out = printed_command(repo, "results/clipbert_cuda.csv")
     assert rc == 0, out[-3000:]
     assert "--peak" not in out and "--inference_batch_size 64" in out
+
+
+SHAPE_LLAVA_STEPS = {"cpu": ("llava_video_shape_data", "llava_video_extract_dataset", "peak", "llava_video_llava_gpu",
+                             "table"),
+                     "npu": ("llava_video_shape_data", "llava_video_extract_dataset", "llava_video_run_pa_videobench",
+                             "table")}
+
+
+@pytest.mark.parametrize("target", ["cpu", "npu"])
+def test_the_shape_llava_table_runs_the_documents_inference_on_the_real_sizes_and_downloads_nothing(repo, target):
+    rc, out = printed_command(repo, f"results/shape/llava_video_{target}.csv")
+    assert rc == 0, out[-3000:]
+    for step in SHAPE_LLAVA_STEPS[target]:
+        assert re.search(rf"rule {step}:", out), step
+    for absent in ("download", "llava_video_download_checkpoint", "llava_video_mini_data", "llava_video_score",
+                   "llava_video_precision_test"):
+        assert not re.search(rf"rule {absent}:", out), absent
+    assert ("python -m zoorepro.llava_video.make_shape --out data/shape/llava_video --ckpt 7B --seed 0 "
+            "--video-frames 96 --width 640 --height 360") in out
+    assert "--nums 1 " in out  # extract_dataset over the synthetic Video-Bench tree
+    weights = "data/shape/llava_video/models/LLaVA-NeXT-Video-7B-hf"
+    if target == "cpu":
+        assert (f"python -m zoorepro.llava_video.llava_gpu --model_path {weights} --dataset_name sampling_data "
+                "--Eval_QA_root work/shape/llava_video/sample/Video-Bench") in out
+        assert "--dtype bfloat16 --device cpu --max_new_tokens 4 --frames 8" in out
+        assert "--peak work/shape/llava_video/cpu/peak.json --cpu-threads 1" in out  # every core Snakemake gives
+        assert "python -m zoorepro.peaks --hardware cpu --precision bfloat16" in out
+    else:  # MindIE's run_pa_videobench.sh: MAX_OUTPUT_LENGTH is the shape scale's fixed token count
+        assert (f"python -m zoorepro.llava_video.run_pa_videobench {weights} "
+                "work/shape/llava_video/sample/VideoBench/Eval_video/sampling_data work/shape/llava_video/sample/"
+                "Video-Bench work/shape/llava_video/npu/7B/mindie/Chat_results 1 2048 4 --ckpt 7B") in out
+    # one checkpoint's perf only: no accuracy at this scale
+    assert f"--measurements work/shape/llava_video/{target}/7B/" in out and "score.measurements" not in out
