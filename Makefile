@@ -65,8 +65,9 @@ report: env
 	@echo "report: $(REPORT)"
 
 # Shape scale: the real architectures at their real sizes with random weights, nothing downloaded;
-# throughput and % of peak only (results/shape/). The full-size ViLBERT on this CPU: ~15 min; ActBERT
-# (2 captions against 1000 videos): ~8 min and ~17 GB of memory.
+# throughput and % of peak only (results/shape/). On this CPU: ViLBERT ~15 min; VideoBERT ~6 min;
+# ActBERT (2 captions against 1000 videos) ~8 min and ~17 GB of memory; ClipBERT ~7.5 min; LLaVA 7B
+# (bf16, 1 question) ~17 min with its 14 GB checkpoint (disk) and ~16 GB of memory.
 SHAPE_TABLES = $(shell $(PY) -m zoorepro tables --scale shape)
 shape: env
 	$(SNAKEMAKE) $(SHAPE_TABLES) $(patsubst results/shape/%.csv,results/shape/report/%,$(SHAPE_TABLES))

@@ -90,20 +90,24 @@ def llava_claim(metric: str, value: float, unit: str = "tokens/s", target: str =
 
 def test_a_tokens_per_second_claim_is_read_with_the_flops_of_a_generated_token():
     entry = load_registry()["llava_video"]["checkpoints"]["7B"]
-    found = implied(llava_claim("7B generated tokens/s", 100.0))  # 310P3: 70 TFLOP/s fp16
+    found = implied(llava_claim("7B decode tokens/s", 100.0))  # 310P3: 70 TFLOP/s fp16
     assert found.percent == pytest.approx(100 * 100.0 * entry["flops_per_generated_token"] / 70e12)
     assert found.unit == "generated token" and "GFLOP a generated token" in found.text()
-    dpo = implied(llava_claim("7B-DPO generated tokens/s", 100.0))  # the same sizes as the 7B
+    dpo = implied(llava_claim("7B-DPO decode tokens/s", 100.0))  # the same sizes as the 7B
     assert dpo.percent == found.percent
+    # llava_gpu's "generated tokens/s" times the whole generate call: a token carries its share of the prefill
+    e2e = implied(llava_claim("7B generated tokens/s", 100.0))
+    assert e2e.flops_per_sample == pytest.approx(entry["flops_per_question"] / 60)
+    assert e2e.flops_per_sample > 20 * entry["flops_per_generated_token"]
     prefill = implied(llava_claim("34B prefill tokens/s", 100.0))
     assert prefill.flops_per_sample == load_registry()["llava_video"]["checkpoints"]["34B"]["flops_per_prefill_token"]
 
 
 def test_a_generated_tokens_claim_beyond_the_peak_is_implausible():
-    c = llava_claim("7B generated tokens/s", 6000.0)  # 6000 x 13.9 GFLOP = 83 TFLOP/s > 70
+    c = llava_claim("7B decode tokens/s", 6000.0)  # 6000 x 13.9 GFLOP = 83 TFLOP/s > 70
     verdict, note = plausibility(c, "NOT_COMPARABLE")
     assert verdict == IMPLAUSIBLE and note.startswith("IMPLAUSIBLE: implies 119.")
-    assert "read as generated tokens/s" in note
+    assert "read as generated tokens/s (13.91 GFLOP a generated token" in note
 
 
 def test_a_checkpoint_or_metric_without_a_count_says_so():

@@ -151,3 +151,27 @@ def test_a_shape_table_of_a_model_without_a_shape_chain_is_refused(monkeypatch):
     params["tables"]["shape"]["videobert"] = ["cpu"]
     with pytest.raises(ConfigError, match=r"tables.shape.videobert: videobert has no shape scale \(its scales: mini, full\)"):
         validate(params)
+
+
+# A model with work done once a batch (VideoBERT: the 100 prompts): a sample's cost falls with the batch.
+BATCHED = {"videobert": {"flops_per_sample": 600e9 + 10e9, "per_batch_size": {1: 610e9, 16: 10e9 + 600e9 / 16},
+                         "flops_per_item": 10e9, "flops_per_batch": 600e9}}
+
+
+def test_a_claim_at_an_uncounted_batch_size_is_priced_from_the_per_batch_and_per_item_parts():
+    c = claim("videobert.mrv100.throughput.bs4", reading=None, batch_size=32, value=1000.0)  # samples/s, fp16 96 T
+    found = implied(c, BATCHED)
+    assert found.flops_per_sample == pytest.approx(10e9 + 600e9 / 32)  # not bs1's 610 GFLOP
+    assert found.percent == pytest.approx(100 * 1000.0 * (10e9 + 600e9 / 32) / 96e12)
+    assert not found.implausible
+
+
+def test_an_implausible_claim_of_a_batch_dependent_model_says_which_batch_size_would_fit():
+    c = claim("videobert.mrv100.throughput.bs4", reading=None, batch_size=4, value=2000.0)
+    found = implied(c, BATCHED)  # 2000 x (10 + 150) GFLOP = 320 TFLOP/s > 96
+    assert found.implausible
+    # 2000 x (10e9 + 600e9 / bs) <= 96e12  <=>  bs >= 1.2e15 / 76e12 = 15.8
+    assert found.plausible_from_bs == 16
+    assert "at a batch size of 16 or more" in found.text()
+    hopeless = implied(dataclasses.replace(c, value=20000.0), BATCHED)  # the items alone: 200 TFLOP/s
+    assert hopeless.plausible_from_bs is None and "no batch size helps" in hopeless.text()

@@ -68,4 +68,7 @@ def test_the_flops_count_matches_the_hand_count_at_each_batch_size(shape_dir, tm
     # the text batch is paid once a batch: a sample costs less at a larger batch size
     assert entry["per_batch_size"][1] > entry["per_batch_size"][4] > entry["per_batch_size"][16]
     assert entry["flops_per_sample"] == entry["per_batch_size"][1]
+    # the parts any batch size is priced from: the prompts once a batch, an image per sample
+    assert entry["flops_per_batch"] == pytest.approx(hand_count(0), rel=1e-9)
+    assert entry["flops_per_item"] == pytest.approx(hand_count(1) - hand_count(0), rel=1e-9)
     assert entry["method"] == flops.METHOD and "assumed" in entry["graph"]

@@ -174,6 +174,10 @@ def test_the_shape_videobert_table_downloads_nothing_and_records_no_accuracy(rep
     assert "python -m zoorepro.videobert.make_shape --out data/shape/videobert --seed 0 --n-images 8 --clip " in out
     assert ("--model_dir data/shape/videobert/open_videobert/shape-clip "
             "--save_path work/shape/videobert/onnx/video-bert.onnx") in out
+    # the peak at the precision the target computes in (onnxruntime cpu: fp32; IxRT: fp16)
+    precision = "fp32" if target == "cpu" else "fp16"
+    assert (f"python -m zoorepro.peaks --hardware {target} --precision {precision} "
+            f"--json work/shape/videobert/{target}/peak.json") in out
     engine = re.search(r"python -m zoorepro.videobert.perf_engine .*", out).group(0)
     assert "--throughput-only" in engine and "--data data/shape/videobert/cifar-100-python" in engine
     if target == "cpu":  # a short benchmark on a CPU; a chip runs the workload's 30 + 100 predicts

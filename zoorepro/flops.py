@@ -150,14 +150,18 @@ if __name__ == "__main__":
 # The FLOPs registry: FLOPs a sample of each claimed model at its claimed shapes, counted from its
 # full-size graph by the model's count step (e.g. python -m zoorepro.<model>.count_flops --record).
 REGISTRY = Path(__file__).resolve().parent.parent / "claims" / "flops.yaml"
-REGISTRY_HEADER = ("# FLOPs a sample of each claimed model at the shapes its claims were measured at, counted from\n"
-                   "# the full-size graph (random weights: FLOPs do not depend on weight values) by the step named in\n"
-                   "# `counted_by`; read by zoorepro/plausibility.py for the implied % of peak of every throughput claim.\n"
-                   "# Written by the count steps (--record); a model without an entry gets no implied % of peak.\n")
+REGISTRY_HEADER = ("# FLOPs of each claimed model at the shapes its claims were measured at, counted from the full-size\n"
+                   "# model (random weights: FLOPs do not depend on weight values) by the step named in `counted_by`;\n"
+                   "# read by zoorepro/plausibility.py for the implied % of peak of every throughput claim. An entry is\n"
+                   "# per sample (flops_per_sample, per_batch_size; flops_per_item + flops_per_batch where work is done\n"
+                   "# once a batch) or per unit (checkpoints: prefill / generated-token counts, metrics: which count a\n"
+                   "# claimed rate's unit costs). Written by the count steps (--record); a model without an entry gets\n"
+                   "# no implied % of peak.\n")
 
 
 def load_registry(path: Path | None = None) -> dict[str, dict]:
-    """model -> its entry (flops_per_sample, per_batch_size, shapes, graph, method, counted_by)."""
+    """model -> its entry: per sample (flops_per_sample, per_batch_size[, flops_per_item, flops_per_batch]) or
+    per unit (checkpoints, metrics, same_sizes), with shapes, graph, method, counted_by."""
     from zoorepro import yamlutil
 
     path = REGISTRY if path is None else Path(path)

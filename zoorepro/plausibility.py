@@ -34,6 +34,10 @@ class Implied:
     flops_per_sample: float
     peak: Peak
     unit: str = "sample"           # what flops_per_sample is the cost of (a sample, a generated token ...)
+    # models with work done once a batch (registry `flops_per_batch`): the least batch size at which
+    # the claimed samples/s would fit the peak (None: none would, or the cost does not depend on it)
+    batch_dependent: bool = False
+    plausible_from_bs: int | None = None
 
     @property
     def implausible(self) -> bool:
@@ -54,11 +58,15 @@ class Implied:
         fits = []
         if self.other_percent is not None and self.other_percent <= 100.0:
             fits.append(f"as {self.other_reading} ({self.other_percent:.1f} %)")
+        if self.plausible_from_bs is not None:
+            fits.append(f"as samples/s at a batch size of {self.plausible_from_bs} or more (the once-a-batch work "
+                        "shared by more samples)")
         fits += [f"as a per-card figure of {name} ({self.percent / chips:.1f} % of its {chips} chips' peak)"
                  for name, chips in self.peak.cards if self.percent / chips <= 100.0]
+        why = ("no batch size helps: a sample's own share alone exceeds the peak" if self.batch_dependent
+               else "a sample costs the same at any batch size")
         fix = ("plausible only " + "; or ".join(fits)) if fits else (
-            f"no reading fits: a sample costs the same at any batch size; it needs {self.percent / 100.0:.2f}x "
-            "the peak (or the FLOPs/peak data is wrong)")
+            f"no reading fits: {why}; it needs {self.percent / 100.0:.2f}x the peak (or the FLOPs/peak data is wrong)")
         return f"IMPLAUSIBLE: {core}; {fix}"
 
 
@@ -82,6 +90,17 @@ def _implied_per_unit(claim, entry: dict, peak: Peak) -> Implied | None:
     return Implied(peak.percent(float(claim.value) * flops), f"{unit}s/s", None, "", flops, peak, unit)
 
 
+def sample_flops(entry: dict, batch_size: int | None) -> float:
+    """FLOPs a sample at a batch size: the registry's count there; else, for a model with work done
+    once a batch (`flops_per_batch`, e.g. VideoBERT's 100 prompts), an image's share plus the batch
+    part over the batch size; else the one count (a sample costs the same at any batch size)."""
+    if batch_size in entry["per_batch_size"]:
+        return float(entry["per_batch_size"][batch_size])
+    if "flops_per_batch" in entry and batch_size:
+        return float(entry["flops_per_item"]) + float(entry["flops_per_batch"]) / batch_size
+    return float(entry["flops_per_sample"])
+
+
 def implied(claim, registry: dict | None = None) -> Implied | None:
     """The implied % of peak of a throughput claim, or None when it cannot be assessed (see why_not).
     A claim the registry reads as batches/s (`reading: throughput_batches` at a batch size) counts
@@ -97,14 +116,27 @@ def implied(claim, registry: dict | None = None) -> Implied | None:
         return _implied_per_unit(claim, entry, peak)
     reading = getattr(claim, "reading", None)
     bs = reading.batch_size if reading is not None else claim.batch_size
-    per_sample = float(entry["per_batch_size"].get(bs, entry["flops_per_sample"]))
+    per_sample = float(sample_flops(entry, bs))
     as_samples = peak.percent(float(claim.value) * per_sample)
     as_batches = peak.percent(float(claim.value) * bs * per_sample) if bs else None
     batches_label = f"batches/s of bs{bs}"
     if reading is not None and reading.metric == "throughput_batches":
         return Implied(as_batches, batches_label, as_samples, "samples/s", per_sample, peak)
     other = as_batches if as_batches is not None and bs != 1 else None
-    return Implied(as_samples, "samples/s", other, batches_label, per_sample, peak)
+    dependent = "flops_per_batch" in entry
+    return Implied(as_samples, "samples/s", other, batches_label, per_sample, peak, batch_dependent=dependent,
+                   plausible_from_bs=_plausible_from_bs(entry, float(claim.value), peak) if dependent else None)
+
+
+def _plausible_from_bs(entry: dict, samples_per_s: float, peak: Peak) -> int | None:
+    """The least batch size at which `samples_per_s` x (an item + the batch part / bs) fits the peak;
+    None when even the items alone exceed it."""
+    import math
+
+    headroom = peak.flops - samples_per_s * float(entry["flops_per_item"])
+    if headroom <= 0:
+        return None
+    return max(1, math.ceil(samples_per_s * float(entry["flops_per_batch"]) / headroom))
 
 
 def why_not(claim, registry: dict | None = None) -> str | None:

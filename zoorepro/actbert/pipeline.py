@@ -44,17 +44,9 @@ def dvc_stages(params: dict, scale: str) -> dict:
             "outs": [f"{work}/pretrain"],
         }
         table_deps.append(f"{work}/pretrain")
-    elif scale == "shape":
-        stages["actbert_data_shape"] = {
-            "cmd": dvcgen.cmd(["data/shape/actbert/MANIFEST.json"]),
-            "deps": ["work/src/actbert", "zoorepro/actbert/configs/actbert_msrvtt.yaml",
-                     "zoorepro/actbert/make_shape.py", "zoorepro/actbert/make_mini_data.py"],
-            "params": ["actbert.shape.seed", "actbert.shape.n_videos"],
-            "outs": ["data/shape/actbert"],
-        }
     else:
         stages.update(dvcgen.download_stage("actbert"))
     for target in dvcgen.table_targets(params, "actbert", scale):
         stages.update(dvcgen.table_stage("actbert", scale, target, table_deps,
-                                         ["actbert.seed"] + (["actbert.shape"] if scale == "shape" else [])))
+                                         ["actbert.seed"]))
     return stages

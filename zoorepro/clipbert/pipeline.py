@@ -38,14 +38,6 @@ def dvc_stages(params: dict, scale: str) -> dict:
             "params": ["clipbert.mini"],
             "outs": [data],
         }
-    elif scale == "shape":
-        stages["clipbert_data_shape"] = {
-            "cmd": dvcgen.cmd([f"{data}/MANIFEST.json"]),
-            "deps": ["zoorepro/clipbert/make_shape.py", "zoorepro/clipbert/make_mini_data.py",
-                     "zoorepro/clipbert/model.py"],
-            "params": ["clipbert.shape"],
-            "outs": [data],
-        }
     else:
         stages.update(dvcgen.download_stage("clipbert"))
     # the document's data preparation, shared by every target's table
@@ -65,6 +57,5 @@ def dvc_stages(params: dict, scale: str) -> dict:
         stages.update(dvcgen.table_stage("clipbert", scale, target,
                                          [data, f"{work}/prep", "zoorepro/clipbert", "zoorepro/runners",
                                           "rules/clipbert.smk"],
-                                         ["clipbert.finetune", "clipbert.inference", "clipbert.nproc",
-                                          *(["clipbert.shape"] if scale == "shape" else [])]))
+                                         ["clipbert.finetune", "clipbert.inference", "clipbert.nproc"]))
     return stages

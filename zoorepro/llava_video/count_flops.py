@@ -54,8 +54,10 @@ TOKEN_IDS = {"7B": (32000, 32001), "34B": (64000, 64001)}
 FAMILY = {"7B": "vicuna", "34B": "chatml"}
 # How a claimed metric "<checkpoint> <name>" is read (zoorepro/plausibility.py unit_flops): which count
 # one unit of its rate costs. A question = its prefill + the document's 60 new tokens (59 decode steps).
+# "generated tokens/s" is llava_gpu's row of that name: new tokens over the time in generate, prefill
+# included, so a unit costs a question's FLOPs / its new tokens; "decode tokens/s" excludes the prefill.
 METRICS = {
-    "generated tokens/s": {"flops": "flops_per_generated_token", "unit": "generated token"},
+    "generated tokens/s": {"flops": "flops_per_generated_token_with_prefill", "unit": "generated token (prefill shared)"},
     "decode tokens/s": {"flops": "flops_per_generated_token", "unit": "generated token"},
     "prefill tokens/s": {"flops": "flops_per_prefill_token", "unit": "prompt token"},
     "questions/s": {"flops": "flops_per_question", "unit": "question"},
@@ -163,6 +165,8 @@ def entry(ckpt: str, frames: int, text_tokens: int, new_tokens: int) -> dict:
             "lm_prefill_flops": counted["lm_prefill"], "flops_per_generated_token": counted["per_token"],
             "prefill_tokens": prompt, "flops_per_prefill_token": counted["prefill"] / prompt,
             "flops_per_question": counted["prefill"] + (new_tokens - 1) * counted["per_token"],
+            "flops_per_generated_token_with_prefill": (counted["prefill"] + (new_tokens - 1) * counted["per_token"])
+            / new_tokens,
             "parameters": params, "weights_gb_bf16": round(2 * params / 1e9, 2),
             "shapes": f"{frames} frames of {IMAGE}x{IMAGE} ({video_tokens(frames)} video tokens) + {text_tokens} text "
                       f"tokens = a {prompt}-token prefill; a generated token at a context of {prompt + new_tokens // 2} "

@@ -544,7 +544,10 @@ def main(argv=None) -> int:
         if args.measurements:
             from zoorepro.measurements import print_measurements, write_measurements
 
-            on_gpu = args.device == "cuda"
+            # On cuda without --peak: one `% of peak` row from 2 x the matmul parameters a token over the
+            # GPU's peak by name. With --peak (shape scale) the prefill/decode rows of shape_rows replace it
+            # (FlopCounterMode's count, attention included, over the peak rule's figure): one count a table.
+            on_gpu = args.device == "cuda" and not args.peak
             if on_gpu:
                 from zoorepro.llava_video.compute import flops_per_token
             rows = measurements(

@@ -34,9 +34,20 @@ def count_flops(onnx_path: Path, batch_sizes: list[int], graph: str = DEFAULT_GR
         if counted.uncounted:
             raise RuntimeError(f"shapes not inferred for {counted.uncounted[:5]}")
         per_bs[bs] = counted.total / bs
+    # total(bs) = once a batch (the 100 prompts) + bs x an image: solved from the smallest and largest
+    # batch sizes, checked at every other one, so a claim at any batch size can be priced
+    lo, hi = min(per_bs), max(per_bs)
+    if lo == hi:
+        raise RuntimeError("count at two batch sizes at least (the text batch runs once a batch)")
+    per_image = (per_bs[hi] * hi - per_bs[lo] * lo) / (hi - lo)
+    per_batch = per_bs[lo] * lo - per_image * lo
+    for bs, flops_bs in per_bs.items():
+        if not math.isclose(per_batch + per_image * bs, flops_bs * bs, rel_tol=1e-9):
+            raise RuntimeError(f"the count is not affine in the batch size at bs{bs}")
     initializers = onnx.load(str(onnx_path)).graph.initializer
     parameters = sum(math.prod(t.dims) for t in initializers)
-    return {"flops_per_sample": per_bs[min(per_bs)], "per_batch_size": per_bs, "parameters": parameters,
+    return {"flops_per_sample": per_bs[min(per_bs)], "per_batch_size": per_bs,
+            "flops_per_item": per_image, "flops_per_batch": per_batch, "parameters": parameters,
             "shapes": f"image [bs, {', '.join(map(str, IMAGE_SHAPE))}], text {list(TEXT_SHAPE)} once a batch "
                       "(a sample's FLOPs depend on the batch size)",
             "graph": graph, "method": flops.METHOD, "counted_by": "python -m zoorepro.videobert.count_flops"}
