@@ -14,6 +14,7 @@ Skipped, with the reason, where no cluster can run (not root; SLURM not installe
 a slurm.conf or slurmctld that is not this test's). .ci/run installs the packages, so CI runs it.
 """
 import os
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -99,40 +100,91 @@ def test_the_mini_dag_runs_as_slurm_jobs_and_its_tables_equal_the_local_runs(slu
         assert deterministic_rows(repo / table) == deterministic_rows(local / table), table
 
 
-def _running_job(rule: str, timeout: float = 600) -> str | None:
-    """The SLURM id of the first job of `rule` (the plugin's --comment rule_<name>) once it runs."""
+def _running_job(rule: str, workdir: Path, timeout: float = 600) -> str | None:
+    """The SLURM id of the first job of `rule` (the plugin's --comment rule_<name>) run from
+    `workdir`, once it runs."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        out = subprocess.run(["squeue", "-h", "-t", "R", "-o", "%i %k"], capture_output=True, text=True, check=False).stdout
+        out = subprocess.run(["squeue", "-h", "-t", "R", "-o", "%i|%Z|%k"], capture_output=True, text=True,
+                             check=False).stdout
         for line in out.splitlines():
-            jobid, _, comment = line.partition(" ")
-            if comment.startswith(f"rule_{rule}"):
+            jobid, cwd, comment = line.split("|", 2)
+            if comment.startswith(f"rule_{rule}") and Path(cwd) == workdir:
                 return jobid
         time.sleep(0.2)
     return None
 
 
+def _processes_of(repo: Path, timeout: float = 30) -> dict[int, str]:
+    """Processes still running a step of `repo` (Snakemake with its Snakefile, or any process whose
+    working folder is `repo`) after `timeout` s; the test kills those (by PID) after recording them."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = {}
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit() and int(entry.name) != os.getpid():
+                try:
+                    cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                    cwd = os.readlink(entry / "cwd")
+                except OSError:
+                    continue
+                if f"{repo}/Snakefile" in cmd or Path(cwd) == repo:
+                    found[int(entry.name)] = cmd[:300]
+        if not found or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    for pid in found:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    return found
+
+
+def _step_running(module: str, repo: Path, timeout: float = 600) -> bool:
+    """True once a process runs `python -m <module>` in `repo` (the job's command itself started)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for entry in Path("/proc").iterdir():
+            try:
+                if (entry.name.isdigit() and f"-m {module} " in (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+                        and Path(os.readlink(entry / "cwd")) == repo):
+                    return True
+            except OSError:
+                continue
+        time.sleep(0.2)
+    return False
+
+
 def test_a_job_scancelled_mid_run_is_rerun_by_the_next_invocation(slurm_run, tmp_path):
-    """ClipBERT's finetune (the longest step of its chain) is forced to rerun and cancelled by
-    SLURM while it runs: the run fails naming the job; the same command again (without forcing)
-    reruns what the cancelled job left missing and what follows, and the tables equal the first
-    SLURM run's (itself equal to the local run's)."""
+    """ClipBERT's cpu chain is rebuilt (its work and table removed) and its finetune, the longest
+    step, is cancelled by SLURM while its torchrun processes run: the run fails naming SLURM's
+    CANCELLED state, leaves no process behind and no table; the same command again reruns the
+    finetune (its inference steps read the released mini checkpoint, so they are not rerun) and the
+    table, which equals the first SLURM run's (itself equal to the local run's)."""
+    import shutil
     built, _, _ = slurm_run
     repo = built_copy(built, tmp_path / "repo")
     table = "results/mini/clipbert_cpu.csv"
     before = deterministic_rows(repo / table)
-    first = subprocess.Popen([*SNAKEMAKE, "--forcerun", "clipbert_run_video_qa", table], cwd=repo, env=env(),
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    jobid = _running_job("clipbert_run_video_qa")
-    if jobid:
+    shutil.rmtree(repo / "work/mini/clipbert/cpu")
+    (repo / table).unlink()
+    first = subprocess.Popen([*SNAKEMAKE, table], cwd=repo, env=env(), stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True)
+    jobid = _running_job("clipbert_run_video_qa", repo)
+    if jobid and _step_running("zoorepro.clipbert.run_video_qa", repo):
         subprocess.run(["scancel", jobid], check=True)
     out = first.communicate(timeout=900)[0]
     assert jobid, f"the finetune never ran as a SLURM job:\n{out[-3000:]}"
     assert first.returncode != 0, out[-3000:]
-    assert "CANCELLED" in out or "Error in rule clipbert_run_video_qa" in out, out[-3000:]
+    assert f"SLURM-job '{jobid}' failed, SLURM status is: 'CANCELLED'" in out, out[-3000:]
+    left = _processes_of(repo)
+    assert not left, f"processes of the cancelled job still alive: {left}"
+    assert not (repo / table).exists()
     second = snakemake(repo, table)
-    assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
-    assert "rule clipbert_run_video_qa:" in second.stdout + second.stderr  # rerun, not skipped
+    log = second.stdout + second.stderr
+    assert second.returncode == 0, log[-3000:]
+    assert "rule clipbert_run_video_qa:" in log and "localrule table:" in log  # rerun, not skipped
     assert deterministic_rows(repo / table) == before
 
 
@@ -144,7 +196,7 @@ def test_a_step_whose_resources_no_node_has_fails_with_slurms_reason(cluster, tm
     target = "data/mini/videobert/MANIFEST.json"  # the first step of the VideoBERT chain
     for setting, reason in [(f"videobert_mini_data:mem_mb={2 * node_mb}", "Requested node configuration is not available"),
                             ("videobert_mini_data:gres=npu:1", "Invalid generic resource (gres) specification")]:
-        proc = snakemake(repo, "--set-resources", setting, target, timeout=600)
+        proc = snakemake(repo, target, "--set-resources", setting, timeout=600)
         out = proc.stdout + proc.stderr
         assert proc.returncode != 0, out[-3000:]
         assert "SLURM sbatch failed" in out and reason in out, out[-3000:]
