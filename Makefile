@@ -78,7 +78,8 @@ report: env
 	@echo "report: $(REPORT)"
 
 # Shape scale: the real architectures at their real sizes with random weights, nothing downloaded;
-# throughput and % of peak only (results/shape/). The full-size ViLBERT on this CPU: ~15 min.
+# throughput and % of peak only (results/shape/). The full-size ViLBERT on this CPU: ~15 min; ActBERT
+# (2 captions against 1000 videos): ~8 min and ~17 GB of memory.
 SHAPE_TABLES = $(shell $(PY) -m zoorepro tables --scale shape)
 shape: env
 	$(SNAKEMAKE) $(SHAPE_TABLES) $(patsubst results/shape/%.csv,results/shape/report/%,$(SHAPE_TABLES))
@@ -89,6 +90,13 @@ flops: env
 	$(SNAKEMAKE) work/src/vilbert/SOURCES.json
 	$(PY) -m zoorepro.vilbert.count_flops --src work/src/vilbert --onnx work/shape/vilbert/count/vqa-vilbert.onnx \
 		--record claims/flops.yaml
+	$(SNAKEMAKE) work/shape/videobert/onnx/video-bert.onnx
+	$(PY) -m zoorepro.videobert.count_flops --onnx work/shape/videobert/onnx/video-bert.onnx --record claims/flops.yaml
+	$(SNAKEMAKE) work/src/actbert/SOURCES.json
+	$(PY) -m zoorepro.actbert.count_flops --src work/src/actbert --out work/shape/actbert/count/flops.json \
+		--record claims/flops.yaml
+	$(PY) -m zoorepro.clipbert.compute --record claims/flops.yaml
+	$(PY) -m zoorepro.llava_video.count_flops --record claims/flops.yaml
 
 bench: env
 	$(PY) scripts/bench.py

@@ -44,13 +44,58 @@ rule actbert_mini_data:
         "--min-margin {params.min_margin} --src work/src/actbert --config {input.config} > {log} 2>&1"
 
 
+rule actbert_shape_data:
+    # Shape scale: the released model's architecture at its real sizes (the document's test config)
+    # with PaddleVideo's random init, as the .pdparams `main.py --test -w` loads, and MSR-VTT test
+    # inputs of the real shapes and dtypes (caption csv, feature lmdb, a vocabulary of
+    # bert-base-uncased's size). Throughput only; nothing is downloaded.
+    input:
+        sources="work/src/actbert/SOURCES.json",
+        config="zoorepro/actbert/configs/actbert_msrvtt.yaml",
+    output:
+        manifest="data/shape/actbert/MANIFEST.json",
+        weights="data/shape/actbert/ActBERT-shape.pdparams",
+    conda:
+        "../envs/zoorepro.yaml"
+    log:
+        "logs/shape/actbert/make_shape.log",
+    params:
+        out=output_dir,
+        seed=ACTBERT["shape"]["seed"],
+        n_videos=ACTBERT["shape"]["n_videos"],
+    shell:
+        "python -m zoorepro.actbert.make_shape --out {params.out} --src work/src/actbert --config {input.config} "
+        "--seed {params.seed} --n-videos {params.n_videos} > {log} 2>&1"
+
+
+rule actbert_flops:
+    # FLOPs of one caption's test forward (fixed + per video), counted while PaddleVideo's model
+    # runs it at the test's shapes (random weights: the count depends on shapes only).
+    input:
+        sources="work/src/actbert/SOURCES.json",
+        config=IN_ACTBERT.test_config,
+    output:
+        "work/{scale}/actbert/flops.json",
+    conda:
+        "../envs/zoorepro.yaml"
+    log:
+        "logs/{scale}/actbert/flops.log",
+    shell:
+        "python -m zoorepro.actbert.count_flops --config {input.config} --src work/src/actbert --out {output} "
+        "> {log} 2>&1"
+
+
 rule actbert_test:
     # Document: python3.7 main.py --test -c configs/multimodal/actbert/actbert_msrvtt.yaml -w Actbert.pdparams
     # Patched: device from the target's paddle runner (the document forces a GPU), local vocab,
     # restricted lmdb unpickling; metrics parsed from the final log line AND recomputed from the score matrix.
+    # Added: % of the target's peak from the counted FLOPs; at shape scale the first captions only
+    # (each against all videos) and no accuracy rows.
     input:
         unpack(IN_ACTBERT.test_inputs),
         sources="work/src/actbert/SOURCES.json",
+        flops="work/{scale}/actbert/flops.json",
+        peak="work/{scale}/actbert/{target}/peak.json",
     output:
         work=directory("work/{scale}/actbert/{target}/test"),
         metrics="work/{scale}/actbert/{target}/metrics.json",
@@ -66,6 +111,7 @@ rule actbert_test:
         vocab=IN_ACTBERT.path("vocab"),
         device=IN_ACTBERT.device,
         seed=ACTBERT["seed"],
+        scale_args=IN_ACTBERT.test_args,
     resources:
         slurm_partition=chip_partition,
         gres=chip_gres,
@@ -74,7 +120,8 @@ rule actbert_test:
         "python -m zoorepro.actbert.test -c {input.config} -w {params.weights} --file-path {params.captions} "
         "--features-path {params.features} --vocab-dir {params.vocab} --src work/src/actbert "
         "--device {params.device} --seed {params.seed} --work-dir {output.work} --out {output.metrics} "
-        "--measurements {output.measurements} > {log} 2>&1"
+        "--measurements {output.measurements} --flops {input.flops} --peak {input.peak} {params.scale_args} "
+        "> {log} 2>&1"
 
 
 rule actbert_pretrain:

@@ -39,6 +39,27 @@ rule clipbert_mini_data:
         "--max-img-size {params.finetune[max_img_size]} --max-txt-len {params.finetune[max_txt_len]} > {log} 2>&1"
 
 
+rule clipbert_shape_data:
+    # Shape scale: what the full-scale steps read, in full's layout, at the real sizes: generated
+    # ActivityNet-size videos with ANetQA's QA and meta files, ANetQA's 12,911-answer list, a
+    # bert-base-uncased-size vocab, and the full-size ClipBERT's e2e pretrained checkpoint with
+    # random weights (zoorepro/clipbert/make_shape.py). Throughput only; nothing is downloaded.
+    output:
+        manifest="data/shape/clipbert/MANIFEST.json",
+    conda:
+        "../envs/zoorepro.yaml"
+    log:
+        "logs/shape/clipbert/make_shape.log",
+    params:
+        out=output_dir,
+        shape=CLIPBERT["shape"],
+    shell:
+        "python -m zoorepro.clipbert.make_shape --out {params.out} --seed {params.shape[seed]} "
+        "--videos {params.shape[videos][train]} {params.shape[videos][val]} {params.shape[videos][test]} "
+        "--per-video {params.shape[per_video]} --video-frames {params.shape[video_frames]} "
+        "--video-size {params.shape[video_size][0]} {params.shape[video_size][1]} > {log} 2>&1"
+
+
 rule clipbert_check_anetqa:
     # Full scale, not a document step: the ANetQA release (QA files and ActivityNet videos from the
     # ANetQA site, no fixed URL) unpacked by the user into data/full/clipbert/dataset/; checked, its
@@ -161,7 +182,9 @@ rule clipbert_run_video_qa:
     #   --output_dir ./result. N torchrun processes (clipbert.nproc; gloo on cpu, nccl on cuda), ClipBERT's
     # layout (ckpt/model_step_N.pt, log/args.json, log/model_config.json, val_N.json). Fixed openly:
     # validation gathered over ranks, the sampler's padding duplicates dropped, valid_steps >= 1.
+    # Added: % of the target's peak (FLOPs counted by zoorepro/clipbert/compute.py).
     input:
+        unpack(IN_CLIPBERT.peak),
         config="work/{scale}/clipbert/prep/anetqa_frameqa_base_resnet50.json",
         model_config="work/{scale}/clipbert/prep/model_config.json",
         img="work/{scale}/clipbert/prep/img",
@@ -176,13 +199,15 @@ rule clipbert_run_video_qa:
     params:
         launch=IN_CLIPBERT.launch,
         device=IN_CLIPBERT.device,
+        peak=IN_CLIPBERT.peak_arg,
+        throughput_only=IN_CLIPBERT.throughput_only_arg,
     resources:
         slurm_partition=chip_partition,
         gres=chip_gres,
     threads: all_cores
     shell:
         "{params.launch} --config {input.config} --output_dir {output.run} --device {params.device} "
-        "--measurements {output.measurements} > {log} 2>&1"
+        "--measurements {output.measurements} {params.peak} {params.throughput_only} > {log} 2>&1"
 
 
 rule clipbert_inference:
@@ -194,6 +219,7 @@ rule clipbert_inference:
     # folder layout, items {question_id: <qa_id>, answer: <string>}; mini reads the planted release.
     input:
         unpack(IN_CLIPBERT.checkpoint),
+        unpack(IN_CLIPBERT.peak),
         config="work/{scale}/clipbert/prep/anetqa_frameqa_base_resnet50.json",
         img="work/{scale}/clipbert/prep/img",
         txt="work/{scale}/clipbert/prep/txt",
@@ -210,6 +236,8 @@ rule clipbert_inference:
         device=IN_CLIPBERT.device,
         checkpoint=IN_CLIPBERT.checkpoint_dir,
         inference=CLIPBERT["inference"],
+        batch_size=IN_CLIPBERT.inference_batch_size,
+        peak=IN_CLIPBERT.peak_arg,
     resources:
         slurm_partition=chip_partition,
         gres=chip_gres,
@@ -218,8 +246,8 @@ rule clipbert_inference:
         "{params.launch} --config {input.config} --output_dir {output.result} --checkpoint_dir {params.checkpoint} "
         "--device {params.device} --do_inference 1 --inference_split {params.inference[split]} "
         "--inference_model_step {params.inference[model_step]} --inference_txt_db {input.txt}/data_val.jsonl "
-        "--inference_img_db {input.img} --inference_batch_size {params.inference[batch_size]} "
-        "--inference_n_clips {params.inference[n_clips]} --measurements {output.measurements} "
+        "--inference_img_db {input.img} --inference_batch_size {params.batch_size} "
+        "--inference_n_clips {params.inference[n_clips]} --measurements {output.measurements} {params.peak} "
         "--toolchain {output.toolchain} --target {wildcards.target} > {log} 2>&1"
 
 
@@ -230,6 +258,7 @@ rule clipbert_inference_test:
     # come from that server.
     input:
         unpack(IN_CLIPBERT.checkpoint),
+        unpack(IN_CLIPBERT.peak),
         config="work/{scale}/clipbert/prep/anetqa_frameqa_base_resnet50.json",
         img="work/{scale}/clipbert/prep/img",
         txt="work/{scale}/clipbert/prep/txt",
@@ -245,6 +274,8 @@ rule clipbert_inference_test:
         device=IN_CLIPBERT.device,
         checkpoint=IN_CLIPBERT.checkpoint_dir,
         inference=CLIPBERT["inference"],
+        batch_size=IN_CLIPBERT.inference_batch_size,
+        peak=IN_CLIPBERT.peak_arg,
     resources:
         slurm_partition=chip_partition,
         gres=chip_gres,
@@ -253,8 +284,9 @@ rule clipbert_inference_test:
         "{params.launch} --config {input.config} --output_dir {output.result} --checkpoint_dir {params.checkpoint} "
         "--device {params.device} --do_inference 1 --inference_split test "
         "--inference_model_step {params.inference[model_step]} --inference_txt_db {input.txt}/data_test.jsonl "
-        "--inference_img_db {input.img} --inference_batch_size {params.inference[batch_size]} "
-        "--inference_n_clips {params.inference[n_clips]} --measurements {output.measurements} > {log} 2>&1"
+        "--inference_img_db {input.img} --inference_batch_size {params.batch_size} "
+        "--inference_n_clips {params.inference[n_clips]} --measurements {output.measurements} {params.peak} "
+        "> {log} 2>&1"
 
 
 rule clipbert_eval_res:

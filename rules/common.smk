@@ -142,6 +142,14 @@ def precision(wildcards):
     return get_backend(wildcards.target, config).precision
 
 
+def peak_precision(wildcards):
+    """The precision a target's peak is looked up or measured at (peaks.smk): the model's own (its
+    Inputs.peak_precision, e.g. the dtype a torch runner computes in at that scale), else the target
+    backend's."""
+    own = getattr(INPUTS[wildcards.model], "peak_precision", None)
+    return own(wildcards) if own is not None else precision(wildcards)
+
+
 def validate_target(model, target, resdir):
     """Named validator, run while the DAG is planned (so before any job): refuse an unknown
     target, and a target whose toolchain or framework is missing, naming the portable table of

@@ -42,6 +42,28 @@ rule llava_video_mini_data:
         "> {log} 2>&1"
 
 
+rule llava_video_shape_data:
+    # Shape scale: the real architecture at its real sizes (count_flops.full_size_config) with
+    # random bfloat16 weights, as a llava-hf checkpoint folder (sharded safetensors, processor,
+    # tokenizer), and a Video-Bench tree of synthetic videos (one question a subset). Nothing is
+    # downloaded; a checkpoint larger than this host's memory is refused (the 34B).
+    output:
+        manifest="data/shape/llava_video/MANIFEST.json",
+    conda:
+        "../envs/zoorepro.yaml"
+    log:
+        "logs/shape/llava_video/make_shape.log",
+    params:
+        out=output_dir,
+        ckpts=" ".join(LLAVA["shape"]["checkpoints"]),
+        seed=LLAVA["shape"]["seed"],
+        video=LLAVA["shape"]["video"],
+    shell:
+        "python -m zoorepro.llava_video.make_shape --out {params.out} --ckpt {params.ckpts} --seed {params.seed} "
+        "--video-frames {params.video[frames]} --width {params.video[width]} --height {params.video[height]} "
+        "> {log} 2>&1"
+
+
 rule llava_video_download_checkpoint:
     # Full scale, the document's 权重下载: one llava-hf snapshot at the revision pinned in
     # manifests/llava_video_checkpoints.yaml, every file's sha256 verified (huggingface_hub,
@@ -101,9 +123,11 @@ rule llava_video_llava_gpu:
     # transformers' LlavaNextVideo classes loaded offline, 8 frames at arange(0, n, n/8), the
     # document's prompt and suffix, greedy; dtype explicit (llava_video.dtype). Fixed openly:
     # questions sharded over the processes (upstream: every process answers all and writes one
-    # file); a container reporting 0 frames is decoded by counting.
+    # file); a container reporting 0 frames is decoded by counting. Added at shape scale: prefill and
+    # decode rates with their FLOPs (count_flops, at each question's shapes) and % of the target's peak.
     input:
         unpack(IN_LLAVA.checkpoint),
+        unpack(IN_LLAVA.peak),
         qa="work/{scale}/llava_video/sample/Video-Bench/Eval_QA/sampling_datasets_QA_new.json",
         videos="work/{scale}/llava_video/sample/VideoBench/Eval_video/sampling_data",
     output:
@@ -124,6 +148,7 @@ rule llava_video_llava_gpu:
         device=IN_LLAVA.device,
         max_new_tokens=IN_LLAVA.max_new_tokens,
         frames=LLAVA["frames"],
+        shape=IN_LLAVA.shape_args,
     resources:
         slurm_partition=chip_partition,
         gres=chip_gres,
@@ -133,7 +158,8 @@ rule llava_video_llava_gpu:
         "--dataset_name sampling_data --Eval_QA_root {params.qa_root} --Eval_Video_root {params.video_root} "
         "--chat_conversation_output_folder {params.out} --ckpt {wildcards.ckpt} --dtype {params.dtype} "
         "--device {params.device} --max_new_tokens {params.max_new_tokens} --frames {params.frames} "
-        "--measurements {output.measurements} --toolchain {output.toolchain} --target {wildcards.target} > {log} 2>&1"
+        "--measurements {output.measurements} --toolchain {output.toolchain} --target {wildcards.target} {params.shape} "
+        "> {log} 2>&1"
 
 
 rule llava_video_run_pa_videobench:
@@ -160,7 +186,7 @@ rule llava_video_run_pa_videobench:
         video_path=IN_LLAVA.path("sample_video_dir"),
         qa_root=IN_LLAVA.path("sample_qa_root"),
         out=lambda wildcards, output: str(Path(output.answers).parent),
-        npu=LLAVA["npu"],
+        npu=IN_LLAVA.npu_settings,
     resources:
         slurm_partition=chip_partition,
         gres=chip_gres,

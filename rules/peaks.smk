@@ -15,7 +15,7 @@ rule peak:
         "logs/{scale}/{model}/{target}/peak.log",
     params:
         hardware=lambda wildcards: target_settings(config, wildcards.target)["hardware"],
-        precision=precision,
+        precision=peak_precision,
     resources:
         slurm_partition=chip_partition,
         gres=chip_gres,

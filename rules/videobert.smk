@@ -30,19 +30,41 @@ rule videobert_mini_data:
         "--planted-margin {params.planted_margin} > {log} 2>&1"
 
 
-rule videobert_export_onnx:
-    # Mini scale only: the tiny CLIP exported with VideoBERT's ONNX signature (image, text ->
-    # logits_per_image, logits_per_text). Full scale uses the document's video-bert.onnx.
-    input:
-        manifest="data/mini/videobert/MANIFEST.json",
+rule videobert_shape_data:
+    # Shape scale: video-bert.onnx's source at real sizes with random weights (a CLIPModel at
+    # params videobert.shape.clip: CLIP ViT-B/32's sizes, assumed), a few random CIFAR-format
+    # images and CLIP-token prompts. Throughput only; nothing is downloaded.
     output:
-        onnx="work/mini/videobert/onnx/video-bert.onnx",
+        manifest="data/shape/videobert/MANIFEST.json",
     conda:
         "../envs/zoorepro.yaml"
     log:
-        "logs/mini/videobert/export_onnx.log",
+        "logs/shape/videobert/make_shape.log",
     params:
-        model_dir="data/mini/videobert/open_videobert/mini-clip",
+        out=output_dir,
+        seed=VIDEOBERT["shape"]["seed"],
+        n_images=VIDEOBERT["shape"]["n_images"],
+        clip=IN_VIDEOBERT.shape_clip_json,
+    shell:
+        "python -m zoorepro.videobert.make_shape --out {params.out} --seed {params.seed} "
+        "--n-images {params.n_images} --clip {params.clip:q} > {log} 2>&1"
+
+
+rule videobert_export_onnx:
+    # Mini and shape scales: the generated CLIP exported with VideoBERT's ONNX signature (image,
+    # text -> logits_per_image, logits_per_text). Full scale uses the document's video-bert.onnx.
+    input:
+        manifest="data/{scale}/videobert/MANIFEST.json",
+    output:
+        onnx="work/{scale}/videobert/onnx/video-bert.onnx",
+    wildcard_constraints:
+        scale="mini|shape",
+    conda:
+        "../envs/zoorepro.yaml"
+    log:
+        "logs/{scale}/videobert/export_onnx.log",
+    params:
+        model_dir=IN_VIDEOBERT.generated_model,
         opset=VIDEOBERT["opset"],
     shell:
         "python -m zoorepro.videobert.export_onnx --model_dir {params.model_dir} --save_path {output.onnx} "
@@ -72,6 +94,7 @@ rule videobert_perf_engine:
         onnx=IN_VIDEOBERT.onnx,
         data=IN_VIDEOBERT.cifar_dir,
         task=VIDEOBERT["task"],
+        shape_args=IN_VIDEOBERT.perf_engine_args,
     resources:
         slurm_partition=chip_partition,
         gres=chip_gres,
@@ -79,7 +102,7 @@ rule videobert_perf_engine:
     shell:
         "python -m zoorepro.videobert.perf_engine --target {wildcards.target} --task {params.task} "
         "--onnx {params.onnx} --data {params.data} --workload {input.workload} --out-dir {output.report} "
-        "--logits {output.logits} --peak {input.peak} "
+        "--logits {output.logits} --peak {input.peak} {params.shape_args} "
         "--measurements {output.measurements} --toolchain {output.toolchain} > {log} 2>&1"
 
 
@@ -114,9 +137,11 @@ rule videobert_compile:
 
 rule videobert_perf:
     # Document: ixrtexec --load_engine ${TARGET_ENGINE} --plugins ixrt_plugin --shapes image:16x3x224x224,text:100x77
-    # ("fps: F with batchsize B" and "Throughput: T qps" parsed; T counts engine executions).
+    # ("fps: F with batchsize B" and "Throughput: T qps" parsed; T counts engine executions). Added:
+    # % of the target's peak, from the FLOPs of the ONNX the engine was built from at those shapes.
     input:
         model="work/{scale}/videobert/{target}/model_bs{bs}.engine",
+        peak="work/{scale}/videobert/{target}/peak.json",
     output:
         raw="work/{scale}/videobert/{target}/perf_bs{bs}.json",
         measurements="work/{scale}/videobert/{target}/perf_bs{bs}.measurements.json",
@@ -127,6 +152,8 @@ rule videobert_perf:
     params:
         loop=VIDEOBERT["ixrtexec"]["iterations"],
         warmup=VIDEOBERT["ixrtexec"]["warmup"],
+        onnx=IN_VIDEOBERT.onnx,
+        shapes=IN_VIDEOBERT.input_shapes,
     resources:
         slurm_partition=chip_partition,
         gres=chip_gres,
@@ -134,4 +161,4 @@ rule videobert_perf:
     shell:
         "python -m zoorepro.steps.perf --target {wildcards.target} --model {input.model} --batch-size {wildcards.bs} "
         "--loop {params.loop} --warmup {params.warmup} --out {output.raw} --measurements {output.measurements} "
-        "> {log} 2>&1"
+        "--flops-onnx {params.onnx} --flops-input-shape {params.shapes} --peak {input.peak} > {log} 2>&1"

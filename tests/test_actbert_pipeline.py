@@ -243,7 +243,7 @@ def test_the_raw_matrices_rank_every_caption_against_every_csv_video(tested, cwd
 
 def test_measurements_have_the_designs_names_units_and_timings(tested):
     records = {r["metric"]: r for r in tested["measurements"]}
-    assert set(records) == {*ACCURACY, "throughput", "batch_latency", "harness_overhead"}
+    assert set(records) == {*ACCURACY, "throughput", "throughput_pairs", "batch_latency", "harness_overhead"}
     for name, unit in ACCURACY.items():
         assert (records[name]["kind"], records[name]["unit"], records[name]["batch_size"],
                 records[name]["precision"]) == ("accuracy", unit, 1, "fp32")
@@ -251,6 +251,7 @@ def test_measurements_have_the_designs_names_units_and_timings(tested):
     timing = tested["metrics"]["timing"]
     assert (records["throughput"]["kind"], records["throughput"]["unit"]) == ("throughput", "captions/s")
     assert math.isclose(records["throughput"]["value"], N_VIDEOS / timing["loop_s"])
+    assert math.isclose(records["throughput_pairs"]["value"], N_VIDEOS * N_VIDEOS / timing["loop_s"])
     assert 0 < timing["loop_s"] < timing["main_s"] <= timing["step_s"]
     assert (records["harness_overhead"]["kind"], records["harness_overhead"]["unit"]) == ("latency", "fraction")
     assert 0 <= records["harness_overhead"]["value"] < 0.5

@@ -24,6 +24,8 @@ def test_params_yaml_is_valid():
     (lambda p: p["tables"]["mini"].__setitem__("vilbert", ["tpu"]), "tables.mini.vilbert[0]"),
     (lambda p: p["vilbert"].__setitem__("accuracy_batch_size", 2), "vilbert.accuracy_batch_size"),
     (lambda p: p["targets"].__setitem__(310, p["targets"].pop("310")), "targets.310"),
+    (lambda p: p["actbert"]["shape"].__setitem__("captions", 0), "actbert.shape.captions"),
+    (lambda p: p["actbert"].pop("shape"), "actbert"),
 ])
 def test_bad_value_names_the_key(mutate, key):
     params = copy.deepcopy(yaml.safe_load(PARAMS_PATH.read_text()))

@@ -80,6 +80,18 @@ def test_peaks_are_data_with_a_source_and_the_cpu_is_measured():
     assert peaks.gpu_peak("Iluvatar MR-V100", "float16") is None  # another vendor's, not NVIDIA's V100
     cpu = peaks.measure_cpu(seconds=0.2, size=256)
     assert cpu.flops > 1e8 and cpu.source.startswith("measured on this host")
+    assert cpu.precision == "fp32" and "256x256 float32 matmuls" in cpu.source
+
+
+def test_the_cpu_peak_is_measured_at_the_precision_a_target_runs_in():
+    """A torch runner computing in bf16 (LLaVA's shape scale) is held against the bf16 matmul rate."""
+    from zoorepro import peaks
+
+    bf16 = peaks.measure_cpu(seconds=0.1, size=128, precision="bf16")
+    assert bf16.precision == "bf16" and "128x128 bfloat16 matmuls" in bf16.source
+    assert peaks.CPU_SIZES == {"fp32": 2048, "bf16": 4096, "fp16": 4096}
+    with pytest.raises(ValueError, match="int8"):
+        peaks.measure_cpu(seconds=0.1, size=64, precision="int8")
 
 
 def test_the_perf_step_sets_throughput_against_the_targets_peak(tmp_path):

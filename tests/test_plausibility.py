@@ -139,13 +139,15 @@ def test_an_implausible_claim_measured_out_of_tolerance_on_its_chip_still_fails_
     assert {s.claim.id: s.verdict for s in result.statuses}["vilbert.310P3.throughput.bs4"] == IMPLAUSIBLE
 
 
-def test_a_shape_table_of_a_model_without_a_shape_chain_is_refused():
+def test_a_shape_table_of_a_model_without_a_shape_chain_is_refused(monkeypatch):
     import copy
 
+    from zoorepro import models
     from zoorepro.config import load_params, validate
     from zoorepro.errors import ConfigError
 
     params = copy.deepcopy(load_params())
+    monkeypatch.setattr(models.pipeline("videobert"), "SCALES", ("mini", "full"))  # as before its shape chain
     params["tables"]["shape"]["videobert"] = ["cpu"]
     with pytest.raises(ConfigError, match=r"tables.shape.videobert: videobert has no shape scale \(its scales: mini, full\)"):
         validate(params)

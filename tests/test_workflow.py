@@ -160,6 +160,31 @@ def test_dry_run_of_the_clipbert_cuda_table_lists_every_documented_step_with_hor
     assert "--inference_batch_size 64 --inference_n_clips 16" in out
 
 
+SHAPE_VIDEOBERT_STEPS = ("videobert_shape_data", "videobert_export_onnx", "peak", "videobert_perf_engine", "table")
+
+
+@pytest.mark.parametrize("target", ["cpu", "mrv100"])
+def test_the_shape_videobert_table_downloads_nothing_and_records_no_accuracy(repo, target):
+    rc, out = printed_command(repo, f"results/shape/videobert_{target}.csv")
+    assert rc == 0, out[-3000:]
+    for step in SHAPE_VIDEOBERT_STEPS:
+        assert re.search(rf"rule {step}:", out), step
+    for absent in ("download", "videobert_mini_data", "compare"):
+        assert not re.search(rf"rule {absent}:", out), absent
+    assert "python -m zoorepro.videobert.make_shape --out data/shape/videobert --seed 0 --n-images 8 --clip " in out
+    assert ("--model_dir data/shape/videobert/open_videobert/shape-clip "
+            "--save_path work/shape/videobert/onnx/video-bert.onnx") in out
+    engine = re.search(r"python -m zoorepro.videobert.perf_engine .*", out).group(0)
+    assert "--throughput-only" in engine and "--data data/shape/videobert/cifar-100-python" in engine
+    if target == "cpu":  # a short benchmark on a CPU; a chip runs the workload's 30 + 100 predicts
+        assert "--iterations 5 --warmup 1" in engine
+        assert not re.search(r"rule videobert_(compile|perf):", out)
+    else:  # the document's ixrtexec run at BS 16, with % of the chip's peak
+        assert "--iterations" not in engine
+        assert ("--flops-onnx work/shape/videobert/onnx/video-bert.onnx --flops-input-shape "
+                '"image:16,3,224,224" "text:100,77" --peak work/shape/videobert/mrv100/peak.json') in out
+
+
 SHAPE_VILBERT_STEPS = ("sources", "vilbert_shape_data", "vilbert_export_onnx", "vilbert_onnxsim", "vilbert_fix_onnx",
                        "vilbert_compile", "peak", "vilbert_perf", "table")
 
@@ -180,3 +205,94 @@ def test_the_shape_vilbert_table_downloads_nothing_and_measures_throughput_only(
                 and f"--flops-onnx work/shape/vilbert/onnx/vqa-vilbert_bs{bs}_sim_fix.onnx "
                     f"--peak work/shape/vilbert/{target}/peak.json" in out), bs
     assert "--archive_file data/shape/vilbert/vilbert-vqa-shape.tar.gz" in out
+
+
+SHAPE_ACTBERT_STEPS = ("sources", "actbert_shape_data", "actbert_flops", "peak", "actbert_test", "table")
+
+
+def test_the_shape_actbert_table_downloads_nothing_and_times_the_real_batches_without_accuracy(repo):
+    rc, out = printed_command(repo, "results/shape/actbert_cpu.csv")
+    assert rc == 0, out[-3000:]
+    for step in SHAPE_ACTBERT_STEPS:
+        assert re.search(rf"rule {step}:", out), step
+    for absent in ("download", "actbert_mini_data", "actbert_pretrain", "actbert_pretrain_measurements"):
+        assert not re.search(rf"rule {absent}:", out), absent
+    assert ("python -m zoorepro.actbert.make_shape --out data/shape/actbert --src work/src/actbert "
+            "--config zoorepro/actbert/configs/actbert_msrvtt.yaml --seed 0 --n-videos 1000") in out
+    assert ("python -m zoorepro.actbert.count_flops --config zoorepro/actbert/configs/actbert_msrvtt.yaml "
+            "--src work/src/actbert --out work/shape/actbert/flops.json") in out
+    assert ("python -m zoorepro.actbert.test -c zoorepro/actbert/configs/actbert_msrvtt.yaml "
+            "-w data/shape/actbert/ActBERT-shape.pdparams --file-path data/shape/actbert/MSRVTT_JSFUSION_test.csv "
+            "--features-path data/shape/actbert/msrvtt_test.lmdb --vocab-dir data/shape/actbert/bert-vocab") in out
+    assert ("--flops work/shape/actbert/flops.json --peak work/shape/actbert/cpu/peak.json "
+            "--captions 2 --throughput-only") in out
+
+
+SHAPE_CLIPBERT_STEPS = ("clipbert_shape_data", "clipbert_select_videos", "clipbert_sample_imgs_clipbert",
+                        "clipbert_aux_csv", "clipbert_aux_jsonl", "clipbert_make_config", "peak",
+                        "clipbert_run_video_qa", "clipbert_inference", "clipbert_inference_test", "table")
+
+
+def test_the_shape_clipbert_table_runs_the_full_scale_steps_on_generated_data_and_downloads_nothing(repo):
+    rc, out = printed_command(repo, "results/shape/clipbert_cpu.csv")
+    assert rc == 0, out[-3000:]
+    for step in SHAPE_CLIPBERT_STEPS:
+        assert re.search(rf"rule {step}:", out), step
+    for absent in ("download", "clipbert_mini_data", "clipbert_check_anetqa", "clipbert_eval_res"):
+        assert not re.search(rf"rule {absent}:", out), absent
+    assert ("python -m zoorepro.clipbert.make_shape --out data/shape/clipbert --seed 0 --videos 1 1 2 "
+            "--per-video 2 --video-frames 48 --video-size 640 360") in out
+    # the full layout: videos under dataset/video, frames at 512, the base model config, bert-base-uncased
+    assert "--video_dir data/shape/clipbert/dataset/video" in out and "--size 512" in out
+    assert ("--tokenizer_dir data/shape/clipbert/bert-base-uncased --model_config base "
+            "--e2e_weights_path data/shape/clipbert/pretrained/clipbert_image_text_pretrained.pt") in out
+    launch = "python -m torch.distributed.run --standalone --nproc_per_node 2 -m zoorepro.clipbert.run_video_qa "
+    assert (launch + "--config work/shape/clipbert/prep/anetqa_frameqa_base_resnet50.json --output_dir "
+            "work/shape/clipbert/cpu/finetune --device cpu --measurements work/shape/clipbert/cpu/finetune.measurements.json "
+            "--peak work/shape/clipbert/cpu/peak.json --throughput-only") in out
+    assert ("--checkpoint_dir work/shape/clipbert/cpu/finetune --device cpu --do_inference 1 --inference_split val "
+            "--inference_model_step last") in out
+    assert out.count("--inference_batch_size 1 --inference_n_clips 16") == 2   # val and test
+    assert out.count("--peak work/shape/clipbert/cpu/peak.json") == 3
+
+
+def test_clipbert_peak_rows_come_from_the_peak_rule_on_cpu_and_from_the_gpu_name_on_cuda(repo):
+    rc, out = printed_command(repo, "results/mini/clipbert_cpu.csv")
+    assert rc == 0, out[-3000:]
+    assert "--peak work/mini/clipbert/cpu/peak.json" in out and "--throughput-only" not in out
+    rc, out = printed_command(repo, "results/clipbert_cuda.csv")
+    assert rc == 0, out[-3000:]
+    assert "--peak" not in out and "--inference_batch_size 64" in out
+
+
+SHAPE_LLAVA_STEPS = {"cpu": ("llava_video_shape_data", "llava_video_extract_dataset", "peak", "llava_video_llava_gpu",
+                             "table"),
+                     "npu": ("llava_video_shape_data", "llava_video_extract_dataset", "llava_video_run_pa_videobench",
+                             "table")}
+
+
+@pytest.mark.parametrize("target", ["cpu", "npu"])
+def test_the_shape_llava_table_runs_the_documents_inference_on_the_real_sizes_and_downloads_nothing(repo, target):
+    rc, out = printed_command(repo, f"results/shape/llava_video_{target}.csv")
+    assert rc == 0, out[-3000:]
+    for step in SHAPE_LLAVA_STEPS[target]:
+        assert re.search(rf"rule {step}:", out), step
+    for absent in ("download", "llava_video_download_checkpoint", "llava_video_mini_data", "llava_video_score",
+                   "llava_video_precision_test"):
+        assert not re.search(rf"rule {absent}:", out), absent
+    assert ("python -m zoorepro.llava_video.make_shape --out data/shape/llava_video --ckpt 7B --seed 0 "
+            "--video-frames 96 --width 640 --height 360") in out
+    assert "--nums 1 " in out  # extract_dataset over the synthetic Video-Bench tree
+    weights = "data/shape/llava_video/models/LLaVA-NeXT-Video-7B-hf"
+    if target == "cpu":
+        assert (f"python -m zoorepro.llava_video.llava_gpu --model_path {weights} --dataset_name sampling_data "
+                "--Eval_QA_root work/shape/llava_video/sample/Video-Bench") in out
+        assert "--dtype bfloat16 --device cpu --max_new_tokens 4 --frames 8" in out
+        assert "--peak work/shape/llava_video/cpu/peak.json --cpu-threads 1" in out  # every core Snakemake gives
+        assert "python -m zoorepro.peaks --hardware cpu --precision bfloat16" in out
+    else:  # MindIE's run_pa_videobench.sh: MAX_OUTPUT_LENGTH is the shape scale's fixed token count
+        assert (f"python -m zoorepro.llava_video.run_pa_videobench {weights} "
+                "work/shape/llava_video/sample/VideoBench/Eval_video/sampling_data work/shape/llava_video/sample/"
+                "Video-Bench work/shape/llava_video/npu/7B/mindie/Chat_results 1 2048 4 --ckpt 7B") in out
+    # one checkpoint's perf only: no accuracy at this scale
+    assert f"--measurements work/shape/llava_video/{target}/7B/" in out and "score.measurements" not in out

@@ -177,3 +177,17 @@ def write_entry(path: Path, model: str, entry: dict) -> None:
                      "flops_per_sample": float(entry["flops_per_sample"])}
     atomic_write_text(Path(path), REGISTRY_HEADER + yaml.safe_dump({"models": dict(sorted(models.items()))},
                                                                    sort_keys=False, width=110))
+
+
+def write_unit_entry(path: Path, model: str, entry: dict) -> None:
+    """Set one model's entry counted per unit rather than per sample (e.g. a generative model's FLOPs
+    per prefill and per generated token, per checkpoint: plausibility.unit_flops reads it), keeping the
+    others."""
+    import yaml
+
+    from zoorepro.fsutil import atomic_write_text
+
+    models = load_registry(path)
+    models[model] = entry
+    atomic_write_text(Path(path), REGISTRY_HEADER + yaml.safe_dump({"models": dict(sorted(models.items()))},
+                                                                   sort_keys=False, width=110))

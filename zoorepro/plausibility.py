@@ -7,6 +7,12 @@ reading would make it possible: the other of samples/s and batches/s of its batc
 registry reads as batches/s, `reading: throughput_batches`, is assessed that way), or a per-card
 figure of a board with several chips (peaks.yaml `cards`); a sample costs the same at any batch size. A claim of a model without a FLOPs count, or
 on a chip without a listed peak, is not assessed (and says why).
+
+A generative model's entry counts per unit instead (`checkpoints`: per checkpoint its FLOPs a
+prefill and a generated token; `metrics`: which count a claimed metric's unit is, e.g.
+"generated tokens/s" -> flops_per_generated_token; `same_sizes`: checkpoints sharing another's
+sizes): a tokens/s claim is read with the FLOPs of a token, a questions/s claim with those of a whole
+question (unit_flops).
 """
 from __future__ import annotations
 
@@ -27,6 +33,7 @@ class Implied:
     other_reading: str
     flops_per_sample: float
     peak: Peak
+    unit: str = "sample"           # what flops_per_sample is the cost of (a sample, a generated token ...)
 
     @property
     def implausible(self) -> bool:
@@ -36,7 +43,7 @@ class Implied:
         """The note beside the claim: the implied %, its FLOPs and the peak's source, and what the
         other reading would imply; for an implausible claim, which reading would make it possible."""
         core = (f"implies {self.percent:.1f} % of {self.peak.chip}'s {self.peak.precision} peak read as "
-                f"{self.reading} ({self.flops_per_sample / 1e9:.2f} GFLOP a sample x the claimed rate over "
+                f"{self.reading} ({self.flops_per_sample / 1e9:.2f} GFLOP a {self.unit} x the claimed rate over "
                 f"{self.peak.flops / 1e12:.4g} TFLOP/s: {self.peak.source})")
         if self.other_percent is not None:
             core += f"; read as {self.other_reading} it would be {self.other_percent:.1f} %"
@@ -55,6 +62,26 @@ class Implied:
         return f"IMPLAUSIBLE: {core}; {fix}"
 
 
+def unit_flops(entry: dict, metric: str) -> tuple[float, str] | None:
+    """(FLOPs, unit) of a per-unit entry for a claimed metric "<checkpoint> <name>" (the checkpoint or
+    one sharing its sizes, `same_sizes`; the name one of `metrics`), or None when it has no count."""
+    checkpoint, _, name = metric.partition(" ")
+    checkpoint = entry.get("same_sizes", {}).get(checkpoint, checkpoint)
+    counts = entry["checkpoints"].get(checkpoint)
+    spec = entry.get("metrics", {}).get(name)
+    if counts is None or spec is None:
+        return None
+    return float(counts[spec["flops"]]), spec["unit"]
+
+
+def _implied_per_unit(claim, entry: dict, peak: Peak) -> Implied | None:
+    found = unit_flops(entry, claim.metric)
+    if found is None:
+        return None
+    flops, unit = found
+    return Implied(peak.percent(float(claim.value) * flops), f"{unit}s/s", None, "", flops, peak, unit)
+
+
 def implied(claim, registry: dict | None = None) -> Implied | None:
     """The implied % of peak of a throughput claim, or None when it cannot be assessed (see why_not).
     A claim the registry reads as batches/s (`reading: throughput_batches` at a batch size) counts
@@ -66,6 +93,8 @@ def implied(claim, registry: dict | None = None) -> Implied | None:
     peak = chip_peak(str(claim.target), claim.precision or "")
     if entry is None or peak is None:
         return None
+    if "checkpoints" in entry:
+        return _implied_per_unit(claim, entry, peak)
     reading = getattr(claim, "reading", None)
     bs = reading.batch_size if reading is not None else claim.batch_size
     per_sample = float(entry["per_batch_size"].get(bs, entry["flops_per_sample"]))
@@ -85,6 +114,11 @@ def why_not(claim, registry: dict | None = None) -> str | None:
     registry = load_registry() if registry is None else registry
     if claim.model not in registry:
         return f"no FLOPs count for {claim.model}'s graph (claims/flops.yaml): % of peak not assessed"
+    entry = registry[claim.model]
+    if "checkpoints" in entry and unit_flops(entry, claim.metric) is None:
+        return (f"no FLOPs count for {claim.metric!r} in {claim.model}'s entry (claims/flops.yaml: its checkpoints "
+                f"{', '.join(entry['checkpoints'])}; metrics {', '.join(entry.get('metrics', {}))}): "
+                "% of peak not assessed")
     if chip_peak(str(claim.target), claim.precision or "") is None:
         return f"no {claim.precision} peak listed for {claim.target} (zoorepro/peaks.yaml): % of peak not assessed"
     return None

@@ -7,9 +7,11 @@ from zoorepro.runners import get_runner
 from zoorepro.workflow import ModelInputs
 
 FULL = "data/full/actbert"
+SHAPE = "data/shape/actbert"
 CONFIGS = "zoorepro/actbert/configs"
 # The files the steps name on their command lines, per scale: the mini generator's (the mini
-# configs name the same) and the document's downloads (manifests/actbert.yaml).
+# configs name the same), the document's downloads (manifests/actbert.yaml) and the shape
+# generator's (zoorepro/actbert/make_shape.py: real sizes, random weights; the test only).
 PATHS = {
     "mini": {"weights": "data/mini/actbert/ActBERT-mini.pdparams",
              "captions": "data/mini/actbert/MSRVTT_JSFUSION_test.csv",
@@ -27,6 +29,10 @@ PATHS = {
              "train_data": f"{FULL}/howto100m/actbert_train_data.npy",
              "caption_train": f"{FULL}/howto100m/caption_train.json",
              "caption_val": f"{FULL}/howto100m/caption_val.json"},
+    "shape": {"weights": f"{SHAPE}/ActBERT-shape.pdparams",
+              "captions": f"{SHAPE}/MSRVTT_JSFUSION_test.csv",
+              "features": f"{SHAPE}/msrvtt_test.lmdb",
+              "vocab": f"{SHAPE}/bert-vocab"},
 }
 
 
@@ -43,8 +49,24 @@ class Inputs(ModelInputs):
         output), or the stamps of the verified downloads whose files PATHS names."""
         if wildcards.scale == "mini":
             return {"data": "data/mini/actbert/MANIFEST.json", "weights": PATHS["mini"]["weights"],
-                    "config": f"{CONFIGS}/mini_msrvtt.yaml"}
-        return {**self.full_data(), "config": f"{CONFIGS}/actbert_msrvtt.yaml"}
+                    "config": self.test_config(wildcards)}
+        if wildcards.scale == "shape":
+            return {"data": f"{SHAPE}/MANIFEST.json", "weights": PATHS["shape"]["weights"],
+                    "config": self.test_config(wildcards)}
+        return {**self.full_data(), "config": self.test_config(wildcards)}
+
+    @staticmethod
+    def test_config(wildcards) -> str:
+        """The test config of a scale: the mini model's, or the document's (full and shape: the
+        released model's sizes)."""
+        return f"{CONFIGS}/mini_msrvtt.yaml" if wildcards.scale == "mini" else f"{CONFIGS}/actbert_msrvtt.yaml"
+
+    def test_args(self, wildcards) -> str:
+        """Shape scale: score the first `actbert.shape.captions` captions, each against every video
+        (the real batch), and no accuracy rows (random weights); other scales: every caption."""
+        if wildcards.scale != "shape":
+            return ""
+        return f"--captions {self.params['shape']['captions']} --throughput-only"
 
     def pretrain_inputs(self, wildcards) -> dict:
         if wildcards.scale == "mini":

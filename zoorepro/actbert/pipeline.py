@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from zoorepro import dvcgen
 
+# mini, full, and shape: the released model's sizes with random weights and synthetic test inputs
+# of the real shapes (make_shape), throughput only
+SCALES = ("mini", "full", "shape")
 DOCUMENT = "004_1d93f0d998946b96.txt"
 RUNNER = "paddle"  # PaddleVideo's main.py runs in paddle itself (zoorepro/runners/paddle.py)
 # The accuracy metrics its claims may name (claims/claims.yaml; throughput is every model's).
@@ -41,8 +44,17 @@ def dvc_stages(params: dict, scale: str) -> dict:
             "outs": [f"{work}/pretrain"],
         }
         table_deps.append(f"{work}/pretrain")
+    elif scale == "shape":
+        stages["actbert_data_shape"] = {
+            "cmd": dvcgen.cmd(["data/shape/actbert/MANIFEST.json"]),
+            "deps": ["work/src/actbert", "zoorepro/actbert/configs/actbert_msrvtt.yaml",
+                     "zoorepro/actbert/make_shape.py", "zoorepro/actbert/make_mini_data.py"],
+            "params": ["actbert.shape.seed", "actbert.shape.n_videos"],
+            "outs": ["data/shape/actbert"],
+        }
     else:
         stages.update(dvcgen.download_stage("actbert"))
     for target in dvcgen.table_targets(params, "actbert", scale):
-        stages.update(dvcgen.table_stage("actbert", scale, target, table_deps, ["actbert.seed"]))
+        stages.update(dvcgen.table_stage("actbert", scale, target, table_deps,
+                                         ["actbert.seed"] + (["actbert.shape"] if scale == "shape" else [])))
     return stages

@@ -5,7 +5,8 @@ checked and measured.
 Usage: python -m zoorepro.actbert.test -c zoorepro/actbert/configs/actbert_msrvtt.yaml -w ActBERT.pdparams \
            --src work/src/actbert --device cpu|gpu --work-dir work/full/actbert/test \
            [--file-path CSV] [--features-path LMDB] [--vocab-dir DIR] [-o KEY=VALUE ...] \
-           [--out metrics.json] [--measurements measurements.json]
+           [--out metrics.json] [--measurements measurements.json] \
+           [--captions K --throughput-only] [--flops flops.json --peak peak.json]
 
 What it adds around PaddleVideo's run:
 * `-o` overrides for the data paths, the tokenizer (`bert_model`: a local folder holding
@@ -16,7 +17,14 @@ What it adds around PaddleVideo's run:
 * the metrics of the log's last `[N] Final ...` line AND recomputed from the score matrix, refused
   when they differ (zoorepro/actbert/metrics.py);
 * captions/s over PaddleVideo's test loop only (no model building, data or weight loading),
-  per-batch times, and the share of this step's wall time spent outside PaddleVideo's main.py.
+  caption-video pairs/s, per-batch times, and the share of this step's wall time spent outside
+  PaddleVideo's main.py;
+* with `--flops` (zoorepro/actbert/count_flops.py's count) and `--peak` (the target's peak, the
+  `peak` rule), the throughput's % of that peak: captions/s x FLOPs of a caption against the
+  run's videos over the peak;
+* `--captions K` (shape scale): only the first K captions are scored, each against every video of
+  the csv (patch 13), so the batches keep their real shape; `--throughput-only` leaves the
+  accuracy rows out (random weights: the metrics are still recomputed and checked, not reported).
 """
 import argparse
 import json
@@ -111,9 +119,30 @@ def batch_stats(update_times: np.ndarray) -> dict:
             "batch_s_max": float(np.max(batches)), "batch_s_first": float(batches[0])}
 
 
-def measurement_records(result: dict, raw: str) -> list[Measurement]:
+def peak_record(result: dict, flops_file: Path, peak_file: Path, raw: str) -> list[Measurement]:
+    """`throughput % of peak`: captions/s x FLOPs of one caption against the run's videos
+    (count_flops' fixed + videos x per-video count) over the target's peak; nothing (the reason
+    printed) when the peak is unknown."""
+    from zoorepro.peaks import read_peak
+
+    peak = read_peak(peak_file)
+    if peak is None:
+        print(f"% of peak: no peak known for this target ({peak_file}): no row")
+        return []
+    count = json.loads(Path(flops_file).read_text())
+    per_caption = count["fixed"] + result["n_videos"] * count["per_video"]
+    rate = result["n_captions"] / result["timing"]["loop_s"]
+    note = (f"{per_caption / 1e9:.4g} GFLOP a caption against {result['n_videos']} videos "
+            f"({count['fixed'] / 1e9:.4g} once + {count['per_video'] / 1e9:.4g} a video; {count['method']}; "
+            f"zoorepro.actbert.count_flops) x captions/s over {peak.describe()}")
+    return [Measurement("throughput % of peak", "throughput", peak.percent(rate * per_caption), "percent",
+                        batch_size=result["batch_size"], precision="fp32", raw=(raw,), note=note)]
+
+
+def measurement_records(result: dict, raw: str, accuracy: bool = True) -> list[Measurement]:
     """The five retrieval metrics (the recomputed values, equal to the log's within its 3
-    decimals), captions/s over the test loop, the median batch time, and the harness overhead."""
+    decimals; left out with accuracy=False), captions/s and caption-video pairs/s over the test
+    loop, the median batch time, and the harness overhead."""
     bs, n = result["batch_size"], result["n_captions"]
     note = (f"{n} captions x {result['n_videos']} videos, text-to-video; {result['device']}; paddle "
             f"{result['paddle']}; log line [{result['logged']['batch_id']}] and score-matrix recomputation agree")
@@ -121,13 +150,16 @@ def measurement_records(result: dict, raw: str) -> list[Measurement]:
         note += f"; {result['caption_note']}"
     common = {"batch_size": bs, "precision": "fp32", "raw": (raw,)}
     records = [Measurement(name, "accuracy", result["recomputed"][name], unit, note=note, **common)
-               for name, unit in ACCURACY_UNITS.items()]
+               for name, unit in ACCURACY_UNITS.items()] if accuracy else []
     timing = result["timing"]
     loop_note = (f"{n} captions in {timing['loop_s']:.3f} s of PaddleVideo's test loop (data loader, forward of "
                  f"the caption against all {result['n_videos']} videos, metric update); model build, data and "
                  f"weight loading excluded; {result['device']}")
     records.append(Measurement("throughput", "throughput", n / timing["loop_s"], "captions/s", note=loop_note,
                                **common))
+    records.append(Measurement("throughput_pairs", "throughput", n * result["n_videos"] / timing["loop_s"],
+                               "pairs/s", note=f"the same loop counted as caption-video pairs scored "
+                                               f"({result['n_videos']} a caption)", **common))
     records.append(Measurement("batch_latency", "latency", 1000.0 * timing["batch_s_median"], "ms",
                                note=f"median of {timing['n_batches']} per-batch times (mean "
                                     f"{1000.0 * timing['batch_s_mean']:.3f} ms, first "
@@ -157,7 +189,15 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=1234, help="main.py --seed (its default)")
     parser.add_argument("--out", type=Path, help="write the metrics and timings here (JSON)")
     parser.add_argument("--measurements", type=Path, help="write measurement records here (JSON list)")
+    parser.add_argument("--captions", type=int,
+                        help="score only the first K captions, each against every video of the csv (shape scale)")
+    parser.add_argument("--throughput-only", action="store_true",
+                        help="no accuracy rows (shape scale: random weights); the metrics are still checked")
+    parser.add_argument("--flops", type=Path, help="count_flops' count of this config (for %% of peak)")
+    parser.add_argument("--peak", type=Path, help="the target's peak (python -m zoorepro.peaks --json)")
     args = parser.parse_args()
+    if args.captions is not None and args.captions < 1:
+        raise ZooreproError(f"--captions {args.captions}: need at least one caption")
     if not args.weights.is_file():
         raise ZooreproError(f"{args.weights}: no such weights file")
 
@@ -170,12 +210,15 @@ def main() -> int:
     overrides = main_overrides(args)
     test_cfg = effective_test_config(args.config, overrides)
     captions = read_captions(test_cfg["file_path"])
+    n_scored = len(captions) if args.captions is None else min(args.captions, len(captions))
+    if args.captions is not None:  # patch 13: the first K captions, each against every video of the csv
+        overrides.update({"DATASET.test.n_captions": str(n_scored), "METRIC.n_videos": str(len(captions))})
     clear_raw(args.work_dir)
     log_file = args.work_dir / "test.log"
     main_args = ["--test", "-c", str(args.config.resolve()), "-w", str(args.weights.resolve()),
                  "--seed", str(args.seed), *override_args(overrides)]
     logger = logging.getLogger("paddlevideo")
-    with progress(total=len(captions), desc="MSR-VTT retrieval test", unit="captions") as bar:
+    with progress(total=n_scored, desc="MSR-VTT retrieval test", unit="captions") as bar:
         handler = CaptionProgress(bar)
         logger.addHandler(handler)
         try:
@@ -186,14 +229,14 @@ def main() -> int:
             logger.removeHandler(handler)
 
     raw = load_raw(args.work_dir)
-    logged = parse_final_line(log_file.read_text(encoding="utf-8"), expected_captions=len(captions))
+    logged = parse_final_line(log_file.read_text(encoding="utf-8"), expected_captions=n_scored)
     recomputed = retrieval_metrics(ranks_from_scores(raw["score_matrix"], raw["target_matrix"]))
     agree(logged, recomputed)
     timing = batch_stats(raw["update_times"])
     step_s = time.perf_counter() - step_start
     timing.update(main_s=paddle_s + main_s, step_s=step_s, harness_overhead=(step_s - paddle_s - main_s) / step_s)
     result = {"config": str(args.config), "weights": str(args.weights), "device": args.device,
-              "paddle": paddle.__version__, "batch_size": test_cfg["batch_size"], "n_captions": len(captions),
+              "paddle": paddle.__version__, "batch_size": test_cfg["batch_size"], "n_captions": n_scored,
               "n_videos": int(raw["score_matrix"].shape[1]), "caption_note": captions.note,
               "logged": logged, "recomputed": recomputed, "timing": timing, "log": str(log_file)}
     print(json.dumps({k: result[k] for k in ("n_captions", "logged", "recomputed", "timing")}, indent=2))
@@ -203,7 +246,10 @@ def main() -> int:
     lineage.record(args.work_dir, [args.weights, args.config, *(p for p in (args.file_path, args.features_path,
                                                                              args.vocab_dir) if p)])
     if args.measurements is not None:
-        write_measurements(args.measurements, measurement_records(result, str(args.work_dir)))
+        records = measurement_records(result, str(args.work_dir), accuracy=not args.throughput_only)
+        if args.flops is not None and args.peak is not None:
+            records += peak_record(result, args.flops, args.peak, str(args.work_dir))
+        write_measurements(args.measurements, records)
     return 0
 
 

@@ -32,6 +32,7 @@ def paths(scale: str) -> dict[str, str]:
     if scale == "mini":
         return {**common, "videos": f"{data}/videos", "model_config": f"{data}/model_config.json",
                 "tokenizer": f"{data}/pretrained/bert-base-uncased"}
+    # full, and shape (make_shape writes the full layout: synthetic videos, random e2e weights)
     return {**common, "videos": f"{data}/dataset/video", "model_config": "base",
             "tokenizer": f"{data}/bert-base-uncased"}
 
@@ -44,8 +45,8 @@ class Inputs(ModelInputs):
     def data(self, wildcards) -> dict:
         """The generated mini set; at full scale the verified downloads and the check record of the
         ANetQA release (videos and QA files, which no URL serves: the user unpacks them)."""
-        if wildcards.scale == "mini":
-            return {"data": f"{data_dir('mini')}/MANIFEST.json"}
+        if wildcards.scale in ("mini", "shape"):
+            return {"data": f"{data_dir(wildcards.scale)}/MANIFEST.json"}
         return {**self.full_data(), "anetqa": ANETQA_RELEASE}
 
     def anetqa_files(self, wildcards) -> list[str]:
@@ -91,13 +92,39 @@ class Inputs(ModelInputs):
         this target's finetune."""
         if wildcards.scale == "mini":
             return {"checkpoint": f"{data_dir('mini')}/MANIFEST.json"}
-        return {"checkpoint": f"work/full/{MODEL}/{wildcards.target}/finetune"}
+        return {"checkpoint": f"work/{wildcards.scale}/{MODEL}/{wildcards.target}/finetune"}
 
     @staticmethod
     def checkpoint_dir(wildcards) -> str:
         if wildcards.scale == "mini":
             return f"{data_dir('mini')}/released"
-        return f"work/full/{MODEL}/{wildcards.target}/finetune"
+        return f"work/{wildcards.scale}/{MODEL}/{wildcards.target}/finetune"
+
+    def inference_batch_size(self, wildcards) -> int:
+        """The document's --inference_batch_size 64; at shape scale on a CPU `clipbert.shape`'s (the
+        full-size model's activations at 64 questions of 16 frames do not fit this machine)."""
+        on_cpu = self.hardware(wildcards.target) == "cpu"
+        if wildcards.scale == "shape" and on_cpu:
+            return self.params["shape"]["inference_batch_size"]
+        return self.params["inference"]["batch_size"]
+
+    # ---- % of peak -------------------------------------------------------------------------
+
+    def peak(self, wildcards) -> dict:
+        """The target's peak (rules/peaks.smk) on a CPU; on cuda each process reads its GPU's
+        peak by name (run_video_qa)."""
+        if self.hardware(wildcards.target) == "cpu":
+            return {"peak": f"work/{wildcards.scale}/{MODEL}/{wildcards.target}/peak.json"}
+        return {}
+
+    @staticmethod
+    def peak_arg(wildcards, input) -> str:
+        return f"--peak {input.peak}" if "peak" in input.keys() else ""
+
+    @staticmethod
+    def throughput_only_arg(wildcards) -> str:
+        """Shape scale: no loss rows (random weights, synthetic frames)."""
+        return "--throughput-only" if wildcards.scale == "shape" else ""
 
     def precision(self, wildcards) -> str:
         fp16 = self.params["finetune"][wildcards.scale]["fp16"]
@@ -106,8 +133,10 @@ class Inputs(ModelInputs):
     # ---- what the table joins --------------------------------------------------------------
 
     def table(self, wildcards) -> dict:
+        """Accuracy (eval_res) and the runs' timings at mini and full scale; timings only at shape."""
         scale, target = self.scale(wildcards), wildcards.target
         base = f"work/{scale}/{MODEL}/{target}"
-        return {"measurements": [f"{base}/eval_res.measurements.json", f"{base}/inference.measurements.json",
+        accuracy = [] if scale == "shape" else [f"{base}/eval_res.measurements.json"]
+        return {"measurements": [*accuracy, f"{base}/inference.measurements.json",
                                  f"{base}/inference_test.measurements.json", f"{base}/finetune.measurements.json"],
                 "toolchain": f"{base}/toolchain.json"}

@@ -7,6 +7,9 @@ from __future__ import annotations
 
 from zoorepro import dvcgen
 
+# mini, full, and shape: the full-size model with random weights on generated videos at the
+# document's frame counts and sizes (make_shape), through the full scale's steps; throughput only
+SCALES = ("mini", "full", "shape")
 DOCUMENT = "003_1ad379d98147290d.txt"
 # torch (the project's ClipBERT) on cpu and cuda; the document's horovodrun -np N is N torchrun
 # processes (zoorepro/runners/transformers.py launches them).
@@ -35,6 +38,14 @@ def dvc_stages(params: dict, scale: str) -> dict:
             "params": ["clipbert.mini"],
             "outs": [data],
         }
+    elif scale == "shape":
+        stages["clipbert_data_shape"] = {
+            "cmd": dvcgen.cmd([f"{data}/MANIFEST.json"]),
+            "deps": ["zoorepro/clipbert/make_shape.py", "zoorepro/clipbert/make_mini_data.py",
+                     "zoorepro/clipbert/model.py"],
+            "params": ["clipbert.shape"],
+            "outs": [data],
+        }
     else:
         stages.update(dvcgen.download_stage("clipbert"))
     # the document's data preparation, shared by every target's table
@@ -48,11 +59,12 @@ def dvc_stages(params: dict, scale: str) -> dict:
         # rather than copied into DVC's cache, and persistent: DVC removes a stage's outs before it
         # reruns it, which would resample every video for a new learning rate (Snakemake and the
         # lineage records decide what to rebuild); mini: cached, so a clone's `dvc pull` restores them
-        "outs": [f"{work}/prep" if scale == "mini" else {f"{work}/prep": {"cache": False, "persist": True}}],
+        "outs": [f"{work}/prep" if scale != "full" else {f"{work}/prep": {"cache": False, "persist": True}}],
     }
     for target in dvcgen.table_targets(params, "clipbert", scale):
         stages.update(dvcgen.table_stage("clipbert", scale, target,
                                          [data, f"{work}/prep", "zoorepro/clipbert", "zoorepro/runners",
                                           "rules/clipbert.smk"],
-                                         ["clipbert.finetune", "clipbert.inference", "clipbert.nproc"]))
+                                         ["clipbert.finetune", "clipbert.inference", "clipbert.nproc",
+                                          *(["clipbert.shape"] if scale == "shape" else [])]))
     return stages

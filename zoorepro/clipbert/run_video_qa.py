@@ -19,7 +19,8 @@ raw_args.json, merged_args.json, results_rank<r>.json (N > 1), results_all.json 
 Beside upstream: `log/train_loss.json` (every step's loss, the epoch starts), `--checkpoint_dir` so
 inference reads a finetune's folder it does not write into (default: --output_dir, as upstream),
 `--inference_model_step last` (the highest model_step_N.pt there), and `--measurements`/`--toolchain`
-for the table.
+for the table (`--peak`: the % of the target's peak rows, FLOPs counted by compute.py;
+`--throughput-only`: no loss rows, for the shape scale's random weights).
 
 Fixed openly: every rank's validation results are gathered before val_N.json is written (upstream:
 each rank writes its own shard over the others); the sampler's padding duplicates are dropped from
@@ -31,7 +32,7 @@ are not installable and not reproduced; the table's precision column says so); o
 Usage: python -m zoorepro.clipbert.run_video_qa --config run.json --output_dir result [--device cpu]
          [--do_inference 1 --inference_split val --inference_model_step N --inference_txt_db data_val.jsonl
           --inference_img_db img --inference_batch_size 64 --inference_n_clips 16 [--checkpoint_dir D]]
-         [--measurements m.json] [--toolchain t.json --target cpu]
+         [--measurements m.json [--peak peak.json] [--throughput-only]] [--toolchain t.json --target cpu]
 """
 from __future__ import annotations
 
@@ -168,10 +169,11 @@ def predict(model, data, n_clips: int, agg: str, device: str, label2answer: list
     aggregate. Predictions are the argmax over the answer list's labels (num_labels is at least
     1540: a label beyond a shorter ans2label has no answer string; upstream's label2answer[pred]
     would raise IndexError). `amp`: the forward under bfloat16 autocast (fp16 on cuda);
-    `count_flops`: timer["flops_per_item"] from one extra, untimed forward of the first batch."""
+    `count_flops`: timer["flops_per_item"] counted at the first batch's shapes (compute.batch_flops:
+    a meta-device forward, untimed)."""
     import torch
 
-    from zoorepro.clipbert.compute import forward_flops
+    from zoorepro.clipbert.compute import batch_flops
     from zoorepro.clipbert.model import aggregate_clips, normalize
 
     model.eval()
@@ -185,9 +187,8 @@ def predict(model, data, n_clips: int, agg: str, device: str, label2answer: list
             if fault == "bgr-frames":
                 video = video[:, :, [2, 1, 0]]
             ids, mask = batch["text_ids"].to(device), batch["text_mask"].to(device)
-            if count_flops and "flops_per_item" not in timer:
-                with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=amp):
-                    total = forward_flops(lambda: model.clip_logits(ids, mask, video, n_clips))
+            if count_flops and "flops_per_item" not in timer:   # on the meta device: no compute
+                total = batch_flops(model.config, ids.shape[1], tuple(video.shape), n_clips)
                 timer["flops_per_item"] = total / len(batch["examples"])
                 timer["uncounted_s"] = time.perf_counter() - start   # the caller's wall clock leaves it out
                 start = time.perf_counter()
@@ -307,13 +308,12 @@ def finetune(cfg: dict, out: Path, device: str, ranks: Ranks) -> dict:
             start = time.perf_counter()
             timer["data_s"] += start - waited
             video = normalize(batch["video"].to(device))
-            if device.startswith("cuda") and "flops_per_item" not in timer:   # one extra, untimed forward
-                from zoorepro.clipbert.compute import TRAIN_FACTOR, forward_flops
+            if "flops_per_item" not in timer:   # at this batch's shapes on the meta device, untimed
+                from zoorepro.clipbert.compute import TRAIN_FACTOR, batch_flops
 
-                ids, mask = batch["text_ids"].to(device), batch["text_mask"].to(device)
-                with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=use_amp):
-                    timer["flops_per_item"] = TRAIN_FACTOR * forward_flops(
-                        lambda: model.clip_logits(ids, mask, video, cfg["train_n_clips"])) / len(batch["examples"])
+                timer["flops_per_item"] = TRAIN_FACTOR * batch_flops(
+                    model.config, batch["text_ids"].shape[1], tuple(video.shape), cfg["train_n_clips"]) \
+                    / len(batch["examples"])
                 start = time.perf_counter()
             if video.shape[1] != n_frames:
                 raise ZooreproError(f"a training set holds {video.shape[1]} frames, not train_n_clips x num_frm "
@@ -412,7 +412,7 @@ def inference(args, cfg: dict, out: Path, device: str, ranks: Ranks) -> dict:
     batches = progress(data, desc=f"inference {Path(args.inference_txt_db).name}", unit="batches",
                        disable=ranks.rank != 0)
     mine = predict(model, batches, args.inference_n_clips, merged["score_agg_func"], device, list(ans2label), timer,
-                   args.fault, amp=on_gpu and bool(merged.get("fp16")), count_flops=on_gpu)
+                   args.fault, amp=on_gpu and bool(merged.get("fp16")), count_flops=True)
     if ranks.world > 1:
         write_json(folder / f"results_rank{ranks.rank}.json",
                    [{"question_id": r["question_id"], "answer": r["answer"]} for r in mine])
@@ -446,28 +446,43 @@ def loss_rows(report: dict, world: int, common: dict) -> list:
             for i, part in epochs]
 
 
-def peak_rows(kind: str, items_per_s: float, report: dict, gpu_name: str | None, dtype: str, common: dict) -> list:
-    """On a GPU listed in zoorepro/peaks.yaml: items/s x counted FLOPs an item over the
-    GPU's dense peak for the dtype (zoorepro/clipbert/compute.py says how the FLOPs are counted)."""
+def peak_rows(kind: str, items_per_s: float, report: dict, gpu_name: str | None, dtype: str, common: dict,
+              peak=None, processes: int = 1) -> list:
+    """items/s x counted FLOPs an item (zoorepro/clipbert/compute.py) over a peak: `peak`, the
+    target's (rules/peaks.smk; on cpu this host's, measured with every core, so the rate is every
+    process's together), else a GPU listed in zoorepro/peaks.yaml by name for the dtype (each
+    process has its GPU: the rate of one process). No row without a count or a known peak."""
     from zoorepro.clipbert.compute import percent_of_peak
     from zoorepro.measurements import Measurement
 
     flops_item = report["timer"].get("flops_per_item")
-    if not gpu_name or not flops_item:
+    if not flops_item:
         return []
-    found = percent_of_peak(items_per_s, flops_item, gpu_name, dtype)
+    backward = ", x3 for the backward" if kind == "finetune" else ""
+    if peak is not None:
+        return [Measurement(f"{kind} % of peak", kind="throughput", value=peak.percent(items_per_s * flops_item),
+                            unit="percent",
+                            note=(f"{flops_item / 1e9:.2f} GFLOP an item (counted by torch's FlopCounterMode on the "
+                                  f"meta device{backward}) x items/s of all {processes} process(es) over "
+                                  f"{peak.describe()}"), **common)]
+    if not gpu_name:
+        return []
+    found = percent_of_peak(items_per_s / processes, flops_item, gpu_name, dtype)
     if found is None:
         print(f"% of peak: {gpu_name} is not in zoorepro/peaks.yaml: no row", flush=True)
         return []
-    percent, peak, source = found
+    percent, flops, source = found
     return [Measurement(f"{kind} % of peak", kind="throughput", value=percent, unit="percent",
-                        note=(f"{flops_item / 1e9:.2f} GFLOP an item (counted by torch's FlopCounterMode"
-                              f"{', x3 for the backward' if kind == 'finetune' else ''}) x items/s a process "
-                              f"over {peak / 1e12:.1f} TFLOP/s a GPU ({gpu_name}, {dtype}; {source})"),
+                        note=(f"{flops_item / 1e9:.2f} GFLOP an item (counted by torch's FlopCounterMode on the meta "
+                              f"device{backward}) x items/s a process over {flops / 1e12:.1f} TFLOP/s a GPU "
+                              f"({gpu_name}, {dtype}; {source})"),
                         **common)]
 
 
-def write_perf(path: Path, kind: str, report: dict, ranks: Ranks, precision: str, gpu_name: str | None = None) -> None:
+def write_perf(path: Path, kind: str, report: dict, ranks: Ranks, precision: str, gpu_name: str | None = None,
+               peak=None, throughput_only: bool = False) -> None:
+    """The step's table rows: throughput, % of peak, data loading share, and (finetune) the loss
+    rows unless `throughput_only` (the shape scale: random weights on synthetic frames)."""
     from zoorepro.measurements import Measurement, write_measurements
 
     timer = report["timer"]
@@ -480,14 +495,14 @@ def write_perf(path: Path, kind: str, report: dict, ranks: Ranks, precision: str
         rows = [Measurement("finetune samples/s", kind="throughput", value=rate,
                             unit="samples/s",
                             note=f"{report['steps']} steps on {ranks.world} processes (rank 0's clock)", **common)]
-        rows += loss_rows(report, ranks.world, common)
-        rows += peak_rows(kind, rate / ranks.world, report, gpu_name, dtype, common)
+        if not throughput_only:
+            rows += loss_rows(report, ranks.world, common)
     else:
         rate = report["questions"] / max(report["wall_s"], 1e-9)
         rows = [Measurement(f"{kind} questions/s", kind="throughput", value=rate,
                             unit="questions/s", note=f"{report['questions']} questions on {ranks.world} processes",
                             **common)]
-        rows += peak_rows(kind, rate / ranks.world, report, gpu_name, dtype, common)
+    rows += peak_rows(kind, rate, report, gpu_name, dtype, common, peak, ranks.world)
     rows.append(Measurement(f"{kind} data loading share", kind="latency", value=100 * timer["data_s"] / max(busy, 1e-9),
                             unit="percent", note="time waiting for frames (decode, resize, collate) over the loop",
                             **common))
@@ -512,6 +527,9 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--measurements", type=Path, help="write timings as table measurements")
     ap.add_argument("--toolchain", type=Path, help="write the runner's versions here (rank 0; needs --target)")
     ap.add_argument("--target", help="the params.yaml target (for --toolchain)")
+    ap.add_argument("--peak", type=Path, help="the target's peak (python -m zoorepro.peaks --json): adds the "
+                    "% of peak rows (on cuda without it: the GPU's peak by name)")
+    ap.add_argument("--throughput-only", action="store_true", help="no loss rows (shape scale: random weights)")
     ap.add_argument("--fault", default="none", choices=FAULTS, help="inject a fault into inference (tests)")
     return ap
 
@@ -552,7 +570,10 @@ def run(args: argparse.Namespace) -> dict:
     precision = AMP_PRECISION if report["amp"] else "float32"
     if args.measurements and ranks.rank == 0:
         gpu_name = torch.cuda.get_device_name(ranks.local) if args.device == "cuda" else None
-        write_perf(args.measurements, kind, report, ranks, precision, gpu_name)
+        from zoorepro.peaks import read_peak
+
+        peak = read_peak(args.peak) if args.peak else None
+        write_perf(args.measurements, kind, report, ranks, precision, gpu_name, peak, args.throughput_only)
     if args.toolchain and ranks.rank == 0:
         from zoorepro.runners.toolchain import write_toolchain
 

@@ -43,15 +43,17 @@ class Inputs(ModelInputs):
     # ---- data ------------------------------------------------------------------------------
 
     def data(self, wildcards) -> dict:
-        """The generated mini set, or the stamps of the verified full downloads."""
-        if wildcards.scale == "mini":
-            return {"data": f"{data_dir('mini')}/MANIFEST.json"}
+        """The generated set (mini: tiny models and planted answers; shape: the real sizes with random
+        weights and synthetic videos), or the stamps of the verified full downloads."""
+        if wildcards.scale in ("mini", "shape"):
+            return {"data": f"{data_dir(wildcards.scale)}/MANIFEST.json"}
         return self.full_data()
 
     def checkpoint(self, wildcards) -> dict:
-        """A checkpoint folder's ready mark: the mini generator's manifest, or the verified snapshot."""
-        if wildcards.scale == "mini":
-            return {"data": f"{data_dir('mini')}/MANIFEST.json"}
+        """A checkpoint folder's ready mark: the generator's manifest (mini, shape), or the verified
+        snapshot (full)."""
+        if wildcards.scale in ("mini", "shape"):
+            return {"data": f"{data_dir(wildcards.scale)}/MANIFEST.json"}
         return {"checkpoint": f"{checkpoint_dir('full', wildcards.ckpt)}/.verified.json"}
 
     @staticmethod
@@ -64,10 +66,46 @@ class Inputs(ModelInputs):
         return checkpoint_dir(wildcards.scale, wildcards.ckpt)
 
     def nums(self, wildcards) -> int:
+        if wildcards.scale == "shape":
+            return self.params["shape"]["questions"]
         return self.params["sampling"]["nums"][wildcards.scale]
 
     def max_new_tokens(self, wildcards) -> int:
+        if wildcards.scale == "shape":
+            return self.params["shape"]["max_new_tokens"]
         return self.params["max_new_tokens"][wildcards.scale]
+
+    def checkpoints(self, scale: str) -> list[str]:
+        """The checkpoints a table has rows for (shape: `shape.checkpoints`)."""
+        return self.params["shape"]["checkpoints"] if scale == "shape" else self.params["checkpoints"]
+
+    # ---- shape scale: % of the target's peak ----------------------------------------------
+
+    def peak(self, wildcards) -> dict:
+        """At shape scale the inference step also gives prefill and decode rates with their % of the
+        target's peak (the `peak` rule at the step's dtype); nothing at mini and full scale."""
+        if wildcards.scale != "shape":
+            return {}
+        return {"peak": f"work/shape/{MODEL}/{wildcards.target}/peak.json"}
+
+    def peak_precision(self, wildcards) -> str:
+        """What the `peak` rule measures or looks up: the dtype this target runs in at that scale."""
+        return self.dtype(wildcards)
+
+    def shape_args(self, wildcards, input, threads) -> str:
+        """llava_gpu's extra arguments at shape scale: the peak file (prefill/decode rows with % of
+        peak) and every core the job holds for torch; none at mini and full scale."""
+        if wildcards.scale != "shape":
+            return ""
+        return f"--peak {input.peak} --cpu-threads {threads}"
+
+    def npu_settings(self, wildcards) -> dict:
+        """run_pa_videobench.sh's MAX_* arguments; at shape scale MAX_OUTPUT_LENGTH is the fixed
+        number of generated tokens."""
+        settings = dict(self.params["npu"])
+        if wildcards.scale == "shape":
+            settings["max_output_length"] = self.params["shape"]["max_new_tokens"]
+        return settings
 
     # ---- targets and runners ---------------------------------------------------------------
 
@@ -76,7 +114,8 @@ class Inputs(ModelInputs):
         return runner_name(self.model, target, self.config)
 
     def dtype(self, wildcards) -> str:
-        return self.params["dtype"][self.hardware(wildcards.target)]
+        block = self.params["shape"] if wildcards.scale == "shape" else self.params
+        return block["dtype"][self.hardware(wildcards.target)]
 
     def gpu_launch(self, wildcards) -> str:
         """How llava_gpu starts: `python -m` for one process, torchrun for N (the questions sharded
@@ -90,9 +129,9 @@ class Inputs(ModelInputs):
         """Cores the llava_gpu job holds on the cpu: one a process (torch runs one thread each
         there), so Snakemake runs two checkpoints at once on a 2-core machine; None elsewhere (on a
         GPU the job takes the whole host: its timings are rows of the table)."""
-        if self.hardware(wildcards.target) == "cpu":
+        if self.hardware(wildcards.target) == "cpu" and wildcards.scale != "shape":
             return self.params["gpu"]["nproc"]["cpu"]
-        return None
+        return None  # shape scale: the real sizes need every core
 
     def mindie_env(self, wildcards) -> str:
         """MindIE's environment (run_pa_videobench.sh reads MASTER_PORT; the card ids), as a prefix."""
@@ -113,14 +152,19 @@ class Inputs(ModelInputs):
         return self.answers(wildcards.scale, wildcards.target, wildcards.ckpt)
 
     def table(self, wildcards) -> dict:
+        """Per checkpoint: perf and scores (and on the NPU the precision test); at shape scale perf only
+        (random weights: no accuracy), for `shape.checkpoints`."""
         scale, target = self.scale(wildcards), wildcards.target
         runner = self.runner_folder(target)
         measurements = []
-        for ckpt in self.params["checkpoints"]:
+        for ckpt in self.checkpoints(scale):
             base = f"work/{scale}/{MODEL}/{target}/{ckpt}"
-            measurements += [f"{base}/{runner}/perf.measurements.json", f"{base}/{runner}/score.measurements.json"]
+            measurements.append(f"{base}/{runner}/perf.measurements.json")
+            if scale == "shape":
+                continue
+            measurements.append(f"{base}/{runner}/score.measurements.json")
             if self.hardware(target) == "npu":  # the document's precision test: NPU against GPU
                 measurements.append(f"{base}/precision_test.measurements.json")
-        first = self.params["checkpoints"][0]
+        first = self.checkpoints(scale)[0]
         return {"measurements": measurements,
                 "toolchain": f"work/{scale}/{MODEL}/{target}/{first}/{runner}/toolchain.json"}

@@ -59,6 +59,15 @@ the dtype, raw = the eval JSON):
   included) to the first generated token, taken inside the one real generate call by a streamer
   whose second `put` is that token (generate syncs the device there): no extra generation;
 * `{ckpt} generated tokens/s`: generated tokens over the time spent in generate (prefill included).
+
+With `--peak FILE` (shape scale: the real sizes, random weights), also the prefill and the decode
+apart, inside the one generate call (the streamer's second `put` ends the prefill: vision tower,
+projector, language model over the prompt, first token):
+* `{ckpt} prefill seconds per question` (s), `{ckpt} prefill tokens/s` (prompt tokens, video tokens
+  included, over prefill time), `{ckpt} decode tokens/s` (the tokens after the first over the rest of
+  generate), and `{ckpt} prefill % of peak`, `{ckpt} decode % of peak`: FLOPs (count_flops:
+  FlopCounterMode on the meta device at each question's prompt length and frames; a decode token at
+  the middle of its answer's context) x rate over the target's peak (the `peak` rule's file).
 """
 from __future__ import annotations
 
@@ -111,6 +120,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--measurements", type=Path, help="write the perf measurements here (rank 0)")
     p.add_argument("--toolchain", type=Path, help="write the runner's versions here (rank 0; needs --target)")
     p.add_argument("--target", help="the params.yaml target (for --toolchain)")
+    p.add_argument("--peak", type=Path, help="the target's peak (python -m zoorepro.peaks --json): adds prefill "
+                                             "and decode rows with FLOPs and % of peak (shape scale)")
     args = p.parse_args(argv)
     if args.max_new_tokens < 1 or args.frames < 1 or args.cpu_threads < 1:
         p.error("--max_new_tokens, --frames and --cpu-threads must be at least 1")
@@ -229,6 +240,7 @@ def generate_answer(model, processor, inputs, max_new_tokens: int, clean_up: boo
         decoded = processor.tokenizer.clean_up_tokenization(decoded)
     return {"answer": vb.cut_answer(decoded), "decoded": decoded, "marker_found": vb.ASSISTANT in decoded,
             "new_tokens": int(output.shape[-1] - inputs["input_ids"].shape[-1]), "generate_s": generate_s,
+            "prompt_tokens": int(inputs["input_ids"].shape[-1]), "generate_at": start,
             "first_token_at": streamer.first if streamer.first is not None else time.perf_counter()}
 
 
@@ -253,7 +265,8 @@ def answer_questions(model, processor, items: dict[str, dict], keys: list[str], 
         results[key] = {"video_id": item["video_id"], "question": question, "output_sequence": [out["answer"]],
                         "time": elapsed, "dataset": item.get("dataset", args.dataset_name)}
         stats[key] = {"ttft_s": out["first_token_at"] - start, "new_tokens": out["new_tokens"],
-                      "generate_s": out["generate_s"]}
+                      "generate_s": out["generate_s"], "prefill_s": out["first_token_at"] - out["generate_at"],
+                      "prompt_tokens": out["prompt_tokens"], "frames": int(frames.shape[0])}
         with bar.external_write_mode():  # a terminal's bar steps aside for the line
             if not out["marker_found"]:
                 log(f"warning: {key}: no {vb.ASSISTANT!r} in the decoded text; the answer is sliced from index 9 "
@@ -407,6 +420,56 @@ def peak_rows(ckpt: str, dtype: str, raw: Path, where: str, tokens_per_s: float,
                               f"{dtype}; {source})"))]
 
 
+def shape_rows(ckpt: str, dtype: str, stats: dict, raw: Path, where: str, config, peak_file: Path) -> list:
+    """Prefill and decode apart, with FLOPs counted at each question's shapes and % of the target's
+    peak (module docstring)."""
+    from zoorepro.llava_video import count_flops as cf
+    from zoorepro.measurements import Measurement
+    from zoorepro.peaks import read_peak
+
+    peak = read_peak(peak_file)
+    model = cf.meta_model(config)
+    prefill_s = decode_s = prompt = decode_tokens = prefill_flops = decode_flops = 0.0
+    for s in stats.values():
+        counted = cf.count(model, s["frames"], s["prompt_tokens"], s["prompt_tokens"] + s["new_tokens"] // 2)
+        prefill_s += s["prefill_s"]
+        prompt += s["prompt_tokens"]
+        prefill_flops += counted["prefill"]
+        steps = s["new_tokens"] - 1  # the first token comes out of the prefill
+        if steps > 0:
+            decode_s += s["generate_s"] - s["prefill_s"]
+            decode_tokens += steps
+            decode_flops += steps * counted["per_token"]
+    n = len(stats)
+    rows = [
+        Measurement(f"{ckpt} prefill seconds per question", "latency", prefill_s / n, "s", batch_size=1,
+                    precision=dtype, raw=(str(raw),),
+                    note=f"{where}; mean time from generate's start to its first token (vision tower, projector, "
+                         f"the language model over {prompt / n:.0f} prompt tokens, the first token)"),
+        Measurement(f"{ckpt} prefill tokens/s", "throughput", prompt / prefill_s, "tokens/s", batch_size=1,
+                    precision=dtype, raw=(str(raw),),
+                    note=f"{where}; prompt tokens (video tokens included) over prefill time; "
+                         f"{prefill_flops / n / 1e12:.2f} TFLOP a prefill ({cf.METHOD})"),
+    ]
+    if decode_tokens:
+        rows.append(Measurement(f"{ckpt} decode tokens/s", "throughput", decode_tokens / decode_s, "tokens/s",
+                                batch_size=1, precision=dtype, raw=(str(raw),),
+                                note=f"{where}; {decode_tokens:.0f} tokens after each answer's first over the rest "
+                                     f"of generate; {decode_flops / decode_tokens / 1e9:.2f} GFLOP a token"))
+    if peak is None:
+        print(f"% of peak: no peak known for this target ({peak_file}): no row", flush=True)
+        return rows
+    rows.append(Measurement(f"{ckpt} prefill % of peak", "throughput", peak.percent(prefill_flops / prefill_s),
+                            "percent", batch_size=1, precision=dtype, raw=(str(raw),),
+                            note=f"{prefill_flops / n / 1e12:.3f} TFLOP a prefill x prefills/s over {peak.describe()}"))
+    if decode_tokens:
+        rows.append(Measurement(f"{ckpt} decode % of peak", "throughput", peak.percent(decode_flops / decode_s),
+                                "percent", batch_size=1, precision=dtype, raw=(str(raw),),
+                                note=f"{decode_flops / decode_tokens / 1e9:.2f} GFLOP a token x decode tokens/s over "
+                                     f"{peak.describe()}"))
+    return rows
+
+
 def main(argv=None) -> int:
     hub_offline()
     args = parse_args(argv)
@@ -484,10 +547,15 @@ def main(argv=None) -> int:
             on_gpu = args.device == "cuda"
             if on_gpu:
                 from zoorepro.llava_video.compute import flops_per_token
-            print_measurements(write_measurements(args.measurements, measurements(
+            rows = measurements(
                 ckpt, args.dtype, merged, all_stats, max(loads), final, args.device, world, startup_s,
                 flops_token=flops_per_token(model) if on_gpu else None,
-                gpu_name=torch.cuda.get_device_name(device) if on_gpu else None)))
+                gpu_name=torch.cuda.get_device_name(device) if on_gpu else None)
+            if args.peak:
+                rows += shape_rows(ckpt, args.dtype, all_stats, final,
+                                   f"transformers on {args.device}, {world} process(es), {len(merged)} questions",
+                                   model.config, args.peak)
+            print_measurements(write_measurements(args.measurements, rows))
         print(f"wrote {len(merged)} answers to {final}", flush=True)
     if world > 1:
         torch.distributed.barrier()  # no process leaves while rank 0 merges

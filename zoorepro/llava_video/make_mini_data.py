@@ -84,14 +84,15 @@ def video_frames(rng: np.random.Generator) -> np.ndarray:
 
 
 def write_video(path: Path, frames: np.ndarray) -> None:
-    """The frames as .mp4 (libx264, yuv420p) or .avi (mpeg4), single-threaded so the bytes repeat."""
+    """The frames ([n, H, W, 3] uint8) as .mp4 (libx264, yuv420p) or .avi (mpeg4), single-threaded so the
+    bytes repeat."""
     import av
 
     path.parent.mkdir(parents=True, exist_ok=True)
     codec = "mpeg4" if path.suffix == ".avi" else "libx264"
     with av.open(str(path), "w") as container:
         stream = container.add_stream(codec, rate=8)
-        stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, "yuv420p"
+        stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
         stream.thread_count = 1
         if codec == "libx264":
             stream.options = {"preset": "ultrafast", "threads": "1"}

@@ -119,9 +119,11 @@ def corpus() -> list[str]:
     return lines
 
 
-def build_tokenizer(family: str):
+def build_tokenizer(family: str, special_at: int | None = None):
     """transformers.LlamaTokenizer over a BPE trained here (byte fallback, Metaspace), with the
-    special tokens of the family; checks that the letter tokens exist."""
+    special tokens of the family; checks that the letter tokens exist. `special_at`: pad the vocabulary
+    with unused placeholder tokens (never produced by a merge, so text tokenizes the same) so that
+    `<video>` gets this id and `<image>` the next, as in the real tokenizers (shape scale)."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import AddedToken, LlamaTokenizer
 
@@ -146,6 +148,10 @@ def build_tokenizer(family: str):
     for token in (".", "▁"):
         if token not in vocab:
             vocab[token] = len(vocab)
+    if special_at is not None:
+        if special_at < len(vocab):
+            raise ZooreproError(f"cannot place <video> at id {special_at}: the vocabulary has {len(vocab)} tokens")
+        vocab.update({f"<unused_{i}>": i for i in range(len(vocab), special_at)})
     tok = LlamaTokenizer(vocab=vocab, merges=merges, pad_token="<unk>", add_prefix_space=True)
     special = ["<video>", "<image>", *FAMILY_SPECIAL[family]]
     tok.add_special_tokens({"additional_special_tokens": [AddedToken(t, normalized=False, special=True)

@@ -8,6 +8,9 @@ from __future__ import annotations
 from zoorepro import dvcgen
 
 DOCUMENT = "001_c4605a925f123fda.txt"
+# mini, full, and shape: the real architecture at its real sizes with random weights and synthetic
+# videos (make_shape), through the full scale's extract_dataset and inference steps; throughput only.
+SCALES = ("mini", "full", "shape")
 # The framework that answers the questions, per hardware kind: transformers' LlavaNextVideo classes
 # on cpu/cuda (the document's llava_gpu), MindIE-LLM on the NPU (its run_pa_videobench.sh).
 RUNNER = {"cpu": "transformers", "cuda": "transformers", "npu": "mindie"}
@@ -39,6 +42,8 @@ PROVENANCE_PACKAGES = ("transformers", "tokenizers", "av", "huggingface_hub", "s
 def check_params(block: dict) -> list[str]:
     problems = [f"checkpoints: unknown checkpoint {c!r} (known: {', '.join(CHECKPOINTS)})"
                 for c in block["checkpoints"] if c not in CHECKPOINTS]
+    problems += [f"shape.checkpoints: {c!r} is not in checkpoints (the rules' checkpoint names)"
+                 for c in block["shape"]["checkpoints"] if c not in block["checkpoints"]]
     return problems
 
 

@@ -66,9 +66,11 @@ def percent_of_peak(samples_per_s: float, batch_size: int, graph: Path, peak_fil
                              f"x samples/s over {peak.describe()}")]
 
 
-def peak_rows(bench, precision: str, raw: str, graph: Path, peak_file: Path) -> list[Measurement]:
-    """percent_of_peak for the compute throughput of a benchmark on a graph static at its batch size."""
-    return percent_of_peak(bench.throughput, bench.batch_size, graph, peak_file, precision, raw)
+def peak_rows(bench, precision: str, raw: str, graph: Path, peak_file: Path,
+              shapes: dict | None = None) -> list[Measurement]:
+    """percent_of_peak for the compute throughput of a benchmark on a graph static at its batch size
+    (or counted at `shapes`, the input shapes the model was built for)."""
+    return percent_of_peak(bench.throughput, bench.batch_size, graph, peak_file, precision, raw, shapes)
 
 
 def main() -> int:
@@ -81,6 +83,8 @@ def main() -> int:
     ap.add_argument("--out", required=True, type=Path, help="raw timings JSON")
     ap.add_argument("--measurements", required=True, type=Path)
     ap.add_argument("--flops-onnx", type=Path, help="the ONNX graph the model was compiled from (FLOPs a sample)")
+    ap.add_argument("--flops-input-shape", nargs="+", default=[], metavar="NAME:D0,D1,...",
+                    help="the input shapes to count --flops-onnx at, where its own are dynamic")
     ap.add_argument("--peak", type=Path, help="the target's peak (python -m zoorepro.peaks --json)")
     args = ap.parse_args()
     backend = get_backend(args.target, load_params())
@@ -90,7 +94,9 @@ def main() -> int:
     lineage.record(args.out, [args.model])
     rows = measurements(bench, backend.precision, str(args.out))
     if args.flops_onnx and args.peak:
-        rows += peak_rows(bench, backend.precision, str(args.out), args.flops_onnx, args.peak)
+        from zoorepro.steps.simplify import parse_input_shapes
+        shapes = {name: tuple(dims) for name, dims in parse_input_shapes(args.flops_input_shape).items()}
+        rows += peak_rows(bench, backend.precision, str(args.out), args.flops_onnx, args.peak, shapes)
     print_measurements(write_measurements(args.measurements, rows))
     return 0
 

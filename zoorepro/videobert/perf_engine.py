@@ -6,9 +6,14 @@ warm-up runs and `iterations` timed runs (QPS, AVG and P99 latency as general_pe
 Writes the report in general_perf's layout, the logits (general_perf's open_cifar.npy: the CPU
 reference for numeric checks) and measurement records for the table.
 
+At shape scale (real sizes, random weights) `--throughput-only` keeps the accuracy pass (its
+logits are still saved) but records no Top-1, and on a CPU `--iterations`/`--warmup` shorten the
+benchmark (a full-size batch takes seconds there); a chip runs the workload's own numbers.
+
 Usage: python -m zoorepro.videobert.perf_engine --target cpu --task videobert-onnx-fp32 --onnx M.onnx
            --data cifar-100-python --workload W.json --out-dir report --logits open_cifar.npy
-           --measurements m.json --toolchain t.json
+           --measurements m.json --toolchain t.json [--peak peak.json] [--throughput-only]
+           [--iterations N --warmup N]
 """
 import argparse
 import json
@@ -81,14 +86,16 @@ def portable(backend, args, workload: dict) -> list[Measurement]:
     top1, n = accuracy(sess, data, acc_bs, workload["data_percent"], logits_path)
     records = [top1_record(top1, acc_bs, backend.precision, f"{n} CIFAR-100 test images at bs{acc_bs}",
                            str(logits_path))]
+    iterations = args.iterations or workload["iterations"]
+    warmup = WARMUP if args.warmup is None else args.warmup
     performance = []
     for bs in workload["batch_sizes"]:
-        times = benchmark(sess, fake_feeds(data.text, bs), workload["iterations"], f"benchmark bs{bs}")
+        times = benchmark(sess, fake_feeds(data.text, bs), iterations, f"benchmark bs{bs}", warmup)
         stats = perf_stats(times, bs)
         raw = args.out_dir / f"latencies_bs{bs}.json"
         atomic_write_text(raw, json.dumps(times) + "\n")
         performance.append({k: stats[k] for k in ("BS", "QPS", "AVG Latency", "P99 Latency")})
-        note = (f"general_perf method: {WARMUP} warm-up, {workload['iterations']} timed predicts, host copies "
+        note = (f"general_perf method: {warmup} warm-up, {iterations} timed predicts, host copies "
                 f"included; unrounded (general_perf's QPS {stats['QPS']})")
         rows = perf_records([{**stats, "QPS": stats["samples_per_s"], "AVG Latency": stats["mean_ms"]}],
                             backend.precision, note, str(raw))
@@ -138,6 +145,10 @@ def main() -> int:
     ap.add_argument("--toolchain", required=True, type=Path, help="where the backend's versions go (provenance)")
     ap.add_argument("--peak", type=Path, help="the target's peak (python -m zoorepro.peaks --json): adds %% of peak "
                                               "rows on portable targets")
+    ap.add_argument("--throughput-only", action="store_true",
+                    help="record no Top-1 (shape scale: random weights); the accuracy pass and its logits stay")
+    ap.add_argument("--iterations", type=int, help="timed predicts per batch size (default: the workload's)")
+    ap.add_argument("--warmup", type=int, help="untimed predicts first (default: general_perf's 30)")
     args = ap.parse_args()
     from zoorepro.backends import get_backend
     from zoorepro.config import load_params
@@ -150,6 +161,8 @@ def main() -> int:
     args.out_dir.mkdir(parents=True, exist_ok=True)
     harness = backend.harness("bytemlperf")  # a backend that runs ByteMLPerf itself (IxRT), else None
     records = vendor(harness, args, workload) if harness is not None else portable(backend, args, workload)
+    if args.throughput_only:
+        records = [r for r in records if r.kind != "accuracy"]
     lineage.record(args.out_dir, [args.onnx, args.data, args.workload])
     lineage.record(args.logits, [args.onnx, args.data])
     write_measurements(args.measurements, records)

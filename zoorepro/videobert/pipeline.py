@@ -14,6 +14,8 @@ RUNNER = None  # run from ONNX by the target's backend (ByteMLPerf's harness whe
 CLAIM_METRICS = ("top1",)
 # Distributions its tables record in provenance, beside the common ones (zoorepro/provenance.py).
 PROVENANCE_PACKAGES = ()
+# Shape scale: video-bert.onnx's graph at real sizes (CLIP ViT-B/32's, assumed), random weights.
+SCALES = ("mini", "full", "shape")
 WORKLOADS = Path(__file__).resolve().parents[2] / "workloads"
 
 

@@ -111,12 +111,14 @@ def perf_stats(latencies_s: list[float], batch_size: int) -> dict:
 WARMUP = 30  # general_perf's runtime backends warm up with 30 predicts
 
 
-def benchmark(sess, feeds: Mapping[str, np.ndarray], iterations: int, desc: str = "benchmark") -> list[float]:
+def benchmark(sess, feeds: Mapping[str, np.ndarray], iterations: int, desc: str = "benchmark",
+              warmup: int = WARMUP) -> list[float]:
     """general_perf's benchmark loop on an onnxruntime session: seconds per predict on the given
-    inputs (the caller's fake batch) after WARMUP untimed predicts; numpy in and out, so host
-    copies are included as in general_perf's QPS. Progress (`desc`) is counted outside the timer."""
+    inputs (the caller's fake batch) after `warmup` (general_perf: WARMUP) untimed predicts; numpy
+    in and out, so host copies are included as in general_perf's QPS. Progress (`desc`) is counted
+    outside the timer."""
     feeds = dict(feeds)
-    for _ in range(WARMUP):
+    for _ in range(warmup):
         sess.run(None, feeds)
     times = []
     for _ in progress(range(iterations), desc=desc, unit="predicts"):
