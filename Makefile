@@ -10,7 +10,7 @@ MINI_TABLES = $(shell $(PY) -m zoorepro tables --scale mini)
 MINI_FIGURES = $(patsubst results/mini/%.csv,results/mini/report/%,$(MINI_TABLES))
 REPORT := results/mini/report.html
 
-.PHONY: env demo test audit report shape flops bench lint repro lock clean-mini dvc.yaml
+.PHONY: env demo slurm-demo test audit report shape flops bench lint repro lock clean-mini dvc.yaml
 
 # These machines set PYTHONDONTWRITEBYTECODE. The project's commands let Python write the bytecode
 # caches of what they import (in .venv, and __pycache__ in the checkout, git-ignored): without them
@@ -43,6 +43,19 @@ demo: env
 	set -o pipefail; $(SNAKEMAKE) --forceall $(MINI_TABLES) $(MINI_FIGURES) 2>&1 | tee logs/demo.log \
 		| grep --line-buffered -E '^(local)?rule [a-z_]+:|^[0-9]+ of [0-9]+ steps'
 	@echo "demo: $$(grep -Eo '[0-9]+ of [0-9]+ steps' logs/demo.log | tail -1 | cut -d' ' -f1) jobs ran from scratch for $(words $(MINI_TABLES)) mini tables (log: logs/demo.log)"
+	$(PY) -m zoorepro audit
+
+# The mini tables through SLURM (profiles/slurm: every heavy or chip step a SLURM job) on a one-node
+# cluster of this machine: as root, installs Debian's slurm-wlm and munge if missing, starts munged,
+# slurmctld and slurmd (zoorepro/slurm_cluster.py), runs, and stops exactly the daemons it started.
+# On a real cluster skip the cluster part: snakemake --profile profiles/slurm <tables>.
+SLURM_STATE ?= /var/tmp/zoorepro-slurm
+slurm-demo: env
+	@mkdir -p logs
+	$(PY) -m zoorepro.slurm_cluster start --state $(SLURM_STATE)
+	set -o pipefail; $(VENV)/bin/snakemake --profile profiles/slurm --slurm-init-seconds-before-status-checks 2 \
+		--forceall $(MINI_TABLES) 2>&1 | tee logs/slurm-demo.log | grep --line-buffered -E 'SLURM jobid|^localrule|^[0-9]+ of [0-9]+ steps'; \
+		rc=$$?; $(PY) -m zoorepro.slurm_cluster stop --state $(SLURM_STATE); exit $$rc
 	$(PY) -m zoorepro audit
 
 # Two pytest-xdist workers, a test module each at a time (module fixtures are built once), in the

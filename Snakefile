@@ -42,6 +42,10 @@ include: "rules/llava_video.smk"
 include: "rules/clipbert.smk"
 
 
+# Under SLURM: the default partition and runtime of every rule that names none (rules/common.smk).
+place_on_cluster(workflow.rules)
+
+
 rule all:
     input:
         default_tables(),

@@ -7,6 +7,11 @@ ACTBERT = config["actbert"]
 IN_ACTBERT = INPUTS["actbert"]
 
 
+# Bookkeeping steps (small JSON/CSV in and out): under SLURM they run in Snakemake's own process
+# on the submitting host, not as jobs (a job costs two Snakemake starts and a scheduling round).
+localrules:
+    actbert_pretrain_measurements,
+
 rule actbert_mini_data:
     # Mini scale: MSR-VTT-format lmdb feature records, a local WordPiece vocab, HowTo100M-format
     # pretraining inputs, then the tiny BertForMultiModalPreTraining (PaddleVideo's own class,
@@ -107,6 +112,9 @@ rule actbert_test:
         device=IN_ACTBERT.device,
         seed=ACTBERT["seed"],
         scale_args=IN_ACTBERT.test_args,
+    resources:
+        slurm_partition=chip_partition,
+        gres=chip_gres,
     threads: all_cores
     shell:
         "python -m zoorepro.actbert.test -c {input.config} -w {params.weights} --file-path {params.captions} "
@@ -151,6 +159,8 @@ rule actbert_pretrain:
         caption_train=IN_ACTBERT.path("caption_train"),
         caption_val=IN_ACTBERT.path("caption_val"),
         seed=ACTBERT["seed"],
+    resources:
+        mem_mb=lambda wildcards, input: data_mem_mb(input, f"data/{wildcards.scale}/actbert"),
     threads: all_cores
     shell:
         "{params.amp_env}python -B -m paddle.distributed.launch {params.devices} --log_dir={params.log_dir} "

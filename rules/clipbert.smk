@@ -7,6 +7,11 @@ CLIPBERT = config["clipbert"]
 IN_CLIPBERT = INPUTS["clipbert"]
 
 
+# Bookkeeping steps (small JSON/CSV in and out): under SLURM they run in Snakemake's own process
+# on the submitting host, not as jobs (a job costs two Snakemake starts and a scheduling round).
+localrules:
+    clipbert_aux_csv, clipbert_aux_jsonl, clipbert_make_config, clipbert_eval_res,
+
 rule clipbert_mini_data:
     # Mini scale: generated ActivityNet-style videos, ANetQA's QA and meta files with the taxonomy,
     # ans2label, a WordPiece vocab, a tiny ClipBERT (ClipBERT's key names) as the e2e pretrained
@@ -108,6 +113,8 @@ rule clipbert_sample_imgs_clipbert:
         videos=IN_CLIPBERT.path("videos"),
         size=IN_CLIPBERT.frame_size,
         seed=CLIPBERT["frames"]["seed"],
+    resources:
+        mem_mb=lambda wildcards, input: data_mem_mb(input, IN_CLIPBERT.path("videos")(wildcards)),
     threads: all_cores
     shell:
         "python -m zoorepro.clipbert.sample_imgs_clipbert --video_dir {params.videos} --meta_dir {input.dataset}/meta "
@@ -194,6 +201,9 @@ rule clipbert_run_video_qa:
         device=IN_CLIPBERT.device,
         peak=IN_CLIPBERT.peak_arg,
         throughput_only=IN_CLIPBERT.throughput_only_arg,
+    resources:
+        slurm_partition=chip_partition,
+        gres=chip_gres,
     threads: all_cores
     shell:
         "{params.launch} --config {input.config} --output_dir {output.run} --device {params.device} "
@@ -228,6 +238,9 @@ rule clipbert_inference:
         inference=CLIPBERT["inference"],
         batch_size=IN_CLIPBERT.inference_batch_size,
         peak=IN_CLIPBERT.peak_arg,
+    resources:
+        slurm_partition=chip_partition,
+        gres=chip_gres,
     threads: all_cores
     shell:
         "{params.launch} --config {input.config} --output_dir {output.result} --checkpoint_dir {params.checkpoint} "
@@ -263,6 +276,9 @@ rule clipbert_inference_test:
         inference=CLIPBERT["inference"],
         batch_size=IN_CLIPBERT.inference_batch_size,
         peak=IN_CLIPBERT.peak_arg,
+    resources:
+        slurm_partition=chip_partition,
+        gres=chip_gres,
     threads: all_cores
     shell:
         "{params.launch} --config {input.config} --output_dir {output.result} --checkpoint_dir {params.checkpoint} "

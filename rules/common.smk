@@ -1,6 +1,7 @@
 # Helpers every model's rules use: params validation, the model registry, the table and compare
 # inputs the shared rules ask of each model, and the named target validator. A model's own input
 # functions live in its package (zoorepro/<model>/inputs.py), so rules/*.smk hold rules only.
+import os
 import sys
 from pathlib import Path
 
@@ -55,8 +56,71 @@ def default_figures():
 def all_cores(wildcards):
     """`threads:` of a step that must have the machine to itself (timings, featurization): every
     core of the run, asked when a job is made, so `snakemake --unlock` and other commands that
-    run no job do not need --cores."""
+    run no job do not need --cores. Under SLURM (profiles/slurm) the cores of a node: params
+    `cluster.cores`, or this host's when 0 (the one-node cluster of tests/test_slurm.py)."""
+    if on_cluster():
+        return config["cluster"]["cores"] or len(os.sched_getaffinity(0))
     return workflow.cores
+
+
+# Placement under SLURM (snakemake --executor slurm --profile profiles/slurm): params `cluster:`.
+# Resources a local run does not constrain (slurm_partition, gres) are ignored there.
+def on_cluster():
+    """True in a SLURM run's main process and in its job steps (the plugin's own executors)."""
+    plugin = workflow.executor_plugin
+    return plugin is not None and plugin.name in ("slurm", "slurm-jobstep")
+
+
+def chip_placement(wildcards):
+    """params cluster.chips entry of the job's target hardware: {partition, gres?}."""
+    return config["cluster"]["chips"][config["targets"][wildcards.target]["hardware"]]
+
+
+def chip_partition(wildcards):
+    """`slurm_partition` of a step that runs on the target's chip (compile, infer, perf, peak):
+    the partition of the hosts holding that chip."""
+    return chip_placement(wildcards)["partition"]
+
+
+def chip_gres(wildcards):
+    """`gres` of a chip step (e.g. npu:1, gpu:1); empty (none asked) for a cpu target."""
+    return chip_placement(wildcards).get("gres", "")
+
+
+def network_partition(wildcards):
+    """`slurm_partition` of a step that downloads: nodes that reach the internet."""
+    return config["cluster"]["partitions"]["network"]
+
+
+def data_mb(*paths):
+    """Megabytes under `paths` (files, or folders walked whole; missing ones count 0): what a
+    CPU-heavy step reads, for sizing its memory."""
+    total = 0
+    for path in map(Path, paths):
+        if path.is_file():
+            total += path.stat().st_size
+        elif path.is_dir():
+            total += sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+    return total / 1e6
+
+
+def data_mem_mb(input, *data):
+    """`mem_mb` of a CPU-heavy step (featurization, frame sampling, training) sized from its data
+    (its inputs and the folders `data` it reads through params): params cluster.base_mem_mb +
+    mem_per_input_mb x MB, at most max_mem_mb. A model passes its own data folders (its rules
+    file); nothing here knows a model."""
+    c = config["cluster"]
+    return int(min(c["base_mem_mb"] + c["mem_per_input_mb"] * data_mb(*input, *data), c["max_mem_mb"]))
+
+
+def place_on_cluster(rules):
+    """Every rule that names no partition runs in params cluster.partitions.default, with
+    cluster.runtime_min minutes unless it asks otherwise (called once, after every rules file)."""
+    for r in rules:
+        if "slurm_partition" not in r.resources:
+            r.resources["slurm_partition"] = config["cluster"]["partitions"]["default"]
+        if "runtime" not in r.resources:
+            r.resources["runtime"] = config["cluster"]["runtime_min"]
 
 
 def output_dir(wildcards, output):

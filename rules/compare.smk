@@ -2,6 +2,11 @@
 # names (`<model>.compare`): max abs diff and minimum cosine per output, plus harness statistics.
 
 
+# Bookkeeping steps (small JSON/CSV in and out): under SLURM they run in Snakemake's own process
+# on the submitting host, not as jobs (a job costs two Snakemake starts and a scheduling round).
+localrules:
+    compare,
+
 rule compare:
     input:
         reference=compare_reference,

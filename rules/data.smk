@@ -1,6 +1,11 @@
 # Stages every model shares, with `{model}` as the wildcard: upstream sources and full-scale downloads.
 
 
+# Bookkeeping steps (small JSON/CSV in and out): under SLURM they run in Snakemake's own process
+# on the submitting host, not as jobs (a job costs two Snakemake starts and a scheduling round).
+localrules:
+    sources,
+
 rule sources:
     # The documents' `git clone ... && git apply *.patch`: the installed upstream package(s) copied
     # from the venv and patched with the model's patches/ folders (zoorepro/<model>/sources.py).
@@ -32,6 +37,8 @@ rule download:
         "logs/full/{model}/download_{entry}.log",
     params:
         tofu=download_tofu_arg,
+    resources:
+        slurm_partition=network_partition,
     shell:
         "python -m zoorepro.download --manifest {input.manifest} --root data/full/{wildcards.model} "
         "--name {wildcards.entry} {params.tofu} > {log} 2>&1"

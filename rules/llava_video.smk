@@ -13,6 +13,11 @@ wildcard_constraints:
     runner="transformers|mindie",
 
 
+# Bookkeeping steps (small JSON/CSV in and out): under SLURM they run in Snakemake's own process
+# on the submitting host, not as jobs (a job costs two Snakemake starts and a scheduling round).
+localrules:
+    llava_video_score, llava_video_precision_test,
+
 rule llava_video_mini_data:
     # Mini scale: a Video-Bench tree in the real formats (13 Eval_QA/<Subset>_QA_new.json, generated
     # .mp4 videos and MSVD's .avi, ANSWER.json), one tiny random-weight LlavaNextVideo checkpoint per
@@ -73,6 +78,8 @@ rule llava_video_download_checkpoint:
         "logs/full/llava_video/download_{ckpt}.log",
     params:
         tofu=download_tofu_arg,
+    resources:
+        slurm_partition=network_partition,
     shell:
         "python -m zoorepro.llava_video.download_checkpoint --manifest {input.manifest} --ckpt {wildcards.ckpt} "
         "--dest data/full/llava_video/models {params.tofu} > {log} 2>&1"
@@ -142,6 +149,9 @@ rule llava_video_llava_gpu:
         max_new_tokens=IN_LLAVA.max_new_tokens,
         frames=LLAVA["frames"],
         shape=IN_LLAVA.shape_args,
+    resources:
+        slurm_partition=chip_partition,
+        gres=chip_gres,
     threads: lambda wildcards: IN_LLAVA.gpu_threads(wildcards) or all_cores(wildcards)
     shell:
         "{params.launch} zoorepro.llava_video.llava_gpu --model_path {params.weights} "
@@ -177,6 +187,9 @@ rule llava_video_run_pa_videobench:
         qa_root=IN_LLAVA.path("sample_qa_root"),
         out=lambda wildcards, output: str(Path(output.answers).parent),
         npu=IN_LLAVA.npu_settings,
+    resources:
+        slurm_partition=chip_partition,
+        gres=chip_gres,
     threads: all_cores
     shell:
         "{params.env}python -m zoorepro.llava_video.run_pa_videobench {params.weights} {params.video_path} "

@@ -16,6 +16,9 @@ rule peak:
     params:
         hardware=lambda wildcards: target_settings(config, wildcards.target)["hardware"],
         precision=peak_precision,
+    resources:
+        slurm_partition=chip_partition,
+        gres=chip_gres,
     threads: all_cores
     shell:
         "python -m zoorepro.peaks --hardware {params.hardware} --precision {params.precision} --json {output} "

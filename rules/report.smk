@@ -3,6 +3,11 @@
 # `dvc plots` (dvc.yaml's plots section, zoorepro/dvcgen.py).
 
 
+# Bookkeeping steps (small JSON/CSV in and out): under SLURM they run in Snakemake's own process
+# on the submitting host, not as jobs (a job costs two Snakemake starts and a scheduling round).
+localrules:
+    figures,
+
 rule figures:
     input:
         table="{resdir}/{model}_{target}.csv",

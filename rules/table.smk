@@ -4,6 +4,11 @@
 # and DVC metrics beside each table. Which measurement files a model's table joins: rules/<model>.smk.
 
 
+# Bookkeeping steps (small JSON/CSV in and out): under SLURM they run in Snakemake's own process
+# on the submitting host, not as jobs (a job costs two Snakemake starts and a scheduling round).
+localrules:
+    table,
+
 rule table:
     input:
         unpack(table_inputs),

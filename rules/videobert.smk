@@ -95,6 +95,9 @@ rule videobert_perf_engine:
         data=IN_VIDEOBERT.cifar_dir,
         task=VIDEOBERT["task"],
         shape_args=IN_VIDEOBERT.perf_engine_args,
+    resources:
+        slurm_partition=chip_partition,
+        gres=chip_gres,
     threads: all_cores
     shell:
         "python -m zoorepro.videobert.perf_engine --target {wildcards.target} --task {params.task} "
@@ -123,6 +126,9 @@ rule videobert_compile:
         onnx=IN_VIDEOBERT.onnx,
         shapes=IN_VIDEOBERT.input_shapes,
         tool_args=IN_VIDEOBERT.compile_tool_args,
+    resources:
+        slurm_partition=chip_partition,
+        gres=chip_gres,
     shell:
         "python -m zoorepro.steps.compile --target {wildcards.target} --onnx {params.onnx} --batch-size {wildcards.bs} "
         "--input-shape {params.shapes} --tool-args={params.tool_args:q} --out {output.model} "
@@ -148,6 +154,9 @@ rule videobert_perf:
         loop=VIDEOBERT["ixrtexec"]["iterations"],
         warmup=VIDEOBERT["ixrtexec"]["warmup"],
         shapes=IN_VIDEOBERT.input_shapes,
+    resources:
+        slurm_partition=chip_partition,
+        gres=chip_gres,
     threads: all_cores
     shell:
         "python -m zoorepro.steps.perf --target {wildcards.target} --model {input.model} --batch-size {wildcards.bs} "

@@ -50,6 +50,8 @@ rule vilbert_preprocess:
         box_num=VILBERT["box_num"],
         subset=IN_VILBERT.subset_arg,
         layout=IN_VILBERT.full_layout_args,
+    resources:
+        mem_mb=lambda wildcards, input: data_mem_mb(input, f"data/{wildcards.scale}/vilbert"),
     threads: all_cores
     shell:
         "python -m zoorepro.vilbert.preprocess --archive_file {params.archive} --save_dir {output.data} "
@@ -128,6 +130,9 @@ rule vilbert_compile:
     params:
         shapes=IN_VILBERT.input_shapes,
         tool_args=IN_VILBERT.compile_tool_args,
+    resources:
+        slurm_partition=chip_partition,
+        gres=chip_gres,
     shell:
         "python -m zoorepro.steps.compile --target {wildcards.target} --onnx {input.onnx} --batch-size {wildcards.bs} "
         "--input-shape {params.shapes} --check-shapes --tool-args={params.tool_args:q} --out {output.model} "
@@ -149,6 +154,9 @@ rule vilbert_infer:
     params:
         bs=VILBERT["accuracy_batch_size"],
         inputs=IN_VILBERT.input_dirs,
+    resources:
+        slurm_partition=chip_partition,
+        gres=chip_gres,
     shell:
         "python -m zoorepro.steps.infer --target {wildcards.target} --model {input.model} --batch-size {params.bs} "
         "--inputs {params.inputs} --out-dir {output.outputs} > {log} 2>&1"
@@ -232,6 +240,9 @@ rule vilbert_perf:
     params:
         loop=lambda wildcards: IN_VILBERT.perf(wildcards)["loop"],
         warmup=lambda wildcards: IN_VILBERT.perf(wildcards)["warmup"],
+    resources:
+        slurm_partition=chip_partition,
+        gres=chip_gres,
     threads: all_cores
     shell:
         "python -m zoorepro.steps.perf --target {wildcards.target} --model {input.model} --batch-size {wildcards.bs} "

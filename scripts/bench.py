@@ -17,6 +17,11 @@ what carry between machines). Runs in a temporary copy of the repo, so the check
    over the same finetune in one process (interleaved repeats, median), inference questions/s and
    each loop's share of time waiting for frames, and the inference loop over a bare torch loop on the
    same model and collated batches (goal >= 0.97).
+9. the mini DAG on a one-node SLURM cluster (zoorepro/slurm_cluster.py, started and stopped here;
+   root and Debian's slurm-wlm/munge needed, else the reason is recorded): every mini table cold
+   through `snakemake --profile profiles/slurm` over the same cold run local (`--cores all`), each
+   in a fresh copy, back to back (goal <= 2), and whether their tables agree in every
+   timing-independent column. `--only slurm` runs this section alone.
 """
 import argparse
 import json
@@ -279,13 +284,54 @@ def shape_vilbert(repo: Path, bs: int) -> dict:
             "cpu_peak_gflops": peak["flops"] / 1e9, "how": rows["throughput % of peak"]["note"]}
 
 
+def slurm_vs_local(tmp: Path) -> dict:
+    """Section 9: wall time of the mini DAG through SLURM over the same DAG run locally."""
+    from zoorepro import slurm_cluster
+    from zoorepro.config import load_params, results_dir
+    from zoorepro.tablecheck import deterministic_rows
+
+    reason = slurm_cluster.unavailable_reason()
+    if reason:
+        return {"skipped": reason}
+    state = tmp / "slurm-state"
+    try:
+        slurm_cluster.install()
+        slurm_cluster.start(state)
+    except slurm_cluster.ClusterUnavailable as exc:
+        return {"skipped": str(exc)}
+    try:
+        params = load_params()
+        tables = [f"{results_dir('mini')}/{model}_{target}.csv"
+                  for model, targets in params["tables"]["mini"].items() for target in targets]
+        local, slurm = copy_repo(tmp / "local", REPO_ROOT), copy_repo(tmp / "slurm", REPO_ROOT)
+        local_s = sh(["snakemake", "--cores", "all", *tables], local)
+        slurm_s = sh(["snakemake", "--profile", "profiles/slurm", "--slurm-init-seconds-before-status-checks", "2",
+                      *tables], slurm)
+        jobs = sum(log.read_text().count("has been submitted with SLURM jobid")
+                   for log in (slurm / ".snakemake/log").glob("*.snakemake.log"))
+        equal = all(deterministic_rows(local / t) == deterministic_rows(slurm / t) for t in tables)
+    finally:
+        slurm_cluster.stop(state)
+    return {"tables": len(tables), "local_s": local_s, "slurm_s": slurm_s, "ratio": slurm_s / local_s,
+            "goal": "<= 2", "tables_equal_in_deterministic_columns": equal,
+            "slurm_jobs": jobs}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--loop", type=int, default=200)
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--out", type=Path, default=None, help="also write the figures as JSON")
+    ap.add_argument("--only", choices=["slurm"], help="run one section alone")
     args = ap.parse_args()
     figures = {}
+    if args.only == "slurm":
+        with tempfile.TemporaryDirectory(prefix="zoorepro-bench-") as tmp:
+            figures["slurm_over_local_mini_dag"] = slurm_vs_local(Path(tmp))
+        print(json.dumps(figures, indent=2))
+        if args.out:
+            args.out.write_text(json.dumps(figures, indent=2) + "\n")
+        return 0
     with tempfile.TemporaryDirectory(prefix="zoorepro-bench-") as tmp:
         repo = copy_repo(Path(tmp) / "repo", REPO_ROOT)
         figures["mini_vilbert_e2e_s"] = sh(["snakemake", "--cores", "all", "results/mini/vilbert_cpu.csv"], repo)
@@ -308,6 +354,7 @@ def main() -> int:
         for bs in (4, 16):
             figures[f"videobert_harness_vs_bare_bs{bs}"] = videobert_harness_vs_bare(repo, bs, 50, args.repeats)
         figures["shape_vilbert_bs16"] = shape_vilbert(repo, 16)
+        figures["slurm_over_local_mini_dag"] = slurm_vs_local(Path(tmp))
     print(json.dumps(figures, indent=2))
     if args.out:
         args.out.write_text(json.dumps(figures, indent=2) + "\n")

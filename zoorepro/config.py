@@ -81,6 +81,10 @@ def _check_cross_fields(params: dict, source: str = "params.yaml") -> None:
             get_backend(name, params)
         except ConfigError as exc:
             problems.append(f"  {exc}")
+    chips = params["cluster"]["chips"]
+    problems += [f"  targets.{name}.hardware: {target['hardware']!r} has no cluster.chips entry (where its "
+                 f"steps run under SLURM)" for name, target in params["targets"].items()
+                 if isinstance(name, str) and target["hardware"] not in chips]
     for model in models.model_names():
         check = getattr(models.pipeline(model), "check_params", None)
         problems += [f"  {model}.{problem}" for problem in (check(params[model]) if check else [])]

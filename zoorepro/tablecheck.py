@@ -161,3 +161,21 @@ def verify_table(path: Path, results: Path, verify_raw: bool = False) -> TableCh
         if verify_raw:
             _check_raw(check, results.resolve().parent)
     return check
+
+
+# What two runs of the same code on the same data must agree on (tests/test_slurm.py: a SLURM run
+# against a local one): every row's identity and claim, and the measured value and verdict of the
+# rows whose value does not depend on timing (accuracy, output parity, training loss). Throughput
+# and latency values, their verdicts and notes, and raw_sha256 (raw records carry timings) differ.
+IDENTITY_COLUMNS = ("model", "target", "scale", "batch_size", "precision", "metric", "kind", "unit",
+                    "reported", "claim_id", "claim_target", "source", "tolerance")
+DETERMINISTIC_KINDS = ("accuracy", "parity", "training")
+
+
+def deterministic_rows(path: Path) -> list[tuple]:
+    """The table's rows reduced to what must not change between runs (see above), sorted."""
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    return sorted(tuple(row[c] for c in IDENTITY_COLUMNS)
+                  + ((row["reproduced"], row["verdict"]) if row["kind"] in DETERMINISTIC_KINDS else ())
+                  for row in rows)
