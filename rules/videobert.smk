@@ -140,8 +140,8 @@ rule videobert_perf:
     # ("fps: F with batchsize B" and "Throughput: T qps" parsed; T counts engine executions). Added:
     # % of the target's peak, from the FLOPs of the ONNX the engine was built from at those shapes.
     input:
+        unpack(IN_VIDEOBERT.model_inputs),
         model="work/{scale}/videobert/{target}/model_bs{bs}.engine",
-        graph=IN_VIDEOBERT.onnx,
         peak="work/{scale}/videobert/{target}/peak.json",
     output:
         raw="work/{scale}/videobert/{target}/perf_bs{bs}.json",
@@ -153,6 +153,7 @@ rule videobert_perf:
     params:
         loop=VIDEOBERT["ixrtexec"]["iterations"],
         warmup=VIDEOBERT["ixrtexec"]["warmup"],
+        onnx=IN_VIDEOBERT.onnx,
         shapes=IN_VIDEOBERT.input_shapes,
     resources:
         slurm_partition=chip_partition,
@@ -161,4 +162,4 @@ rule videobert_perf:
     shell:
         "python -m zoorepro.steps.perf --target {wildcards.target} --model {input.model} --batch-size {wildcards.bs} "
         "--loop {params.loop} --warmup {params.warmup} --out {output.raw} --measurements {output.measurements} "
-        "--flops-onnx {input.graph} --flops-input-shape {params.shapes} --peak {input.peak} > {log} 2>&1"
+        "--flops-onnx {params.onnx} --flops-input-shape {params.shapes} --peak {input.peak} > {log} 2>&1"

@@ -92,7 +92,7 @@ def _implied_per_unit(claim, entry: dict, peak: Peak) -> Implied | None:
 
 def sample_flops(entry: dict, batch_size: int | None) -> float:
     """FLOPs a sample at a batch size: the registry's count there; else, for a model with work done
-    once a batch (`flops_per_batch`, e.g. VideoBERT's 100 prompts), an image's share plus the batch
+    once a batch (`flops_per_batch`, e.g. a text batch fed with every image batch), an image's share plus the batch
     part over the batch size; else the one count (a sample costs the same at any batch size)."""
     if batch_size in entry["per_batch_size"]:
         return float(entry["per_batch_size"][batch_size])
